@@ -1,0 +1,47 @@
+"""Domain errors.
+
+The class names are part of the workflow contract: the state machine's Retry/Catch match on them
+(a Lambda's ``errorType`` is the exception class name).
+"""
+
+
+class DomainError(Exception):
+    """Base class for rule violations a caller can act on."""
+
+
+class ValidationFailed(DomainError):
+    """Input is well-formed but breaks a business rule; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class NotFound(DomainError):
+    """The thing asked for does not exist (or the caller may not see it)."""
+
+
+class Conflict(DomainError):
+    """The request conflicts with the current state (e.g. a second review of the same order)."""
+
+
+class TransientError(Exception):
+    """A retryable infrastructure failure; the workflow retries it with backoff."""
+
+
+class PaymentDeclined(DomainError):
+    """The card was declined; ``code`` is the gateway's decline code (e.g. ``insufficient_funds``)."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+class PaymentGatewayError(TransientError):
+    """The gateway failed in a way that may succeed on retry (e.g. ``processing_error``)."""
+
+
+class OutOfStock(DomainError):
+    """Not enough available stock for at least one line; the message lists the SKUs."""
