@@ -45,3 +45,7 @@ class PaymentGatewayError(TransientError):
 
 class OutOfStock(DomainError):
     """Not enough available stock for at least one line; the message lists the SKUs."""
+
+
+class StockUnavailable(ValidationFailed):
+    """Placement-time check: a line asks for more than is available now (answered 409)."""

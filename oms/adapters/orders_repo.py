@@ -1,0 +1,173 @@
+"""Orders in DynamoDB. Every status change is a conditional write checked against the status model."""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from oms.adapters.aws import client
+from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
+from oms.adapters.pagination import decode_cursor, encode_cursor
+from oms.domain.errors import Conflict, NotFound
+from oms.domain.order import iso
+from oms.domain.status import FulfillmentStatus, OrderStatus, PaymentStatus, allowed_sources
+
+
+class TransitionRejected(Conflict):
+    """The conditional write failed: the order is not in a state this change may follow."""
+
+    def __init__(self, order: dict[str, Any]) -> None:
+        super().__init__(f"order {order.get('order_id')} is {order.get('status')}")
+        self.order = order
+
+
+@dataclass
+class Change:
+    """One atomic change to an order; ``apply`` turns it into a conditional UpdateItem."""
+
+    status: OrderStatus | None = None
+    payment_status: PaymentStatus | None = None
+    fulfillment_status: FulfillmentStatus | None = None
+    status_detail: str | None = None
+    events: list[dict[str, str]] = field(default_factory=list)
+    sets: dict[str, Any] = field(default_factory=dict)
+    removes: list[str] = field(default_factory=list)
+    # Extra conditions: path == value, path IN values, attribute_not_exists(path)
+    expect: dict[str, Any] = field(default_factory=dict)
+    expect_in: dict[str, list[str]] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)
+
+    def to_update(self, now: datetime) -> Update:
+        update = Update().require("attribute_exists(order_id)")
+        for attribute, new in (
+            ("status", self.status),
+            ("payment_status", self.payment_status),
+            ("fulfillment_status", self.fulfillment_status),
+        ):
+            if new is not None:
+                update.set(attribute, new.value)
+                update.require_in(attribute, sorted(s.value for s in allowed_sources(new)))
+        if self.status_detail is not None:
+            update.set("status_detail", self.status_detail)
+        for path, value in self.sets.items():
+            update.set(path, value)
+        for path in self.removes:
+            update.remove(path)
+        if self.events:
+            update.append("timeline", self.events)
+        update.set("updated_at", iso(now))
+        for path, value in self.expect.items():
+            update.require(f"{update.name(path)} = :expected", expected=value)
+        for path, values in self.expect_in.items():
+            update.require_in(path, values)
+        for path in self.absent:
+            update.require(f"attribute_not_exists({update.name(path)})")
+        return update
+
+
+class OrdersRepository:
+    def __init__(self, table_name: str, shipments_table: str | None = None) -> None:
+        self.table = table_name
+        self.shipments_table = shipments_table
+        self.ddb = client("dynamodb")
+
+    def create(self, order: dict[str, Any]) -> bool:
+        """Store a new order; False when an order with this id already exists."""
+        try:
+            self.ddb.put_item(
+                TableName=self.table, Item=to_item(order), ConditionExpression="attribute_not_exists(order_id)"
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def get(self, order_id: str) -> dict[str, Any] | None:
+        response = self.ddb.get_item(TableName=self.table, Key={"order_id": {"S": order_id}}, ConsistentRead=True)
+        return from_item(response["Item"]) if "Item" in response else None
+
+    def require(self, order_id: str) -> dict[str, Any]:
+        order = self.get(order_id)
+        if order is None:
+            raise NotFound(f"order {order_id} not found")
+        return order
+
+    def _query(self, index: str, key: str, value: str, limit: int, cursor: str | None) -> tuple[list[Any], Any]:
+        params: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": "#k = :v",
+            "ExpressionAttributeNames": {"#k": key},
+            "ExpressionAttributeValues": {":v": {"S": value}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        start = decode_cursor(cursor)
+        if start:
+            params["ExclusiveStartKey"] = start
+        response = self.ddb.query(**params)
+        return [from_item(item) for item in response.get("Items", [])], encode_cursor(
+            response.get("LastEvaluatedKey")
+        )
+
+    def list_for_customer(self, customer_id: str, limit: int, cursor: str | None) -> tuple[list[Any], Any]:
+        """A customer's orders, newest first."""
+        return self._query("by_customer", "customer_id", customer_id, limit, cursor)
+
+    def list_in_status(self, status: str, limit: int, cursor: str | None) -> tuple[list[Any], Any]:
+        """Orders in one status, newest first (the ops queues)."""
+        return self._query("by_status", "status", status, limit, cursor)
+
+    def apply(self, order_id: str, change: Change) -> dict[str, Any]:
+        """Apply ``change`` atomically; raises ``TransitionRejected`` (with the current order) if the
+        order is not in a state the change may follow, ``NotFound`` if there is no such order."""
+        params = change.to_update(datetime.now(UTC)).params()
+        try:
+            response = self.ddb.update_item(
+                TableName=self.table, Key={"order_id": {"S": order_id}}, ReturnValues="ALL_NEW", **params
+            )
+        except ClientError as error:
+            if is_conditional_failure(error):
+                raise TransitionRejected(self.require(order_id)) from error
+            raise
+        return from_item(response["Attributes"])
+
+    def transaction_item(self, order_id: str, change: Change) -> dict[str, Any]:
+        """``change`` as one element of a TransactWriteItems call."""
+        params = change.to_update(datetime.now(UTC)).params()
+        return {"Update": {"TableName": self.table, "Key": {"order_id": {"S": order_id}}, **params}}
+
+    def record_shipment(self, order_id: str, change: Change, tracking_number: str, carrier: str) -> None:
+        """Apply ``change`` and register the tracking number in one transaction."""
+        assert self.shipments_table, "shipments table not configured"
+        lookup = {"tracking_number": tracking_number, "order_id": order_id, "carrier": carrier}
+        try:
+            self.ddb.transact_write_items(
+                TransactItems=[
+                    self.transaction_item(order_id, change),
+                    {
+                        "Put": {
+                            "TableName": self.shipments_table,
+                            "Item": to_item(lookup),
+                            "ConditionExpression": "attribute_not_exists(tracking_number)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            reasons = error.response.get("CancellationReasons", [])
+            if len(reasons) > 1 and reasons[1].get("Code") == "ConditionalCheckFailed":
+                raise Conflict(f"tracking_number {tracking_number} is already used by another shipment") from error
+            raise TransitionRejected(self.require(order_id)) from error
+
+    def order_for_tracking(self, tracking_number: str) -> str | None:
+        assert self.shipments_table, "shipments table not configured"
+        response = self.ddb.get_item(
+            TableName=self.shipments_table, Key={"tracking_number": {"S": tracking_number}}
+        )
+        return from_item(response["Item"])["order_id"] if "Item" in response else None
+

@@ -1,0 +1,67 @@
+"""Workflow steps of the payment function: authorize, capture, void. Each is idempotent."""
+
+from typing import Any
+
+from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
+from oms.adapters.payment_gateway import PaymentGateway
+from oms.domain.money import format_minor
+from oms.domain.order import timeline_entry
+from oms.domain.status import PaymentStatus
+from oms.logic.clock import now
+
+
+def authorize(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> dict[str, Any]:
+    order = orders.require(order_id)
+    if order["payment_status"] != PaymentStatus.PENDING:
+        return {"payment_status": order["payment_status"]}
+    authorization_id = gateway.authorize(
+        token=order["payment"]["token"], amount=order["total"], currency=order["currency"],
+        idempotency_key=f"{order_id}:authorize",
+    )
+    amount = format_minor(order["total"], order["currency"])
+    change = Change(
+        payment_status=PaymentStatus.AUTHORIZED,
+        sets={"payment.authorization_id": authorization_id},
+        events=[timeline_entry(now(), "payment_authorized", f"Payment of {amount} authorized.")],
+    )
+    return {"payment_status": _apply(orders, order_id, change)["payment_status"]}
+
+
+def capture(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> dict[str, Any]:
+    order = orders.require(order_id)
+    if order["payment_status"] == PaymentStatus.CAPTURED:
+        return {"payment_status": order["payment_status"]}
+    capture_id = gateway.capture(
+        authorization_id=order["payment"]["authorization_id"], amount=order["total"],
+        idempotency_key=f"{order_id}:capture",
+    )
+    amount = format_minor(order["total"], order["currency"])
+    change = Change(
+        payment_status=PaymentStatus.CAPTURED,
+        sets={"payment.capture_id": capture_id},
+        events=[timeline_entry(now(), "payment_captured", f"Payment of {amount} charged.")],
+    )
+    return {"payment_status": _apply(orders, order_id, change)["payment_status"]}
+
+
+def void(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> dict[str, Any]:
+    """Compensation: release an authorization that will not be captured (no-op if there is none)."""
+    order = orders.require(order_id)
+    if order["payment_status"] not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURE_FAILED):
+        return {"payment_status": order["payment_status"]}
+    gateway.void(authorization_id=order["payment"]["authorization_id"], idempotency_key=f"{order_id}:void")
+    change = Change(
+        payment_status=PaymentStatus.VOIDED,
+        events=[timeline_entry(now(), "payment_voided", "Payment authorization released; you were not charged.")],
+    )
+    return {"payment_status": _apply(orders, order_id, change)["payment_status"]}
+
+
+def _apply(orders: OrdersRepository, order_id: str, change: Change) -> dict[str, Any]:
+    """Apply; a concurrent duplicate that already reached the same payment status counts as done."""
+    try:
+        return orders.apply(order_id, change)
+    except TransitionRejected as rejected:
+        if rejected.order["payment_status"] == change.payment_status:
+            return rejected.order
+        raise

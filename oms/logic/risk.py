@@ -1,0 +1,54 @@
+"""Workflow steps of the fraud function: score the order; hold it for review when needed."""
+
+from typing import Any
+
+from oms.adapters.notifications import OpsAlerts
+from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
+from oms.domain.order import timeline_entry
+from oms.domain.risk import RiskInput, assess
+from oms.domain.status import CUSTOMER_DETAIL, OrderStatus
+from oms.logic.clock import now
+
+
+def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, review_amount: str) -> dict[str, Any]:
+    order = orders.require(order_id)
+    facts = RiskInput(
+        total=order["total"],
+        currency=order["currency"],
+        shipping_country=order["shipping_address"]["country"],
+        billing_country=order["billing_address"]["country"],
+        shipping_method=order["shipping_method"],
+        email=order["contact"]["email"],
+        quantities=[line["quantity"] for line in order["lines"]],
+    )
+    result = assess(facts, threshold=threshold, review_amount=review_amount)
+    risk = {"score": result.score, "reasons": result.reasons, "decision": result.decision,
+            "threshold": threshold, "assessed_at": timeline_entry(now(), "", "")["at"]}
+    orders.apply(order_id, Change(sets={"risk": risk}))
+    return {"decision": result.decision, "score": result.score, "reasons": result.reasons}
+
+
+def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, alerts: OpsAlerts) -> None:
+    """Put the order ON_HOLD and keep the task token the ops review will resume."""
+    change = Change(
+        status=OrderStatus.ON_HOLD,
+        status_detail=CUSTOMER_DETAIL[OrderStatus.ON_HOLD],
+        sets={"review_task_token": task_token},
+        events=[timeline_entry(now(), "held_for_review", "Your order is being reviewed by our team.")],
+    )
+    try:
+        order = orders.apply(order_id, change)
+    except TransitionRejected as rejected:
+        if rejected.order["status"] != OrderStatus.ON_HOLD:
+            raise
+        # A retried invocation of the same wait: keep the newest token.
+        order = orders.apply(
+            order_id, Change(sets={"review_task_token": task_token},
+                             expect={"status": OrderStatus.ON_HOLD.value})
+        )
+    reasons = "\n".join(f"- {reason}" for reason in order.get("risk", {}).get("reasons", []))
+    alerts.alert(
+        f"Order {order_id} is waiting for review",
+        f"Order {order_id} ({order['total']} {order['currency']} minor units) is ON_HOLD.\n{reasons}\n"
+        f"Decide with POST /admin/orders/{order_id}/review.",
+    )
