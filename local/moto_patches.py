@@ -1,0 +1,104 @@
+"""Small, local-only adjustments of moto's behaviour (configuration, never a different definition)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import types
+from typing import Any
+
+DEFAULT_RETRY_SCALE = 0.05
+_bodies = threading.local()
+_installed: set[str] = set()
+
+
+def retry_scale() -> float:
+    return float(os.environ.get("OMS_LOCAL_RETRY_SCALE", DEFAULT_RETRY_SCALE))
+
+
+def scale_retry_waits(scale: float | None = None) -> None:
+    """Scale the sleeps of Step Functions Retry (IntervalSeconds x BackoffRate) by ``scale``.
+
+    moto's interpreter really sleeps the interval; the ASL stays as synthesized, only the clock the
+    retrier waits on is shortened.
+    """
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    factor = retry_scale() if scale is None else scale
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        real_sleep(max(0.0, seconds * factor))
+
+    shim = types.SimpleNamespace(**{k: getattr(time, k) for k in dir(time) if not k.startswith("__")})
+    shim.sleep = sleep
+    retrier_decl.time = shim  # type: ignore[attr-defined]
+    _installed.add("retry")
+
+
+def keep_email_bodies() -> None:
+    """moto's SES keeps only one body (HTML if both are sent); remember text and HTML for the outbox."""
+    if "ses" in _installed:
+        return
+    from moto.ses import responses as ses_responses
+    from moto.ses.models import SESBackend
+    from moto.sesv2 import responses as sesv2_responses
+
+    v1_send = ses_responses.EmailResponse.send_email
+    v2_send = sesv2_responses.SESV2Response.send_email
+    backend_send = SESBackend.send_email
+
+    def v1(self: Any) -> Any:
+        _bodies.value = (self._get_param("Message.Body.Text.Data"), self._get_param("Message.Body.Html.Data"))
+        try:
+            return v1_send(self)
+        finally:
+            _bodies.value = None
+
+    def v2(self: Any) -> Any:
+        import json
+
+        try:
+            body = json.loads(self.body).get("Content", {}).get("Simple", {}).get("Body", {})
+        except ValueError:
+            body = {}
+        _bodies.value = ((body.get("Text") or {}).get("Data"), (body.get("Html") or {}).get("Data"))
+        try:
+            return v2_send(self)
+        finally:
+            _bodies.value = None
+
+    def send(self: Any, *args: Any, **kwargs: Any) -> Any:
+        message = backend_send(self, *args, **kwargs)
+        text_html = getattr(_bodies, "value", None)
+        message.text_body, message.html_body = text_html or (message.body, None)
+        message.sent_at = time.time()
+        return message
+
+    ses_responses.EmailResponse.send_email = v1  # type: ignore[method-assign]
+    sesv2_responses.SESV2Response.send_email = v2  # type: ignore[method-assign]
+    SESBackend.send_email = send  # type: ignore[method-assign]
+    _installed.add("ses")
+
+
+def stamp_sms() -> None:
+    """Record when each SMS was 'sent' (moto keeps phone number and text only)."""
+    if "sms" in _installed:
+        return
+    from moto.sns.models import SMS
+
+    original_init = SMS.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.sent_at = time.time()
+
+    SMS.__init__ = init  # type: ignore[method-assign]
+    _installed.add("sms")
+
+
+def install_all(scale: float | None = None) -> None:
+    scale_retry_waits(scale)
+    keep_email_bodies()
+    stamp_sms()

@@ -1,0 +1,58 @@
+"""Read the email and SMS that moto 'sent' (its SES and SNS backends live in the local stack's process)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, UTC).isoformat() if ts else None
+
+
+def _raw_parts(raw: str) -> tuple[str | None, str | None, str | None, list[str]]:
+    msg = email.message_from_string(raw, policy=email.policy.default)
+    text = html = None
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain" and text is None:
+            text = part.get_content()
+        elif part.get_content_type() == "text/html" and html is None:
+            html = part.get_content()
+    to = [a.strip() for a in str(msg.get("To", "")).split(",") if a.strip()]
+    return msg.get("Subject"), text, html, to
+
+
+def collect() -> dict[str, list[dict[str, Any]]]:
+    from moto.ses.models import ses_backends
+    from moto.sns.models import sns_backends
+
+    emails: list[dict[str, Any]] = []
+    for _account, region, backend in ses_backends.iter_backends():
+        for m in backend.sent_messages:
+            item: dict[str, Any] = {"id": m.id, "from": m.source, "region": region,
+                                    "timestamp": _iso(getattr(m, "sent_at", None))}
+            if hasattr(m, "raw_data"):
+                subject, text, html, to = _raw_parts(m.raw_data)
+                item.update(to=list(m.destinations) or to, subject=subject, text=text, html=html)
+            elif hasattr(m, "template"):
+                dest = m.destinations if isinstance(m.destinations, dict) else {}
+                item.update(to=dest.get("ToAddresses", []), subject=None, template=m.template,
+                            template_data=m.template_data, text=None, html=None)
+            else:
+                item.update(to=m.destinations.get("ToAddresses", []), subject=m.subject,
+                            text=getattr(m, "text_body", m.body), html=getattr(m, "html_body", None))
+            emails.append(item)
+    sms: list[dict[str, Any]] = []
+    for _account, region, backend in sns_backends.iter_backends():
+        for message_id, obj in backend.sms_message_objects.items():
+            sms.append({"id": message_id, "to": obj.phone_number, "text": obj.message, "region": region,
+                        "timestamp": _iso(getattr(obj, "sent_at", None))})
+    emails.sort(key=lambda e: e["timestamp"] or "")
+    sms.sort(key=lambda e: e["timestamp"] or "")
+    return {"email": emails, "sms": sms}
+
+
+def mentions(item: dict[str, Any], needle: str) -> bool:
+    return any(needle in str(item.get(k) or "") for k in ("subject", "text", "html", "template_data"))
