@@ -1,0 +1,52 @@
+"""SQS consumer: send each order event's email (and SMS) once; failed records are retried, then DLQ'd."""
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from oms.adapters.mailer import Mailer
+from oms.adapters.orders_repo import OrdersRepository
+from oms.logic.notify import send_notification
+from oms.settings import setting
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+orders = OrdersRepository(setting("ORDERS_TABLE"))
+mailer = Mailer(setting("SENDER_EMAIL"))
+idempotency = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=7 * 24 * 3600)
+persistence = DynamoDBPersistenceLayer(table_name=setting("IDEMPOTENCY_TABLE"))
+
+
+@idempotent_function(data_keyword_argument="message", config=idempotency, persistence_store=persistence)
+def deliver(message: dict[str, Any]) -> dict[str, Any]:
+    """Exactly once per event id (a redelivered message returns the first result)."""
+    sent = send_notification(message["order_id"], message["event"], orders, mailer)
+    metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
+    return sent
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    message = json.loads(record.body)
+    logger.append_keys(order_id=message.get("order_id"), notification=message.get("event"))
+    return deliver(message=message)
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    idempotency.register_lambda_context(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
