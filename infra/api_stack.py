@@ -1,0 +1,283 @@
+"""OmsApi: Cognito user pool, REST API (stage v1) and the four API functions, webhook secret, 5XX alarm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.config import OmsConfig
+from infra.data_stack import DataStack
+from infra.functions import API_TIMEOUT, PowertoolsFunction, oms_code
+from infra.messaging_stack import MessagingStack
+from infra.nag import acknowledge, acknowledge_table_indexes
+from infra.workflow_stack import WorkflowStack
+
+#: (function name, method, path, cognito authorizer?) — the API's complete route table.
+ROUTES: list[tuple[str, str, str, bool]] = [
+    ("place_order", "POST", "/orders", True),
+    ("get_order", "GET", "/orders", True),
+    ("get_order", "GET", "/orders/{order_id}", True),
+    ("admin", "PUT", "/admin/products/{sku}", True),
+    ("admin", "PUT", "/admin/inventory/{sku}", True),
+    ("admin", "GET", "/admin/inventory/{sku}", True),
+    ("admin", "GET", "/admin/orders", True),
+    ("admin", "POST", "/admin/orders/{order_id}/review", True),
+    ("admin", "POST", "/admin/orders/{order_id}/shipments", True),
+    ("tracking_webhook", "POST", "/webhooks/tracking/easypost", False),
+]
+
+
+class ApiStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: OmsConfig,
+        data: DataStack,
+        messaging: MessagingStack,
+        workflow: WorkflowStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self._build_auth()
+
+        self.webhook_secrets = secretsmanager.Secret(
+            self,
+            "WebhookSecrets",
+            description="OMS webhook signing secrets (JSON; key 'easypost' = EasyPost webhook HMAC secret)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                secret_string_template="{}", generate_string_key="easypost", exclude_punctuation=True
+            ),
+        )
+        acknowledge(
+            self.webhook_secrets,
+            "SMG4",
+            "The EasyPost webhook secret is issued by EasyPost and can only be rotated in their dashboard; "
+            "ops rotate it there and update this secret by hand (docs/deploying.md).",
+        )
+
+        code = oms_code()
+        state_machine = workflow.state_machine
+
+        def function(name: str, construct_id: str, environment: dict[str, str]) -> PowertoolsFunction:
+            return PowertoolsFunction(
+                self,
+                construct_id,
+                name=name,
+                config=config,
+                code=code,
+                timeout=API_TIMEOUT,
+                environment=environment,
+                alarm_topic=messaging.ops_alerts,
+            )
+
+        place_order = function(
+            "place_order",
+            "PlaceOrder",
+            {
+                "ORDERS_TABLE": data.orders.table_name,
+                "CATALOG_TABLE": data.catalog.table_name,
+                "INVENTORY_TABLE": data.inventory.table_name,
+                "IDEMPOTENCY_TABLE": data.idempotency.table_name,
+                "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+            },
+        )
+        data.catalog.grant_read_data(place_order.function)
+        data.inventory.grant_read_data(place_order.function)
+        data.orders.grant_write_data(place_order.function)
+        data.idempotency.grant_read_write_data(place_order.function)
+        acknowledge_table_indexes(place_order.role, data.orders)
+        state_machine.grant_start_execution(place_order.function)
+
+        get_order = function("get_order", "GetOrder", {"ORDERS_TABLE": data.orders.table_name})
+        data.orders.grant_read_data(get_order.function)
+        acknowledge_table_indexes(get_order.role, data.orders)
+
+        admin = function(
+            "admin",
+            "Admin",
+            {
+                "ORDERS_TABLE": data.orders.table_name,
+                "CATALOG_TABLE": data.catalog.table_name,
+                "INVENTORY_TABLE": data.inventory.table_name,
+                "SHIPMENTS_TABLE": data.shipments.table_name,
+                "WAREHOUSES": config.warehouses_csv,
+            },
+        )
+        for table in (data.catalog, data.inventory, data.orders, data.shipments):
+            table.grant_read_write_data(admin.function)
+        acknowledge_table_indexes(admin.role, data.orders)
+        state_machine.grant_task_response(admin.function)
+
+        webhook = function(
+            "tracking_webhook",
+            "TrackingWebhook",
+            {
+                "ORDERS_TABLE": data.orders.table_name,
+                "SHIPMENTS_TABLE": data.shipments.table_name,
+                "IDEMPOTENCY_TABLE": data.idempotency.table_name,
+                "WEBHOOK_SECRETS_ARN": self.webhook_secrets.secret_arn,
+                "NOTIFICATIONS_QUEUE_URL": messaging.notifications.queue_url,
+            },
+        )
+        for table in (data.orders, data.shipments, data.idempotency):
+            table.grant_read_write_data(webhook.function)
+        acknowledge_table_indexes(webhook.role, data.orders)
+        self.webhook_secrets.grant_read(webhook.function)
+        messaging.notifications.grant_send_messages(webhook.function)
+
+        self.functions = {pf.name: pf for pf in (place_order, get_order, admin, webhook)}
+        self._build_api()
+
+        server_errors = cloudwatch.Alarm(
+            self,
+            "Api5xxAlarm",
+            alarm_description="The OMS API returned 5XX responses",
+            metric=self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        server_errors.add_alarm_action(cw_actions.SnsAction(messaging.ops_alerts))
+
+        CfnOutput(self, "ApiUrl", value=self.api.url)
+        CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
+        CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+
+    def _build_auth(self) -> None:
+        self.user_pool = cognito.UserPool(
+            self,
+            "UserPool",
+            sign_in_aliases=cognito.SignInAliases(email=True),
+            auto_verify=cognito.AutoVerifiedAttrs(email=True),
+            self_sign_up_enabled=True,
+            password_policy=cognito.PasswordPolicy(
+                min_length=12,
+                require_lowercase=True,
+                require_uppercase=True,
+                require_digits=True,
+                require_symbols=True,
+                temp_password_validity=Duration.days(3),
+            ),
+            mfa=cognito.Mfa.OPTIONAL,
+            mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
+            account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self.user_pool,
+            "COG2",
+            "Storefront customers self sign up; MFA (TOTP) is optional for them. Requiring MFA for the ops "
+            "group is tracked on the privacy/security roadmap item.",
+        )
+        acknowledge(
+            self.user_pool,
+            "COG8",
+            "Threat protection needs the Cognito Plus feature plan (per-MAU cost); deferred to the "
+            "privacy/security roadmap item.",
+        )
+        self.user_pool_client = self.user_pool.add_client(
+            "StorefrontClient",
+            generate_secret=False,
+            prevent_user_existence_errors=True,
+            # user_srp for the storefront; user_password + admin_user_password because the local CLI (and
+            # ops tooling running with IAM credentials) mints tokens with ADMIN_USER_PASSWORD_AUTH.
+            auth_flows=cognito.AuthFlow(user_srp=True, user_password=True, admin_user_password=True),
+        )
+        cognito.CfnUserPoolGroup(
+            self,
+            "OpsGroup",
+            user_pool_id=self.user_pool.user_pool_id,
+            group_name="ops",
+            description="Operations staff: admin API (products, inventory, reviews, shipments)",
+        )
+
+    def _build_api(self) -> None:
+        access_logs = logs.LogGroup(
+            self,
+            "ApiAccessLogs",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.api = apigateway.RestApi(
+            self,
+            "Api",
+            description="OMS storefront, ops and carrier webhook API",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            cloud_watch_role=False,
+            deploy_options=apigateway.StageOptions(
+                stage_name="v1",
+                access_log_destination=apigateway.LogGroupLogDestination(access_logs),
+                access_log_format=apigateway.AccessLogFormat.json_with_standard_fields(
+                    caller=True,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=True,
+                ),
+                tracing_enabled=True,
+                metrics_enabled=True,
+                throttling_rate_limit=50,
+                throttling_burst_limit=100,
+            ),
+        )
+        acknowledge(
+            self.api,
+            "APIG3",
+            "AWS WAF on the API is deferred to the privacy/security roadmap item; the stage is throttled "
+            "and every route except the HMAC-verified webhook needs a Cognito token.",
+        )
+        acknowledge(
+            self.api,
+            "APIG6",
+            "Execution logging needs the account-wide API Gateway CloudWatch role (AWS::ApiGateway::Account), "
+            "a per-region singleton this app does not own; the v1 stage has JSON access logs and X-Ray.",
+        )
+        authorizer = apigateway.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[self.user_pool])
+        validator = apigateway.RequestValidator(
+            self,
+            "RequestValidator",
+            rest_api=self.api,
+            validate_request_parameters=True,
+            validate_request_body=True,
+        )
+        integrations: dict[str, apigateway.LambdaIntegration] = {}
+
+        def integration(fn: lambda_.IFunction, name: str) -> apigateway.LambdaIntegration:
+            if name not in integrations:
+                integrations[name] = apigateway.LambdaIntegration(fn, allow_test_invoke=False)
+            return integrations[name]
+
+        for name, http_method, path, authorized in ROUTES:
+            resource = self.api.root.resource_for_path(path)
+            options: dict[str, Any] = {}
+            if authorized:
+                options.update(authorizer=authorizer, authorization_type=apigateway.AuthorizationType.COGNITO)
+            if (name, http_method) == ("place_order", "POST"):
+                options.update(
+                    request_parameters={"method.request.header.Idempotency-Key": True},
+                    request_validator=validator,
+                )
+            method = resource.add_method(http_method, integration(self.functions[name].function, name), **options)
+            if not authorized:
+                reason = (
+                    "Carrier webhook: EasyPost cannot present a Cognito token; the tracking_webhook Lambda "
+                    "verifies EasyPost's HMAC signature with the secret in Secrets Manager."
+                )
+                acknowledge(method, "APIG4", reason)
+                acknowledge(method, "COG4", reason)

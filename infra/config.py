@@ -1,0 +1,98 @@
+"""Typed view of the CDK context settings the OMS app reads.
+
+Defaults live in ``DEFAULT_CONTEXT`` (``cdk.json`` repeats them so ``cdk synth -c key=value`` works);
+values given on the command line arrive as strings, so every setting is coerced and validated here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from constructs import IConstruct
+
+# The newest Python runtime aws-cdk-lib 2.275 knows (cdk-nag AwsSolutions-L1 requires the newest of the family).
+# The Powertools public layer is published per runtime, so the layer name follows this value.
+PYTHON_RUNTIME = "python3.14"
+
+DEFAULT_CONTEXT: dict[str, Any] = {
+    "senderEmail": "orders@example.com",
+    "warehouses": "wh-east,wh-west",
+    "reviewAmount": "1000.00",
+    "fraudThreshold": "60",
+    "reviewTimeoutHours": 168,
+    "fulfilmentTimeoutHours": 336,
+    "paymentGateway": "sandbox",
+    # AWSLambdaPowertoolsPythonV3-python314-x86_64:<version>; 27 is the version the Powertools docs
+    # list for the python314 layer. Override with -c powertoolsLayerVersion=N to follow a newer release.
+    "powertoolsLayerVersion": 27,
+    "logLevel": "INFO",
+}
+
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+class ConfigError(ValueError):
+    """A context setting has an unusable value."""
+
+
+def _int(key: str, value: Any) -> int:
+    try:
+        number = int(str(value).strip())
+    except ValueError as exc:
+        raise ConfigError(f"context {key!r} must be an integer, got {value!r}") from exc
+    if number <= 0:
+        raise ConfigError(f"context {key!r} must be positive, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class OmsConfig:
+    sender_email: str
+    warehouses: tuple[str, ...]
+    review_amount: str
+    fraud_threshold: str
+    review_timeout_hours: int
+    fulfilment_timeout_hours: int
+    payment_gateway: str
+    powertools_layer_version: int
+    log_level: str
+
+    @property
+    def warehouses_csv(self) -> str:
+        return ",".join(self.warehouses)
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any]) -> OmsConfig:
+        merged = {**DEFAULT_CONTEXT, **{k: v for k, v in values.items() if v is not None}}
+        sender = str(merged["senderEmail"]).strip()
+        if "@" not in sender:
+            raise ConfigError(f"context 'senderEmail' must be an e-mail address, got {sender!r}")
+        warehouses = tuple(w.strip() for w in str(merged["warehouses"]).split(",") if w.strip())
+        if not warehouses:
+            raise ConfigError("context 'warehouses' must list at least one warehouse")
+        try:
+            review_amount = Decimal(str(merged["reviewAmount"]))
+        except InvalidOperation as exc:
+            raise ConfigError(f"context 'reviewAmount' must be a decimal, got {merged['reviewAmount']!r}") from exc
+        fraud_threshold = _int("fraudThreshold", merged["fraudThreshold"])
+        log_level = str(merged["logLevel"]).upper()
+        if log_level not in _LOG_LEVELS:
+            raise ConfigError(f"context 'logLevel' must be one of {sorted(_LOG_LEVELS)}, got {log_level!r}")
+        return cls(
+            sender_email=sender,
+            warehouses=warehouses,
+            review_amount=str(review_amount),
+            fraud_threshold=str(fraud_threshold),
+            review_timeout_hours=_int("reviewTimeoutHours", merged["reviewTimeoutHours"]),
+            fulfilment_timeout_hours=_int("fulfilmentTimeoutHours", merged["fulfilmentTimeoutHours"]),
+            payment_gateway=str(merged["paymentGateway"]).strip(),
+            powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
+            log_level=log_level,
+        )
+
+    @classmethod
+    def from_node(cls, scope: IConstruct) -> OmsConfig:
+        node = scope.node
+        return cls.from_mapping({key: node.try_get_context(key) for key in DEFAULT_CONTEXT})

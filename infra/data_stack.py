@@ -1,0 +1,52 @@
+"""OmsData: the five DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+S = dynamodb.AttributeType.STRING
+
+
+class DataStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        self.orders = self._table("Orders", partition_key="order_id")
+        for index_name, partition_key in (("by_customer", "customer_id"), ("by_status", "status")):
+            self.orders.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name=partition_key, type=S),
+                sort_key=dynamodb.Attribute(name="created_key", type=S),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
+        self.catalog = self._table("Catalog", partition_key="sku")
+        self.inventory = self._table("Inventory", partition_key="sku", sort_key="warehouse")
+        self.shipments = self._table("Shipments", partition_key="tracking_number")
+        self.idempotency = self._table("Idempotency", partition_key="id", time_to_live_attribute="expiration")
+
+    def _table(
+        self,
+        construct_id: str,
+        *,
+        partition_key: str,
+        sort_key: str | None = None,
+        time_to_live_attribute: str | None = None,
+    ) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            construct_id,
+            partition_key=dynamodb.Attribute(name=partition_key, type=S),
+            sort_key=dynamodb.Attribute(name=sort_key, type=S) if sort_key else None,
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=True,
+            time_to_live_attribute=time_to_live_attribute,
+        )

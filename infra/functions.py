@@ -1,0 +1,133 @@
+"""One Lambda function of the OMS: Powertools layer, explicit log group, least-privilege role, errors alarm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from infra.config import PYTHON_RUNTIME, OmsConfig
+from infra.nag import acknowledge_xray, depend_only_on_default_policy
+
+#: The repository root: the single code asset of every function (filtered to ``oms/`` and ``functions/``).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Glob excludes (CDK GlobIgnoreStrategy: later patterns win, patterns without "/" match the basename).
+#: Everything is excluded, then ``oms/`` and ``functions/`` are re-included, then caches dropped again.
+ASSET_EXCLUDES = [
+    "*",
+    "!oms",
+    "!oms/**",
+    "!functions",
+    "!functions/**",
+    "__pycache__",
+    "*.pyc",
+    ".*",
+]
+
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+assert RUNTIME.name == PYTHON_RUNTIME
+
+API_TIMEOUT = Duration.seconds(10)
+WORKFLOW_TIMEOUT = Duration.seconds(30)
+NOTIFY_TIMEOUT = Duration.seconds(60)
+
+
+def powertools_layer_arn(version: int) -> str:
+    """The public Powertools for AWS Lambda (Python) V3 layer for our runtime and architecture."""
+    runtime = PYTHON_RUNTIME.replace(".", "")
+    return f"arn:aws:lambda:{Aws.REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-{runtime}-x86_64:{version}"
+
+
+def oms_code() -> lambda_.Code:
+    """A fresh asset code object (an AssetCode binds to one stack, so each stack asks for its own)."""
+    return lambda_.Code.from_asset(str(REPO_ROOT), exclude=list(ASSET_EXCLUDES))
+
+
+class PowertoolsFunction(Construct):
+    """``functions.<name>.handler.handler`` with Powertools env, X-Ray, its own log group and role."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        name: str,
+        config: OmsConfig,
+        code: lambda_.Code,
+        timeout: Duration,
+        environment: dict[str, str],
+        alarm_topic: sns.ITopic | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.name = name
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=logs.RetentionDays.ONE_MONTH,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        # An explicit role instead of the AWSLambdaBasicExecutionRole managed policy: the function may
+        # write only to its own log group.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"OMS {name} function",
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[self.log_group.log_group_arn],
+            )
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            runtime=RUNTIME,
+            architecture=lambda_.Architecture.X86_64,
+            handler=f"functions.{name}.handler.handler",
+            code=code,
+            layers=[
+                lambda_.LayerVersion.from_layer_version_arn(
+                    self, "PowertoolsLayer", powertools_layer_arn(config.powertools_layer_version)
+                )
+            ],
+            memory_size=256,
+            timeout=timeout,
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            role=self.role,
+            description=f"OMS {name}",
+            environment={
+                "POWERTOOLS_SERVICE_NAME": name,
+                "POWERTOOLS_METRICS_NAMESPACE": "OMS",
+                "LOG_LEVEL": config.log_level,
+                **environment,
+            },
+        )
+        acknowledge_xray(self.role)
+        depend_only_on_default_policy(self.function, self.role)
+        if alarm_topic is not None:
+            alarm = cloudwatch.Alarm(
+                self,
+                "ErrorsAlarm",
+                alarm_description=f"OMS {name} function errors",
+                metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+
+    @property
+    def stack(self) -> Stack:
+        return Stack.of(self)

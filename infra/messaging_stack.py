@@ -1,0 +1,116 @@
+"""OmsMessaging: notifications queue (+DLQ) and its notify function, ops-alerts topic, SES identity, DLQ alarm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_ses as ses
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import OmsConfig
+from infra.data_stack import DataStack
+from infra.functions import NOTIFY_TIMEOUT, PowertoolsFunction, oms_code
+from infra.nag import acknowledge_table_indexes
+
+
+class MessagingStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: OmsConfig, data: DataStack, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        # ops-alerts: encrypted with a customer-managed key because CloudWatch alarms cannot publish to a
+        # topic encrypted with the AWS-managed aws/sns key (its key policy cannot be changed).
+        self.alerts_key = kms.Key(
+            self,
+            "OpsAlertsKey",
+            description="OMS ops-alerts topic encryption",
+            enable_key_rotation=True,
+        )
+        self.alerts_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.ops_alerts = sns.Topic(
+            self,
+            "OpsAlerts",
+            display_name="OMS ops alerts",
+            master_key=self.alerts_key,
+            enforce_ssl=True,
+        )
+
+        self.dead_letters = sqs.Queue(
+            self,
+            "NotificationsDlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        self.notifications = sqs.Queue(
+            self,
+            "Notifications",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # Lambda's guidance: at least 6x the consumer's timeout.
+            visibility_timeout=Duration.seconds(NOTIFY_TIMEOUT.to_seconds() * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=self.dead_letters),
+        )
+
+        self.sender_identity = ses.EmailIdentity(
+            self, "SenderIdentity", identity=ses.Identity.email(config.sender_email)
+        )
+
+        self.notify = PowertoolsFunction(
+            self,
+            "Notify",
+            name="notify",
+            config=config,
+            code=oms_code(),
+            timeout=NOTIFY_TIMEOUT,
+            alarm_topic=self.ops_alerts,
+            environment={
+                "ORDERS_TABLE": data.orders.table_name,
+                "IDEMPOTENCY_TABLE": data.idempotency.table_name,
+                "SENDER_EMAIL": config.sender_email,
+            },
+        )
+        fn = self.notify.function
+        data.orders.grant_read_data(fn)
+        data.idempotency.grant_read_write_data(fn)
+        acknowledge_table_indexes(self.notify.role, data.orders)
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["ses:SendEmail", "ses:SendRawEmail"],
+                resources=[self.format_arn(service="ses", resource="identity", resource_name=config.sender_email)],
+            )
+        )
+        # SMS: sns:Publish with a PhoneNumber has no ARN to scope to. NotResource excludes every topic/endpoint
+        # ARN, so the function can text phone numbers but cannot publish to any topic.
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["sns:Publish"],
+                not_resources=["arn:aws:sns:*:*:*"],
+            )
+        )
+        fn.add_event_source(
+            event_sources.SqsEventSource(self.notifications, batch_size=10, report_batch_item_failures=True)
+        )
+
+        dlq_alarm = cloudwatch.Alarm(
+            self,
+            "NotificationsDlqAlarm",
+            alarm_description="Notifications are landing in the dead-letter queue",
+            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=0,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        dlq_alarm.add_alarm_action(cw_actions.SnsAction(self.ops_alerts))
