@@ -48,49 +48,56 @@ class FulfillmentStatus(StrEnum):
 
 _O, _P, _F = OrderStatus, PaymentStatus, FulfillmentStatus
 
-# status -> the statuses it may move to. Terminal statuses map to an empty set.
-TRANSITIONS: dict[StrEnum, frozenset[StrEnum]] = {
-    _O.PENDING: frozenset({_O.ON_HOLD, _O.BACKORDERED, _O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
-    _O.ON_HOLD: frozenset({_O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
-    _O.BACKORDERED: frozenset({_O.ON_HOLD, _O.PROCESSING, _O.CANCELLED}),
-    _O.PROCESSING: frozenset({_O.PARTIALLY_SHIPPED, _O.SHIPPED, _O.CANCELLED}),
-    _O.PARTIALLY_SHIPPED: frozenset({_O.SHIPPED, _O.DELIVERED}),
-    _O.SHIPPED: frozenset({_O.DELIVERED, _O.RETURNED}),
-    _O.DELIVERED: frozenset({_O.PARTIALLY_RETURNED, _O.RETURNED}),
-    _O.PARTIALLY_RETURNED: frozenset({_O.RETURNED}),
-    _O.CANCELLED: frozenset(),
-    _O.REJECTED: frozenset(),
-    _O.RETURNED: frozenset(),
-    _P.PENDING: frozenset({_P.AUTHORIZED, _P.DECLINED, _P.FAILED}),
-    _P.AUTHORIZED: frozenset({_P.CAPTURED, _P.VOIDED, _P.CAPTURE_FAILED}),
-    _P.CAPTURE_FAILED: frozenset({_P.CAPTURED, _P.VOIDED}),
-    _P.CAPTURED: frozenset({_P.PARTIALLY_REFUNDED, _P.REFUNDED}),
-    _P.PARTIALLY_REFUNDED: frozenset({_P.REFUNDED}),
-    _P.DECLINED: frozenset(),
-    _P.FAILED: frozenset(),
-    _P.VOIDED: frozenset(),
-    _P.REFUNDED: frozenset(),
-    _F.UNFULFILLED: frozenset({_F.RESERVED, _F.RELEASED}),
-    _F.RESERVED: frozenset({_F.AWAITING_SHIPMENT, _F.RELEASED}),
-    _F.AWAITING_SHIPMENT: frozenset({_F.PARTIALLY_SHIPPED, _F.SHIPPED, _F.RELEASED}),
-    _F.PARTIALLY_SHIPPED: frozenset({_F.SHIPPED, _F.DELIVERED}),
-    _F.SHIPPED: frozenset({_F.DELIVERED, _F.RETURNED}),
-    _F.DELIVERED: frozenset({_F.PARTIALLY_RETURNED, _F.RETURNED}),
-    _F.PARTIALLY_RETURNED: frozenset({_F.RETURNED}),
-    _F.RELEASED: frozenset(),
-    _F.RETURNED: frozenset(),
+# status set -> status -> the statuses it may move to. Terminal statuses map to an empty set.
+# (Keyed by set first: OrderStatus.PENDING and PaymentStatus.PENDING are equal strings.)
+TRANSITIONS: dict[type[StrEnum], dict[StrEnum, frozenset[StrEnum]]] = {
+    OrderStatus: {
+        _O.PENDING: frozenset({_O.ON_HOLD, _O.BACKORDERED, _O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
+        _O.ON_HOLD: frozenset({_O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
+        _O.BACKORDERED: frozenset({_O.ON_HOLD, _O.PROCESSING, _O.CANCELLED}),
+        _O.PROCESSING: frozenset({_O.PARTIALLY_SHIPPED, _O.SHIPPED, _O.CANCELLED}),
+        _O.PARTIALLY_SHIPPED: frozenset({_O.SHIPPED, _O.DELIVERED}),
+        _O.SHIPPED: frozenset({_O.DELIVERED, _O.RETURNED}),
+        _O.DELIVERED: frozenset({_O.PARTIALLY_RETURNED, _O.RETURNED}),
+        _O.PARTIALLY_RETURNED: frozenset({_O.RETURNED}),
+        _O.CANCELLED: frozenset(),
+        _O.REJECTED: frozenset(),
+        _O.RETURNED: frozenset(),
+    },
+    PaymentStatus: {
+        _P.PENDING: frozenset({_P.AUTHORIZED, _P.DECLINED, _P.FAILED}),
+        _P.AUTHORIZED: frozenset({_P.CAPTURED, _P.VOIDED, _P.CAPTURE_FAILED}),
+        _P.CAPTURE_FAILED: frozenset({_P.CAPTURED, _P.VOIDED}),
+        _P.CAPTURED: frozenset({_P.PARTIALLY_REFUNDED, _P.REFUNDED}),
+        _P.PARTIALLY_REFUNDED: frozenset({_P.REFUNDED}),
+        _P.DECLINED: frozenset(),
+        _P.FAILED: frozenset(),
+        _P.VOIDED: frozenset(),
+        _P.REFUNDED: frozenset(),
+    },
+    FulfillmentStatus: {
+        _F.UNFULFILLED: frozenset({_F.RESERVED, _F.RELEASED}),
+        _F.RESERVED: frozenset({_F.AWAITING_SHIPMENT, _F.RELEASED}),
+        _F.AWAITING_SHIPMENT: frozenset({_F.PARTIALLY_SHIPPED, _F.SHIPPED, _F.RELEASED}),
+        _F.PARTIALLY_SHIPPED: frozenset({_F.SHIPPED, _F.DELIVERED}),
+        _F.SHIPPED: frozenset({_F.DELIVERED, _F.RETURNED}),
+        _F.DELIVERED: frozenset({_F.PARTIALLY_RETURNED, _F.RETURNED}),
+        _F.PARTIALLY_RETURNED: frozenset({_F.RETURNED}),
+        _F.RELEASED: frozenset(),
+        _F.RETURNED: frozenset(),
+    },
 }
 
-TERMINAL_ORDER_STATUSES = frozenset(s for s in OrderStatus if not TRANSITIONS[s])
+TERMINAL_ORDER_STATUSES = frozenset(s for s, targets in TRANSITIONS[OrderStatus].items() if not targets)
 
 
 def can_transition(current: StrEnum, new: StrEnum) -> bool:
-    return new in TRANSITIONS[current]
+    return type(current) is type(new) and new in TRANSITIONS[type(current)][current]
 
 
 def allowed_sources(new: StrEnum) -> frozenset[StrEnum]:
     """The statuses from which ``new`` may be reached (what a conditional write checks)."""
-    return frozenset(s for s, targets in TRANSITIONS.items() if type(s) is type(new) and new in targets)
+    return frozenset(s for s, targets in TRANSITIONS[type(new)].items() if new in targets)
 
 
 # What each order status means to the customer; shown as ``status_detail`` unless a

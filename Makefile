@@ -1,0 +1,42 @@
+# The two commands a new user needs: `make run` (start the system) and `make test` (run every test).
+# Both create or reuse .venv and install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+
+.PHONY: install run test lint unit e2e synth openapi bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) node_modules/.installed
+
+run: install ## start moto, the CDK-defined resources, the API on 127.0.0.1 and seed data
+	$(BIN)/python -m local
+
+test: install lint ## lint, type-check, unit + handler + infra + local + end-to-end tests, cdk synth
+	$(BIN)/python -m pytest
+	npx cdk synth --quiet > /dev/null && echo "cdk synth: ok"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy oms functions
+
+openapi: $(STAMP) ## regenerate docs/openapi.json from the handlers' routes
+	$(BIN)/python -m scripts.openapi > docs/openapi.json
+
+bench: $(STAMP) ## time placement-to-PROCESSING on the local stack
+	$(BIN)/python -m bench.order_latency
+
+clean:
+	rm -rf .oms cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,102 @@
+import json
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from oms.adapters.payment_gateway import SandboxGateway
+from oms.domain.easypost import sign, signature_is_valid
+from oms.domain.errors import PaymentDeclined, PaymentGatewayError
+from oms.domain.models import PlaceOrderRequest
+from oms.domain.order import close_outcome, new_order, order_id_for, public_view
+from oms.domain.pricing import CatalogProduct
+from oms.domain.status import OrderStatus, PaymentStatus
+from oms.domain.tracking import is_forward, normalize
+
+REQUEST = {
+    "currency": "USD",
+    "lines": [{"sku": "MUG", "quantity": 2}],
+    "shipping_address": {"name": "Ann", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345",
+                         "country": "US"},
+    "shipping_method": "standard",
+    "payment": {"token": "tok_visa"},
+    "contact": {"email": "ann@example.com", "phone": "+15555550100"},
+}
+
+
+def test_new_order_is_pending_priced_and_keeps_no_card_data():
+    request = PlaceOrderRequest.model_validate(REQUEST)
+    order = new_order(order_id="ord_1", customer_id="c1", request=request,
+                      products={"MUG": CatalogProduct("MUG", "Mug", 1250, "USD")},
+                      now=datetime(2026, 11, 23, 9, tzinfo=UTC))
+    assert order["status"] == "PENDING" and order["payment_status"] == "PENDING"
+    assert order["total"] == 3000 and order["billing_address"] == order["shipping_address"]
+    view = public_view(order)
+    assert "payment" not in view and "request_hash" not in view and view["shipments"] == []
+    assert view["expected_delivery"] == {"earliest": "2026-11-26", "latest": "2026-11-30"}
+
+
+def test_order_id_is_stable_per_customer_and_key():
+    assert order_id_for("c1", "k") == order_id_for("c1", "k") != order_id_for("c2", "k")
+
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"surprise": 1}, "surprise"),
+    ({"lines": [{"sku": "MUG", "quantity": 0}]}, "quantity"),
+    ({"currency": "XXX"}, "currency"),
+    ({"contact": {"email": "not-an-email"}}, "email"),
+    ({"contact": {"email": "a@example.com", "phone": "555"}}, "phone"),
+    ({"shipping_method": "teleport"}, "shipping_method"),
+    ({"lines": [{"sku": "MUG", "quantity": 1}, {"sku": "MUG", "quantity": 1}]}, "appears more than once"),
+])
+def test_bad_requests_name_the_field(patch, field):
+    with pytest.raises(ValidationError) as error:
+        PlaceOrderRequest.model_validate({**REQUEST, **patch})
+    assert field in str(error.value)
+
+
+def test_country_must_be_iso_alpha2():
+    bad = {**REQUEST, "shipping_address": {**REQUEST["shipping_address"], "country": "XX"}}
+    with pytest.raises(ValidationError, match="country"):
+        PlaceOrderRequest.model_validate(bad)
+
+
+def test_close_outcomes_explain_the_reason():
+    cause = json.dumps({"errorMessage": "insufficient_funds", "errorType": "PaymentDeclined"})
+    declined = close_outcome("PaymentDeclined", cause)
+    assert declined.status == OrderStatus.REJECTED and declined.payment_status == PaymentStatus.DECLINED
+    assert "insufficient funds" in declined.detail
+    assert close_outcome("OutOfStock", "{}").status == OrderStatus.CANCELLED
+    assert close_outcome("ReviewRejected", "fraud ring").status == OrderStatus.REJECTED
+    assert close_outcome("PaymentGatewayError", "").payment_status == PaymentStatus.FAILED
+    assert close_outcome("States.TaskFailed", "boom").reason == "internal_error"
+
+
+def test_sandbox_gateway_follows_stripe_test_tokens():
+    gateway = SandboxGateway()
+    first = gateway.authorize(token="tok_visa", amount=100, currency="USD", idempotency_key="k")
+    assert first == gateway.authorize(token="tok_mastercard", amount=100, currency="USD", idempotency_key="k")
+    with pytest.raises(PaymentDeclined) as declined:
+        gateway.authorize(token="tok_chargeDeclinedInsufficientFunds", amount=100, currency="USD", idempotency_key="x")
+    assert declined.value.code == "insufficient_funds"
+    with pytest.raises(PaymentGatewayError):
+        gateway.authorize(token="tok_chargeDeclinedProcessingError", amount=100, currency="USD", idempotency_key="y")
+
+
+def test_easypost_signature():
+    body = b'{"description":"tracker.updated"}'
+    header = sign(body, "s3cret")
+    assert header.startswith("hmac-sha256-hex=")
+    assert signature_is_valid(body, "s3cret", header)
+    assert not signature_is_valid(body + b" ", "s3cret", header)
+    assert not signature_is_valid(body, "other", header)
+    assert not signature_is_valid(body, "s3cret", None)
+
+
+def test_tracking_moves_forward_only():
+    assert is_forward("pre_transit", "in_transit")
+    assert is_forward("in_transit", "delivered")
+    assert not is_forward("delivered", "in_transit")
+    assert not is_forward("out_for_delivery", "in_transit")
+    assert not is_forward("in_transit", "in_transit")
+    assert normalize("Something_New") == "unknown"
