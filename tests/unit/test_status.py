@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from oms.domain.status import (
@@ -19,7 +21,7 @@ def test_every_status_of_the_three_sets_has_a_row():
 def test_the_happy_path_is_allowed_in_order():
     path = [OrderStatus.PENDING, OrderStatus.ON_HOLD, OrderStatus.PROCESSING, OrderStatus.SHIPPED,
             OrderStatus.DELIVERED, OrderStatus.RETURNED]
-    for current, new in zip(path, path[1:], strict=False):
+    for current, new in itertools.pairwise(path):
         assert can_transition(current, new)
 
 
@@ -38,7 +40,7 @@ def test_no_backward_moves(current, new):
 
 
 def test_terminal_statuses():
-    assert TERMINAL_ORDER_STATUSES == {OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.RETURNED}
+    assert {OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.RETURNED} == TERMINAL_ORDER_STATUSES
 
 
 def test_allowed_sources_only_cover_the_same_status_set():
