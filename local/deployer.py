@@ -211,7 +211,7 @@ class Resolver:
 
         return re.sub(r"\$\{([^}]+)\}", repl, text)
 
-    def resolve(self, node: Any) -> Any:  # noqa: C901 - a dispatch on intrinsic names
+    def resolve(self, node: Any) -> Any:
         if isinstance(node, list):
             items = [self.resolve(v) for v in node]
             return [v for v in items if v is not NO_VALUE]
@@ -345,7 +345,7 @@ class Deployer:
                 if type_.startswith(READ_ONLY_PREFIXES):
                     handler = self._api_gateway_any
                 else:
-                    level = logging.DEBUG if type_.startswith(SKIPPED_PREFIXES) or "Permission" in type_ \
+                    level = logging.DEBUG if type_.startswith(SKIPPED_PREFIXES) or "Polic" in type_ or "Permission" in type_ \
                         else logging.INFO
                     log.log(level, "%s: skipping %s (%s)", stack_name, lid, type_)
                     registry[lid] = self._placeholder(stack_name, lid, type_)

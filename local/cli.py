@@ -1,0 +1,169 @@
+"""``oms``: tools for the running local stack (reads <state dir>/local.json).
+
+  oms token EMAIL [--ops]    an ID token for EMAIL (user created if needed), alone on stdout
+  oms outbox [--order ID]    email and SMS the system sent
+  oms trace ORDER_ID         the order's Step Functions execution, state by state
+  oms status                 is the local stack up?
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+LOCAL_PASSWORD = "Local-Passw0rd!"  # local stack only; never a real credential
+
+
+def load_config(state_dir: str | Path = ".oms") -> dict[str, Any]:
+    path = Path(state_dir) / "local.json"
+    if not path.exists():
+        raise SystemExit(f"{path} not found: is the local stack running? (make run / python -m local)")
+    return json.loads(path.read_text())
+
+
+def _client(config: dict[str, Any], service: str) -> Any:
+    import boto3
+
+    return boto3.client(service, endpoint_url=config["aws_endpoint_url"], region_name=config["region"],
+                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        aws_session_token="testing")
+
+
+def get_token(config: dict[str, Any], email: str, ops: bool = False) -> str:
+    """Create ``email`` in the pool if needed (permanent password, group ``ops`` with ops=True) and sign in."""
+    idp = _client(config, "cognito-idp")
+    pool, client_id = config["user_pool_id"], config["user_pool_client_id"]
+    try:
+        idp.admin_get_user(UserPoolId=pool, Username=email)
+    except idp.exceptions.UserNotFoundException:
+        idp.admin_create_user(
+            UserPoolId=pool, Username=email, MessageAction="SUPPRESS",
+            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+        )
+    idp.admin_set_user_password(UserPoolId=pool, Username=email, Password=LOCAL_PASSWORD, Permanent=True)
+    if ops:
+        idp.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName="ops")
+    auth = idp.admin_initiate_auth(
+        UserPoolId=pool, ClientId=client_id, AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": email, "PASSWORD": LOCAL_PASSWORD},
+    )
+    return auth["AuthenticationResult"]["IdToken"]
+
+
+def get_outbox(config: dict[str, Any], order_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    import requests
+
+    resp = requests.get(f"{config['api_url']}/_local/outbox", timeout=30)
+    resp.raise_for_status()
+    data = resp.json()
+    if order_id:
+        from local.outbox import mentions
+
+        data = {kind: [m for m in items if mentions(m, order_id)] for kind, items in data.items()}
+    return data
+
+
+def trace(config: dict[str, Any], order_id: str) -> list[str]:
+    sfn = _client(config, "stepfunctions")
+    arn = config["state_machine_arn"].replace(":stateMachine:", ":execution:") + f":{order_id}"
+    try:
+        execution = sfn.describe_execution(executionArn=arn)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        raise SystemExit(f"no execution named {order_id}") from None
+    lines = [f"execution {order_id}: {execution['status']} (started {_t(execution['startDate'])}"
+             + (f", stopped {_t(execution['stopDate'])})" if execution.get("stopDate") else ")")]
+    events = []
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    for e in events:
+        kind = e["type"]
+        details = next((v for k, v in e.items() if k.endswith("EventDetails")), {}) or {}
+        when = _t(e["timestamp"])
+        if kind.endswith("StateEntered"):
+            lines.append(f"{when}  -> {details.get('name')}")
+        elif kind.endswith("StateExited"):
+            lines.append(f"{when}  <- {details.get('name')}")
+        elif kind.endswith("Failed") or kind.endswith("TimedOut") or kind.endswith("Aborted"):
+            cause = str(details.get("cause", ""))
+            try:
+                cause = json.loads(cause).get("errorMessage", cause)
+            except (ValueError, AttributeError):
+                pass
+            lines.append(f"{when}  !! {kind}: {details.get('error', '')} {cause[:200]}".rstrip())
+        elif kind in ("TaskSubmitted", "TaskScheduled") and "waitForTaskToken" in str(details.get("resource")):
+            lines.append(f"{when}     waiting for task token ({details.get('resource')})")
+        elif kind == "ExecutionSucceeded":
+            lines.append(f"{when}  == succeeded: {str(details.get('output', ''))[:300]}")
+    return lines
+
+
+def _t(value: datetime) -> str:
+    return value.astimezone().strftime("%H:%M:%S.%f")[:-3]
+
+
+def status(state_dir: str) -> tuple[bool, str]:
+    path = Path(state_dir) / "local.json"
+    if not path.exists():
+        return False, f"not running ({path} not found)"
+    config = json.loads(path.read_text())
+    import requests
+
+    try:
+        requests.get(f"{config['api_url']}/_local/health", timeout=5).raise_for_status()
+        requests.get(f"{config['aws_endpoint_url']}/moto-api/", timeout=5)
+    except requests.RequestException as exc:
+        return False, f"local.json present but the stack does not answer: {exc}"
+    return True, f"ready: API {config['api_url']}, AWS {config['aws_endpoint_url']} (pid {config.get('pid')})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="oms", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--state-dir", default=".oms")
+    sub = ap.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("token", help="print an ID token for EMAIL")
+    p.add_argument("email")
+    p.add_argument("--ops", action="store_true", help="add the user to the ops group")
+    p = sub.add_parser("outbox", help="email and SMS sent")
+    p.add_argument("--order", help="only messages mentioning this order id")
+    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("trace", help="Step Functions history of an order")
+    p.add_argument("order_id")
+    sub.add_parser("status", help="is the local stack up?")
+    args = ap.parse_args(argv)
+
+    if args.command == "status":
+        ok, message = status(args.state_dir)
+        print(message)
+        return 0 if ok else 1
+    config = load_config(args.state_dir)
+    if args.command == "token":
+        print(get_token(config, args.email, ops=args.ops))
+    elif args.command == "outbox":
+        data = get_outbox(config, args.order)
+        if args.json:
+            print(json.dumps(data, indent=2))
+            return 0
+        for m in data["email"]:
+            print(f"[email] {m['timestamp']} to {', '.join(m['to'])}: {m['subject']}")
+            print("  " + str(m.get("text") or m.get("html") or m.get("template_data") or "").replace("\n", "\n  "))
+        for m in data["sms"]:
+            print(f"[sms]   {m['timestamp']} to {m['to']}: {m['text']}")
+        if not data["email"] and not data["sms"]:
+            print("(nothing sent)")
+    elif args.command == "trace":
+        print("\n".join(trace(config, args.order_id)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

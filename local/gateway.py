@@ -1,0 +1,360 @@
+"""The REST API of the synthesized template, served on 127.0.0.1 the way API Gateway serves it.
+
+Routes come from AWS::ApiGateway::Resource/Method; Cognito authorizers check the ID token against the
+pool's JWKS (RS256, iss, aud = a client of the pool, token_use = id, exp); request validators check the
+required headers and query strings; the Lambda proxy integration builds a REST (v1) proxy event and
+invokes the function through moto's Lambda API, the same invoke path as everything else.
+Local-only tooling lives under /_local/ (not part of the template's API).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+import requests
+
+from local.deployer import Deployment
+
+log = logging.getLogger("local.gateway")
+
+
+@dataclass
+class Route:
+    method: str  # GET, POST, ... or ANY
+    resource: str  # "/orders/{order_id}"
+    function_arn: str | None
+    authorization: str = "NONE"
+    pool_ids: list[str] = field(default_factory=list)
+    required_headers: list[str] = field(default_factory=list)
+    required_query: list[str] = field(default_factory=list)
+    stage: str = "v1"
+    api_id: str = ""
+    _pattern: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        if self._pattern is None:
+            parts = []
+            for seg in self.resource.strip("/").split("/"):
+                if not seg:
+                    continue
+                m = re.fullmatch(r"\{(\w+)(\+?)\}", seg)
+                if m and m.group(2):
+                    parts.append(f"(?P<{m.group(1)}>.+)")
+                elif m:
+                    parts.append(f"(?P<{m.group(1)}>[^/]+)")
+                else:
+                    parts.append(re.escape(seg))
+            self._pattern = re.compile("^/" + "/".join(parts) + "/?$")
+        return self._pattern
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        segs = [s for s in self.resource.split("/") if s]
+        literal = sum(1 for s in segs if not s.startswith("{"))
+        greedy = sum(1 for s in segs if s.endswith("+}"))
+        return (-greedy, literal, len(segs))
+
+
+def routes_from(deployment: Deployment, region: str = "us-east-1") -> list[Route]:
+    res = deployment.resources
+    apis = {r.ref: r for r in res("AWS::ApiGateway::RestApi")}
+    paths: dict[str, str] = {}
+    parents = {r.ref: (r.props.get("ParentId"), r.props.get("PathPart", "")) for r in
+               res("AWS::ApiGateway::Resource")}
+    for api in apis.values():
+        paths[api.attrs["RootResourceId"]] = "/"
+
+    def path_of(ref: str) -> str:
+        if ref not in paths:
+            parent, part = parents[ref]
+            base = path_of(parent)
+            paths[ref] = base.rstrip("/") + "/" + part
+        return paths[ref]
+
+    authorizers = {r.ref: r.props for r in res("AWS::ApiGateway::Authorizer")}
+    validators = {r.ref: r.props for r in res("AWS::ApiGateway::RequestValidator")}
+    stages = {r.props.get("RestApiId"): r.props.get("StageName", "v1") for r in res("AWS::ApiGateway::Stage")}
+    routes = []
+    for m in res("AWS::ApiGateway::Method"):
+        p = m.props
+        if p.get("HttpMethod") == "OPTIONS" and (p.get("Integration") or {}).get("Type") == "MOCK":
+            continue
+        uri = str((p.get("Integration") or {}).get("Uri", ""))
+        found = re.search(r"/functions/(arn:[^/]+)/invocations", uri)
+        auth = p.get("AuthorizationType", "NONE")
+        pool_ids = []
+        if auth == "COGNITO_USER_POOLS":
+            authorizer = authorizers.get(p.get("AuthorizerId"), {})
+            pool_ids = [arn.rsplit("/", 1)[-1] for arn in authorizer.get("ProviderARNs", [])]
+        required_headers, required_query = [], []
+        validator = validators.get(p.get("RequestValidatorId"), {})
+        if validator.get("ValidateRequestParameters"):
+            for key, required in (p.get("RequestParameters") or {}).items():
+                if required in (True, "true"):
+                    if key.startswith("method.request.header."):
+                        required_headers.append(key.removeprefix("method.request.header."))
+                    elif key.startswith("method.request.querystring."):
+                        required_query.append(key.removeprefix("method.request.querystring."))
+        routes.append(Route(
+            method=p.get("HttpMethod", "ANY"), resource=path_of(p["ResourceId"]),
+            function_arn=found.group(1) if found else None, authorization=auth, pool_ids=pool_ids,
+            required_headers=required_headers, required_query=required_query,
+            stage=stages.get(p.get("RestApiId"), "v1"), api_id=p.get("RestApiId", ""),
+        ))
+    routes.sort(key=lambda r: r.specificity, reverse=True)
+    return routes
+
+
+class CognitoAuthorizer:
+    """What API Gateway's COGNITO_USER_POOLS authorizer checks, against moto's Cognito."""
+
+    def __init__(self, endpoint_url: str, cognito: Any, region: str = "us-east-1") -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.cognito = cognito
+        self.region = region
+        self._jwks: dict[str, jwt.PyJWKSet] = {}
+        self._clients: dict[str, tuple[float, set[str]]] = {}
+        self._lock = threading.Lock()
+
+    def _keys(self, pool_id: str) -> jwt.PyJWKSet:
+        with self._lock:
+            if pool_id not in self._jwks:
+                resp = requests.get(f"{self.endpoint_url}/{pool_id}/.well-known/jwks.json", timeout=10)
+                resp.raise_for_status()
+                self._jwks[pool_id] = jwt.PyJWKSet.from_dict(resp.json())
+            return self._jwks[pool_id]
+
+    def _client_ids(self, pool_id: str) -> set[str]:
+        cached = self._clients.get(pool_id)
+        if cached and time.monotonic() - cached[0] < 30:
+            return cached[1]
+        ids = {c["ClientId"] for c in self.cognito.list_user_pool_clients(
+            UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]}
+        self._clients[pool_id] = (time.monotonic(), ids)
+        return ids
+
+    def claims(self, header: str | None, pool_ids: list[str]) -> dict[str, Any] | None:
+        """The verified claims of an ``Authorization`` header, or None (-> 401)."""
+        if not header:
+            return None
+        token = header.split(" ", 1)[1].strip() if header.lower().startswith("bearer ") else header.strip()
+        try:
+            unverified = jwt.get_unverified_header(token)
+            iss = jwt.decode(token, options={"verify_signature": False}).get("iss", "")
+        except jwt.PyJWTError:
+            return None
+        pool_id = iss.rsplit("/", 1)[-1]
+        if pool_id not in pool_ids or iss != f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}":
+            return None
+        try:
+            key = self._keys(pool_id)[unverified.get("kid", "")]
+            claims = jwt.decode(token, key.key, algorithms=["RS256"], issuer=iss,
+                                options={"verify_aud": False, "require": ["exp", "iss", "token_use"]})
+        except (jwt.PyJWTError, KeyError) as exc:
+            log.debug("token rejected: %s", exc)
+            return None
+        if claims.get("token_use") != "id" or claims.get("aud") not in self._client_ids(pool_id):
+            return None
+        return claims
+
+
+def claims_as_strings(claims: dict[str, Any]) -> dict[str, str]:
+    """API Gateway hands the Lambda every claim as a string (lists comma-joined)."""
+    out = {}
+    for k, v in claims.items():
+        if isinstance(v, list):
+            out[k] = ",".join(str(x) for x in v)
+        elif isinstance(v, bool):
+            out[k] = str(v).lower()
+        else:
+            out[k] = str(v)
+    return out
+
+
+class Gateway:
+    def __init__(self, deployment: Deployment, endpoint_url: str, session: Any, region: str = "us-east-1",
+                 host: str = "127.0.0.1", port: int = 8080) -> None:
+        self.routes = routes_from(deployment, region)
+        self.region = region
+        self.lambda_client = session.client("lambda", endpoint_url=endpoint_url, region_name=region)
+        self.authorizer = CognitoAuthorizer(
+            endpoint_url, session.client("cognito-idp", endpoint_url=endpoint_url, region_name=region), region)
+        self.local_routes: dict[tuple[str, str], Any] = {}
+        gateway = self
+
+        class Handler(_Handler):
+            pass
+
+        Handler.gateway = gateway
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server.daemon_threads = True
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        """(route, path parameters, path known for another method?)"""
+        path_known = False
+        for route in self.routes:
+            m = route.pattern.match(path)
+            if not m:
+                continue
+            path_known = True
+            if route.method in (method, "ANY"):
+                return route, m.groupdict(), True
+        return None, {}, path_known
+
+    def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes,
+               source_ip: str) -> tuple[int, dict[str, str], bytes]:
+        url = urlsplit(raw_path)
+        path = url.path or "/"
+        if path.startswith("/_local/"):
+            local = self.local_routes.get((method, path))
+            if local is None:
+                return _json(404, {"message": "Not Found"})
+            return _json(200, local(parse_qs(url.query)))
+        route, path_params, _ = self.match(method, path)
+        if route is None:
+            return _json(403, {"message": "Missing Authentication Token"})
+        header_map = {k.lower(): v for k, v in headers}
+        request_id = str(uuid.uuid4())
+        claims = None
+        if route.authorization == "COGNITO_USER_POOLS":
+            claims = self.authorizer.claims(header_map.get("authorization"), route.pool_ids)
+            if claims is None:
+                return _json(401, {"message": "Unauthorized"}, request_id)
+        query = parse_qs(url.query, keep_blank_values=True)
+        missing = [h for h in route.required_headers if h.lower() not in header_map]
+        missing += [q for q in route.required_query if q not in query]
+        if missing:
+            return _json(400, {"message": f"Missing required request parameters: [{', '.join(missing)}]"},
+                         request_id)
+        if route.function_arn is None:
+            return _json(500, {"message": "Internal server error"}, request_id)
+        event = self.proxy_event(route, method, path, path_params, headers, query, body, claims,
+                                 request_id, source_ip)
+        resp = self.lambda_client.invoke(FunctionName=route.function_arn, Payload=json.dumps(event).encode())
+        payload = resp["Payload"].read()
+        if resp.get("FunctionError"):
+            log.warning("%s %s: function error %s", method, path, payload[:500])
+            return _json(502, {"message": "Internal server error"}, request_id)
+        try:
+            result = json.loads(payload)
+            status = int(result["statusCode"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s %s: malformed Lambda proxy response %s", method, path, payload[:500])
+            return _json(502, {"message": "Internal server error"}, request_id)
+        out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        for k, values in (result.get("multiValueHeaders") or {}).items():
+            out_headers[k] = ", ".join(str(v) for v in values)
+        out_headers["x-amzn-RequestId"] = request_id
+        raw = result.get("body") or ""
+        data = base64.b64decode(raw) if result.get("isBase64Encoded") else str(raw).encode()
+        out_headers.setdefault("Content-Type", "application/json")
+        return status, out_headers, data
+
+    def proxy_event(self, route: Route, method: str, path: str, path_params: dict[str, str],
+                    headers: list[tuple[str, str]], query: dict[str, list[str]], body: bytes,
+                    claims: dict[str, Any] | None, request_id: str, source_ip: str) -> dict[str, Any]:
+        multi_headers: dict[str, list[str]] = {}
+        for k, v in headers:
+            multi_headers.setdefault(k, []).append(v)
+        try:
+            text, b64 = (body.decode() if body else None), False
+        except UnicodeDecodeError:
+            text, b64 = base64.b64encode(body).decode(), True
+        now = datetime.now(UTC)
+        context: dict[str, Any] = {
+            "resourceId": route.resource,
+            "resourcePath": route.resource,
+            "httpMethod": method,
+            "path": f"/{route.stage}{path}",
+            "accountId": "123456789012",
+            "protocol": "HTTP/1.1",
+            "stage": route.stage,
+            "domainName": "127.0.0.1",
+            "apiId": route.api_id,
+            "requestId": request_id,
+            "extendedRequestId": request_id,
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": dict(headers).get("User-Agent", ""),
+                         "accountId": None, "caller": None, "user": None, "userArn": None,
+                         "cognitoIdentityId": None, "cognitoIdentityPoolId": None},
+        }
+        if claims is not None:
+            context["authorizer"] = {"claims": claims_as_strings(claims)}
+        return {
+            "resource": route.resource,
+            "path": path,
+            "httpMethod": method,
+            "headers": {k: v[-1] for k, v in multi_headers.items()} or None,
+            "multiValueHeaders": multi_headers or None,
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+            "multiValueQueryStringParameters": query or None,
+            "pathParameters": path_params or None,
+            "stageVariables": None,
+            "requestContext": context,
+            "body": text,
+            "isBase64Encoded": b64,
+        }
+
+
+def _json(status: int, body: Any, request_id: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Content-Type": "application/json"}
+    if request_id:
+        headers["x-amzn-RequestId"] = request_id
+    return status, headers, json.dumps(body, default=str).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    gateway: Gateway
+    protocol_version = "HTTP/1.1"
+    server_version = "oms-local-apigw"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s " + format, self.client_address[0], *args)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        try:
+            status, headers, data = self.gateway.handle(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+        except Exception:
+            log.exception("%s %s failed", self.command, self.path)
+            status, headers, data = _json(500, {"message": "Internal server error"})
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve

@@ -1,0 +1,294 @@
+"""``python -m local``: the whole system on 127.0.0.1, no AWS account.
+
+synthesize the CDK app -> start moto (every AWS service) -> deploy the templates into it -> run the real
+handlers in warm child processes behind moto's Lambda -> serve the template's REST API -> poll the SQS
+event sources -> seed through the API as an ops user -> write <state dir>/local.json -> run until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+
+from local import moto_patches, outbox
+from local.deployer import ACCOUNT, REGION, Deployer, Deployment
+from local.gateway import Gateway
+from local.lambda_runner import LambdaRunner, install
+from local.pollers import SqsPoller
+
+log = logging.getLogger("local")
+SEED_FILE = Path(__file__).with_name("seed.json")
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing",
+                    "aws_session_token": "testing"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m local", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--aws-port", type=int, default=5010, help="moto endpoint port (0 = pick a free one)")
+    ap.add_argument("--api-port", type=int, default=8080, help="REST API port (0 = pick a free one)")
+    ap.add_argument("--state-dir", default=".oms", help="where local.json and logs/ go")
+    ap.add_argument("--app", default="infra.app:create_app", help="CDK app factory, module:function")
+    ap.add_argument("--seed", default=str(SEED_FILE), help="seed file (products and stock)")
+    ap.add_argument("--no-seed", action="store_true", help="do not seed the catalog and inventory")
+    ap.add_argument("--log-level", default=os.environ.get("OMS_LOCAL_LOG_LEVEL", "INFO"))
+    return ap.parse_args(argv)
+
+
+class LocalStack:
+    """The running pieces; ``start()`` brings them up, ``stop()`` tears them down."""
+
+    def __init__(self, aws_port: int = 5010, api_port: int = 8080, state_dir: str | Path = ".oms",
+                 app: str = "infra.app:create_app", region: str = REGION) -> None:
+        self.aws_port = aws_port
+        self.api_port = api_port
+        self.state_dir = Path(state_dir).resolve()
+        self.app = app
+        self.region = region
+        self.moto: Any = None
+        self.runner: LambdaRunner | None = None
+        self.gateway: Gateway | None = None
+        self.pollers: list[SqsPoller] = []
+        self.deployment: Deployment | None = None
+        self.endpoint_url = ""
+        self.timings: dict[str, float] = {}
+
+    # -- bring up -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        state_file = self.state_dir / "local.json"
+        if state_file.exists():
+            state_file.unlink()
+        # CDK synth (~6-8 s, mostly node/jsii) runs while moto starts.
+        with ThreadPoolExecutor(1) as pool:
+            synth = pool.submit(self._synth)
+            self._start_moto()
+            stacks = synth.result()
+        self.timings["synth+moto"] = time.monotonic() - t0
+        session = boto3.Session(region_name=self.region, **FAKE_CREDENTIALS)
+        deployer = Deployer(session, self.endpoint_url, self.region, ACCOUNT)
+        for name, template in stacks:
+            deployer.deploy_stack(name, template)
+        self.deployment = deployer.deployment
+        self.timings["deploy"] = time.monotonic() - t0
+        self.runner = LambdaRunner(self.deployment.functions, self.endpoint_url, self.state_dir / "logs",
+                                   self.region)
+        install(self.runner)
+        self.gateway = Gateway(self.deployment, self.endpoint_url, session, self.region, port=self.api_port)
+        self.gateway.local_routes[("GET", "/_local/outbox")] = lambda query: outbox.collect()
+        self.gateway.local_routes[("GET", "/_local/health")] = lambda query: {"ready": True}
+        self.gateway.start()
+        lambda_client = session.client("lambda", endpoint_url=self.endpoint_url)
+        for spec in self.deployment.event_sources:
+            if spec.enabled and spec.function_name in self.deployment.functions:
+                poller = SqsPoller(spec, session.client("sqs", endpoint_url=self.endpoint_url), lambda_client,
+                                   self.region)
+                poller.start()
+                self.pollers.append(poller)
+
+    def _synth(self) -> list[tuple[str, dict[str, Any]]]:
+        from local.synth import synthesize
+
+        return synthesize(self.app)
+
+    def _start_moto(self) -> None:
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        for key, value in MOTO_CONFIG.items():
+            default_user_config.setdefault(key, {}).update(value)  # type: ignore[attr-defined]
+        moto_patches.install_all()
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.aws_port = port
+        self.endpoint_url = f"http://{host}:{port}"
+        # moto's Step Functions interpreter calls Lambda at http://localhost:$MOTO_PORT
+        os.environ["MOTO_PORT"] = str(port)
+        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                     "AWS_DEFAULT_REGION": self.region}.items():
+            os.environ.setdefault(k, v)
+
+    # -- facts for the CLI and tests -----------------------------------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        assert self.deployment is not None and self.gateway is not None
+        dep = self.deployment
+        pools = dep.resources("AWS::Cognito::UserPool")
+        clients = dep.resources("AWS::Cognito::UserPoolClient")
+        machines = dep.resources("AWS::StepFunctions::StateMachine")
+        warehouses: list[str] = []
+        sender = None
+        for f in dep.functions.values():
+            if not warehouses and f.environment.get("WAREHOUSES"):
+                warehouses = [w.strip() for w in f.environment["WAREHOUSES"].split(",") if w.strip()]
+            sender = sender or f.environment.get("SENDER_EMAIL")
+        if sender is None:
+            identities = dep.resources("AWS::SES::EmailIdentity")
+            sender = identities[0].ref if identities else None
+        return {
+            "api_url": self.gateway.url,
+            "aws_endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "account_id": ACCOUNT,
+            "user_pool_id": pools[0].ref if pools else None,
+            "user_pool_client_id": clients[0].ref if clients else None,
+            "state_machine_arn": machines[0].ref if machines else None,
+            "warehouses": warehouses,
+            "webhook_secrets": self._webhook_secrets(),
+            "sender_email": sender,
+            "functions": {f.environment.get("POWERTOOLS_SERVICE_NAME", n): n for n, f in dep.functions.items()},
+            "logs_dir": str(self.state_dir / "logs"),
+            "pid": os.getpid(),
+        }
+
+    def _webhook_secrets(self) -> dict[str, str]:
+        assert self.deployment is not None
+        arn = next((f.environment["WEBHOOK_SECRETS_ARN"] for f in self.deployment.functions.values()
+                    if "WEBHOOK_SECRETS_ARN" in f.environment), None)
+        if arn is None:
+            return {}
+        sm = boto3.client("secretsmanager", endpoint_url=self.endpoint_url, region_name=self.region,
+                          **FAKE_CREDENTIALS)
+        value = sm.get_secret_value(SecretId=arn)["SecretString"]
+        try:
+            data = json.loads(value)
+        except ValueError:
+            return {"easypost": value}
+        return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {"easypost": value}
+
+    def write_state(self) -> dict[str, Any]:
+        config = self.config()
+        tmp = self.state_dir / "local.json.tmp"
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        tmp.replace(self.state_dir / "local.json")
+        return config
+
+    # -- seed ---------------------------------------------------------------------------------------
+
+    def seed(self, seed_file: str | Path) -> int:
+        """PUT the products and stock of ``seed_file`` through the API as an ops user; raise on any failure."""
+        from local.cli import get_token
+
+        config = self.config()
+        data = json.loads(Path(seed_file).read_text())
+        token = get_token(config, "seed-ops@example.com", ops=True)
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        api = config["api_url"]
+        calls = 0
+        with requests.Session() as http:
+            for sku, product in data.get("products", {}).items():
+                _check(http.put(f"{api}/admin/products/{sku}", json=product, headers=headers, timeout=60))
+                calls += 1
+            for sku, stock in data.get("inventory", {}).items():
+                per_warehouse = stock if isinstance(stock, dict) else {w: stock for w in config["warehouses"]}
+                for warehouse, on_hand in per_warehouse.items():
+                    _check(http.put(f"{api}/admin/inventory/{sku}", headers=headers, timeout=60,
+                                    json={"warehouse": warehouse, "on_hand": on_hand}))
+                    calls += 1
+        return calls
+
+    # -- tear down ----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.runner is not None:
+            self.runner.close()
+        if self.moto is not None:
+            try:
+                self.moto.stop()
+            except Exception:
+                pass
+        state_file = self.state_dir / "local.json"
+        if state_file.exists():
+            state_file.unlink()
+
+
+class SeedError(RuntimeError):
+    pass
+
+
+def _check(resp: requests.Response) -> None:
+    if resp.status_code >= 300:
+        raise SeedError(f"seed: {resp.request.method} {resp.request.url} -> {resp.status_code} {resp.text[:500]}")
+
+
+def configure_logging(level: str, state_dir: Path) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    # moto's interpreter logs every caught task failure (Catch/Retry paths) at ERROR with the whole
+    # parsed state; that belongs in a file, not on the console.
+    noisy = logging.getLogger("moto.stepfunctions.parser")
+    noisy.propagate = False
+    noisy.addHandler(logging.FileHandler(state_dir / "logs" / "stepfunctions.log"))
+    for name in ("werkzeug", "botocore", "urllib3", "moto"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    stack = LocalStack(args.aws_port, args.api_port, args.state_dir, args.app)
+    (stack.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+    configure_logging(args.log_level, stack.state_dir)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start()
+        if not args.no_seed:
+            calls = stack.seed(args.seed)
+            log.info("seeded %d items through the API", calls)
+        config = stack.write_state()
+    except Exception as exc:
+        log.error("local stack failed to start: %s", exc, exc_info=log.isEnabledFor(logging.DEBUG) or None)
+        stack.stop()
+        return 1
+    elapsed = time.monotonic() - started
+    print(banner(config, elapsed, stack), flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        log.info("stopping")
+        stack.stop()
+    return 0
+
+
+def banner(config: dict[str, Any], elapsed: float, stack: LocalStack) -> str:
+    return "\n".join([
+        "",
+        f"OMS local stack ready in {elapsed:.1f} s  (synth+moto {stack.timings.get('synth+moto', 0):.1f} s, "
+        f"deploy {stack.timings.get('deploy', 0) - stack.timings.get('synth+moto', 0):.1f} s)",
+        f"  API          {config['api_url']}   (stage v1 served at the root)",
+        f"  AWS (moto)   {config['aws_endpoint_url']}   region {config['region']}",
+        f"  state        {stack.state_dir / 'local.json'}",
+        f"  logs         {config['logs_dir']}/<function>.log",
+        "  tokens       TOKEN=$(oms token you@example.com)   ops: oms token ops@example.com --ops",
+        "  try          curl -H \"Authorization: Bearer $TOKEN\" " + config["api_url"] + "/orders",
+        "  also         oms outbox [--order ID] | oms trace ORDER_ID | oms status",
+        "Ctrl-C to stop.",
+        "",
+    ])
