@@ -1,0 +1,338 @@
+"""Tables, functions, queues, API routes, auth and the secret, read from the synthesized templates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.app import STACK_IDS
+from tests.infra.conftest import Synthesized
+
+FUNCTION_ENV = {
+    "place_order": {"ORDERS_TABLE", "CATALOG_TABLE", "INVENTORY_TABLE", "IDEMPOTENCY_TABLE", "STATE_MACHINE_ARN"},
+    "get_order": {"ORDERS_TABLE"},
+    "admin": {"ORDERS_TABLE", "CATALOG_TABLE", "INVENTORY_TABLE", "SHIPMENTS_TABLE", "WAREHOUSES"},
+    "tracking_webhook": {
+        "ORDERS_TABLE",
+        "SHIPMENTS_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "WEBHOOK_SECRETS_ARN",
+        "NOTIFICATIONS_QUEUE_URL",
+    },
+    "payment": {"ORDERS_TABLE", "PAYMENT_GATEWAY"},
+    "inventory": {"ORDERS_TABLE", "INVENTORY_TABLE", "WAREHOUSES"},
+    "fraud": {"ORDERS_TABLE", "FRAUD_THRESHOLD", "REVIEW_AMOUNT", "OPS_ALERTS_TOPIC_ARN"},
+    "fulfilment": {"ORDERS_TABLE", "NOTIFICATIONS_QUEUE_URL"},
+    "order_status": {"ORDERS_TABLE", "NOTIFICATIONS_QUEUE_URL", "OPS_ALERTS_TOPIC_ARN"},
+    "notify": {"ORDERS_TABLE", "IDEMPOTENCY_TABLE", "SENDER_EMAIL"},
+}
+FUNCTION_STACK = {
+    "place_order": "OmsApi",
+    "get_order": "OmsApi",
+    "admin": "OmsApi",
+    "tracking_webhook": "OmsApi",
+    "payment": "OmsWorkflow",
+    "inventory": "OmsWorkflow",
+    "fraud": "OmsWorkflow",
+    "fulfilment": "OmsWorkflow",
+    "order_status": "OmsWorkflow",
+    "notify": "OmsMessaging",
+}
+ROUTES = {
+    ("POST", "/orders"): ("place_order", True),
+    ("GET", "/orders"): ("get_order", True),
+    ("GET", "/orders/{order_id}"): ("get_order", True),
+    ("PUT", "/admin/products/{sku}"): ("admin", True),
+    ("PUT", "/admin/inventory/{sku}"): ("admin", True),
+    ("GET", "/admin/inventory/{sku}"): ("admin", True),
+    ("GET", "/admin/orders"): ("admin", True),
+    ("POST", "/admin/orders/{order_id}/review"): ("admin", True),
+    ("POST", "/admin/orders/{order_id}/shipments"): ("admin", True),
+    ("POST", "/webhooks/tracking/easypost"): ("tracking_webhook", False),
+}
+
+
+def _functions(s: Synthesized) -> dict[str, tuple[str, dict[str, Any]]]:
+    found = {}
+    for stack in STACK_IDS:
+        for logical_id, fn in s.resources(stack, "AWS::Lambda::Function").items():
+            name = fn["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+            found[name] = (stack, fn | {"LogicalId": logical_id})
+    return found
+
+
+def _tables_by_keys(s: Synthesized) -> dict[tuple[str, ...], dict[str, Any]]:
+    return {
+        tuple(k["AttributeName"] for k in t["Properties"]["KeySchema"]): t["Properties"]
+        for t in s.resources("OmsData", "AWS::DynamoDB::Table").values()
+    }
+
+
+# -- stacks ----------------------------------------------------------------------------------------
+
+
+def test_four_stacks_in_dependency_order(synthesized: Synthesized) -> None:
+    assert synthesized.stack_order == list(STACK_IDS)
+
+
+def test_no_custom_resources(synthesized: Synthesized) -> None:
+    for stack, template in synthesized.templates.items():
+        types = {r["Type"] for r in template["Resources"].values()}
+        assert not any(t.startswith("Custom::") or t == "AWS::CloudFormation::CustomResource" for t in types), stack
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+
+def test_tables(synthesized: Synthesized) -> None:
+    tables = synthesized.resources("OmsData", "AWS::DynamoDB::Table")
+    assert len(tables) == 5
+    for table in tables.values():
+        props = table["Properties"]
+        assert table["DeletionPolicy"] == "Retain"
+        assert table["UpdateReplacePolicy"] == "Retain"
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert props["SSESpecification"]["SSEEnabled"] is True
+        assert props["DeletionProtectionEnabled"] is True
+        assert "TableName" not in props
+
+    by_keys = _tables_by_keys(synthesized)
+    assert set(by_keys) == {("order_id",), ("sku",), ("sku", "warehouse"), ("tracking_number",), ("id",)}
+    orders = by_keys[("order_id",)]
+    indexes = {i["IndexName"]: i for i in orders["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"by_customer", "by_status"}
+    for name, pk in (("by_customer", "customer_id"), ("by_status", "status")):
+        assert indexes[name]["KeySchema"] == [
+            {"AttributeName": pk, "KeyType": "HASH"},
+            {"AttributeName": "created_key", "KeyType": "RANGE"},
+        ]
+        assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
+    assert {a["AttributeName"]: a["AttributeType"] for a in orders["AttributeDefinitions"]} == {
+        "order_id": "S",
+        "customer_id": "S",
+        "status": "S",
+        "created_key": "S",
+    }
+    assert by_keys[("sku", "warehouse")]["KeySchema"] == [
+        {"AttributeName": "sku", "KeyType": "HASH"},
+        {"AttributeName": "warehouse", "KeyType": "RANGE"},
+    ]
+    assert by_keys[("id",)]["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert all("GlobalSecondaryIndexes" not in t for keys, t in by_keys.items() if keys != ("order_id",))
+
+
+# -- functions -------------------------------------------------------------------------------------
+
+
+def test_functions(synthesized: Synthesized) -> None:
+    functions = _functions(synthesized)
+    assert set(functions) == set(FUNCTION_ENV)
+    for name, (stack, fn) in functions.items():
+        props = fn["Properties"]
+        assert stack == FUNCTION_STACK[name]
+        assert props["Handler"] == f"functions.{name}.handler.handler"
+        assert props["Runtime"] == "python3.14"
+        assert props["Architectures"] == ["x86_64"]
+        assert props["MemorySize"] == 256
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert "LogGroup" in props["LoggingConfig"]
+        env = props["Environment"]["Variables"]
+        assert env["POWERTOOLS_SERVICE_NAME"] == name
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == "OMS"
+        assert env["LOG_LEVEL"] == "INFO"
+        assert set(env) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} == FUNCTION_ENV[name]
+        (layer,) = props["Layers"]
+        joined = "".join(p if isinstance(p, str) else "${" + p["Ref"] + "}" for p in layer["Fn::Join"][1])
+        assert joined.startswith(
+            "arn:aws:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:"
+        )
+        expected_timeout = {"OmsApi": 10, "OmsWorkflow": 30, "OmsMessaging": 60}[stack]
+        assert props["Timeout"] == expected_timeout
+    assert functions["payment"][1]["Properties"]["Environment"]["Variables"]["PAYMENT_GATEWAY"] == "sandbox"
+    assert functions["admin"][1]["Properties"]["Environment"]["Variables"]["WAREHOUSES"] == "wh-east,wh-west"
+    notify_env = functions["notify"][1]["Properties"]["Environment"]["Variables"]
+    assert notify_env["SENDER_EMAIL"] == "orders@example.com"
+
+
+def test_function_log_groups_have_retention(synthesized: Synthesized) -> None:
+    for key, group in synthesized.all_resources("AWS::Logs::LogGroup").items():
+        assert group["Properties"]["RetentionInDays"] > 0, key
+
+
+def _policy_statements(s: Synthesized, stack: str, function_logical_prefix: str) -> list[dict[str, Any]]:
+    policies = [
+        p
+        for k, p in s.resources(stack, "AWS::IAM::Policy").items()
+        if k.startswith(f"{function_logical_prefix}RoleDefaultPolicy")
+    ]
+    assert len(policies) == 1
+    return policies[0]["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    actions: set[str] = set()
+    for st in statements:
+        a = st["Action"]
+        actions.update([a] if isinstance(a, str) else a)
+    return actions
+
+
+def test_least_privilege_examples(synthesized: Synthesized) -> None:
+    get_order = _actions(_policy_statements(synthesized, "OmsApi", "GetOrder"))
+    assert not any(a in get_order for a in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"))
+    assert "dynamodb:GetItem" in get_order and "dynamodb:Query" in get_order
+
+    place = _actions(_policy_statements(synthesized, "OmsApi", "PlaceOrder"))
+    assert "states:StartExecution" in place
+    assert "states:SendTaskSuccess" not in place
+
+    admin = _actions(_policy_statements(synthesized, "OmsApi", "Admin"))
+    assert {"states:SendTaskSuccess", "states:SendTaskFailure"} <= admin
+    assert "states:StartExecution" not in admin
+
+    webhook = _actions(_policy_statements(synthesized, "OmsApi", "TrackingWebhook"))
+    assert {"secretsmanager:GetSecretValue", "sqs:SendMessage"} <= webhook
+
+    notify = _policy_statements(synthesized, "OmsMessaging", "Notify")
+    assert {"ses:SendEmail", "ses:SendRawEmail", "sns:Publish"} <= _actions(notify)
+    sms = [st for st in notify if st["Action"] == "sns:Publish"]
+    assert sms == [{"Action": "sns:Publish", "Effect": "Allow", "NotResource": "arn:aws:sns:*:*:*"}]
+
+    fraud = _actions(_policy_statements(synthesized, "OmsWorkflow", "Fraud"))
+    assert "sns:Publish" in fraud and "dynamodb:PutItem" in fraud
+
+
+# -- messaging -------------------------------------------------------------------------------------
+
+
+def test_queues_dlq_and_event_source(synthesized: Synthesized) -> None:
+    queues = synthesized.resources("OmsMessaging", "AWS::SQS::Queue")
+    assert len(queues) == 2
+    main = next(q for q in queues.values() if "RedrivePolicy" in q["Properties"])
+    dlq_id = main["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+    assert main["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert main["Properties"]["VisibilityTimeout"] >= 6 * 60
+    assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    for q in queues.values():
+        assert q["Properties"]["SqsManagedSseEnabled"] is True
+    policies = synthesized.resources("OmsMessaging", "AWS::SQS::QueuePolicy")
+    for policy in policies.values():
+        (st,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+    (mapping,) = synthesized.resources("OmsMessaging", "AWS::Lambda::EventSourceMapping").values()
+    props = mapping["Properties"]
+    assert props["BatchSize"] == 10
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [next(k for k, q in queues.items() if q is main), "Arn"]}
+
+
+def test_topic_identity_and_alarms(synthesized: Synthesized) -> None:
+    (topic,) = synthesized.resources("OmsMessaging", "AWS::SNS::Topic").values()
+    assert "KmsMasterKeyId" in topic["Properties"]
+    (identity,) = synthesized.resources("OmsMessaging", "AWS::SES::EmailIdentity").values()
+    assert identity["Properties"]["EmailIdentity"] == "orders@example.com"
+    metrics = {a["Properties"].get("MetricName") for a in synthesized.all_resources("AWS::CloudWatch::Alarm").values()}
+    assert {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed", "5XXError", "Errors"} <= metrics
+    for alarm in synthesized.all_resources("AWS::CloudWatch::Alarm").values():
+        assert alarm["Properties"]["AlarmActions"], alarm
+
+
+# -- api -------------------------------------------------------------------------------------------
+
+
+def _paths(s: Synthesized) -> dict[str, str]:
+    resources = s.resources("OmsApi", "AWS::ApiGateway::Resource")
+    root = next(iter(s.resources("OmsApi", "AWS::ApiGateway::RestApi")))
+
+    def path(logical_id: str) -> str:
+        if logical_id == root:
+            return ""
+        props = resources[logical_id]["Properties"]
+        parent = props["ParentId"]
+        parent_id = root if "Fn::GetAtt" in parent else parent["Ref"]
+        return f"{path(parent_id)}/{props['PathPart']}"
+
+    return {logical_id: path(logical_id) for logical_id in resources}
+
+
+def test_api_routes_and_authorizer(synthesized: Synthesized) -> None:
+    paths = _paths(synthesized)
+    functions = {fn["LogicalId"]: name for name, (_, fn) in _functions(synthesized).items()}
+    (authorizer_id,) = synthesized.resources("OmsApi", "AWS::ApiGateway::Authorizer")
+    routes = {}
+    for method in synthesized.resources("OmsApi", "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        key = (props["HttpMethod"], paths[props["ResourceId"]["Ref"]])
+        integration = props["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        uri_parts = integration["Uri"]["Fn::Join"][1]
+        fn_id = next(p["Fn::GetAtt"][0] for p in uri_parts if isinstance(p, dict) and "Fn::GetAtt" in p)
+        authorized = props["AuthorizationType"] == "COGNITO_USER_POOLS"
+        if authorized:
+            assert props["AuthorizerId"] == {"Ref": authorizer_id}
+        else:
+            assert props["AuthorizationType"] == "NONE" and "AuthorizerId" not in props
+        routes[key] = (functions[fn_id], authorized)
+    assert routes == ROUTES
+
+
+def test_place_order_requires_idempotency_key(synthesized: Synthesized) -> None:
+    paths = _paths(synthesized)
+    (post,) = [
+        m["Properties"]
+        for m in synthesized.resources("OmsApi", "AWS::ApiGateway::Method").values()
+        if m["Properties"]["HttpMethod"] == "POST" and paths[m["Properties"]["ResourceId"]["Ref"]] == "/orders"
+    ]
+    assert post["RequestParameters"] == {"method.request.header.Idempotency-Key": True}
+    validators = synthesized.resources("OmsApi", "AWS::ApiGateway::RequestValidator")
+    assert post["RequestValidatorId"]["Ref"] in validators
+    assert validators[post["RequestValidatorId"]["Ref"]]["Properties"]["ValidateRequestParameters"] is True
+
+
+def test_stage_and_auth(synthesized: Synthesized) -> None:
+    (stage,) = synthesized.resources("OmsApi", "AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == "v1"
+    assert props["TracingEnabled"] is True
+    assert "DestinationArn" in props["AccessLogSetting"]
+    (settings,) = props["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] > 0 and settings["ThrottlingBurstLimit"] > 0
+
+    (pool,) = synthesized.resources("OmsApi", "AWS::Cognito::UserPool").values()
+    assert pool["Properties"]["UsernameAttributes"] == ["email"]
+    assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
+    assert pool["Properties"]["Policies"]["PasswordPolicy"]["MinimumLength"] >= 12
+    (client,) = synthesized.resources("OmsApi", "AWS::Cognito::UserPoolClient").values()
+    assert client["Properties"]["GenerateSecret"] is False
+    assert set(client["Properties"]["ExplicitAuthFlows"]) == {
+        "ALLOW_USER_SRP_AUTH",
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    }
+    (group,) = synthesized.resources("OmsApi", "AWS::Cognito::UserPoolGroup").values()
+    assert group["Properties"]["GroupName"] == "ops"
+
+
+def test_webhook_secret(synthesized: Synthesized) -> None:
+    ((secret_id, secret),) = synthesized.resources("OmsApi", "AWS::SecretsManager::Secret").items()
+    generate = secret["Properties"]["GenerateSecretString"]
+    assert generate == {"ExcludePunctuation": True, "GenerateStringKey": "easypost", "SecretStringTemplate": "{}"}
+    (_, webhook) = _functions(synthesized)["tracking_webhook"]
+    assert webhook["Properties"]["Environment"]["Variables"]["WEBHOOK_SECRETS_ARN"] == {"Ref": secret_id}
+
+
+@pytest.mark.parametrize(
+    ("stack", "output"),
+    [
+        ("OmsApi", "ApiUrl"),
+        ("OmsApi", "UserPoolId"),
+        ("OmsApi", "UserPoolClientId"),
+        ("OmsWorkflow", "StateMachineArn"),
+    ],
+)
+def test_outputs(synthesized: Synthesized, stack: str, output: str) -> None:
+    assert output in synthesized.templates[stack]["Outputs"]
