@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from datetime import datetime
@@ -94,10 +95,8 @@ def trace(config: dict[str, Any], order_id: str) -> list[str]:
             lines.append(f"{when}  <- {details.get('name')}")
         elif kind.endswith("Failed") or kind.endswith("TimedOut") or kind.endswith("Aborted"):
             cause = str(details.get("cause", ""))
-            try:
+            with contextlib.suppress(ValueError, AttributeError):
                 cause = json.loads(cause).get("errorMessage", cause)
-            except (ValueError, AttributeError):
-                pass
             lines.append(f"{when}  !! {kind}: {details.get('error', '')} {cause[:200]}".rstrip())
         elif kind in ("TaskSubmitted", "TaskScheduled") and "waitForTaskToken" in str(details.get("resource")):
             lines.append(f"{when}     waiting for task token ({details.get('resource')})")

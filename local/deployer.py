@@ -345,8 +345,8 @@ class Deployer:
                 if type_.startswith(READ_ONLY_PREFIXES):
                     handler = self._api_gateway_any
                 else:
-                    level = logging.DEBUG if type_.startswith(SKIPPED_PREFIXES) or "Polic" in type_ or "Permission" in type_ \
-                        else logging.INFO
+                    quiet = type_.startswith(SKIPPED_PREFIXES) or "Polic" in type_ or "Permission" in type_
+                    level = logging.DEBUG if quiet else logging.INFO
                     log.log(level, "%s: skipping %s (%s)", stack_name, lid, type_)
                     registry[lid] = self._placeholder(stack_name, lid, type_)
                     continue

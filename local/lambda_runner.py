@@ -10,6 +10,7 @@ class name, so Step Functions Retry/Catch on custom error names behave as on AWS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -118,15 +119,11 @@ class Worker:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
         for fd in (self.rfd, self.wfd):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self.rfd = self.wfd = -1
         self._log.close()
 

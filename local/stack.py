@@ -8,6 +8,7 @@ event sources -> seed through the API as an ops user -> write <state dir>/local.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -213,10 +214,8 @@ class LocalStack:
         if self.runner is not None:
             self.runner.close()
         if self.moto is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.moto.stop()
-            except Exception:
-                pass
         state_file = self.state_dir / "local.json"
         if state_file.exists():
             state_file.unlink()
