@@ -1,0 +1,70 @@
+import boto3
+
+from tests.handlers.helpers import order_body, place, stock
+
+
+def executions(stack):
+    sfn = boto3.client("stepfunctions")
+    arn = stack.env("place_order", "STATE_MACHINE_ARN")
+    return [e["name"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]]
+
+
+def test_placement_prices_from_the_catalog_stores_pending_and_starts_the_workflow(stack, context):
+    stock(stack, context, price=1250)
+    status, body = place(stack, context, order_body(quantity=2))
+    assert status == 201
+    assert body["status"] == "PENDING" and body["payment_status"] == "PENDING"
+    assert body["lines"] == [{"sku": "MUG", "name": "Mug", "quantity": 2, "unit_price": 1250, "line_total": 2500}]
+    assert (body["subtotal"], body["shipping_total"], body["total"]) == (2500, 500, 3000)
+    assert body["expected_delivery"]["earliest"] <= body["expected_delivery"]["latest"]
+    assert executions(stack) == [body["order_id"]]
+
+
+def test_same_key_same_body_returns_the_same_order_and_starts_nothing_new(stack, context):
+    stock(stack, context)
+    _, first = place(stack, context, order_body())
+    status, again = place(stack, context, order_body())
+    assert status == 201 and again["order_id"] == first["order_id"]
+    assert executions(stack) == [first["order_id"]]
+
+
+def test_same_key_different_body_is_refused_and_writes_nothing(stack, context):
+    stock(stack, context)
+    place(stack, context, order_body(quantity=1))
+    status, body = place(stack, context, order_body(quantity=2))
+    assert status == 422 and "Idempotency-Key" in body["message"]
+    assert len(executions(stack)) == 1
+
+
+def test_a_different_customer_with_the_same_key_gets_their_own_order(stack, context):
+    stock(stack, context)
+    _, first = place(stack, context, order_body(), sub="cust-1")
+    _, second = place(stack, context, order_body(), sub="cust-2")
+    assert first["order_id"] != second["order_id"]
+
+
+def test_bad_input_names_the_field_and_leaves_nothing_behind(stack, context):
+    stock(stack, context)
+    orders = stack.table("place_order", "ORDERS_TABLE")
+    cases = [
+        (order_body(surprise=True), 422, "surprise"),
+        (order_body(quantity=0), 422, "lines[0].quantity"),
+        (order_body(sku="NOPE"), 422, "lines[0].sku"),
+        (order_body(quantity=6), 409, "lines[0].quantity"),
+        ({**order_body(), "contact": {"email": "nope"}}, 422, "contact.email"),
+    ]
+    for body, expected_status, field in cases:
+        status, answer = place(stack, context, body, key=f"k-{field}")
+        assert status == expected_status, answer
+        assert any(e["field"] == field for e in answer["errors"]), answer
+    assert orders.scan()["Count"] == 0
+    assert executions(stack) == []
+
+
+def test_missing_idempotency_key_is_a_400(stack, context):
+    from tests.handlers.conftest import api_event, call
+
+    stock(stack, context)
+    module = stack.handler("place_order")
+    status, body = call(module, api_event("POST", "/orders", "/orders", body=order_body()), context)
+    assert status == 400 and body["errors"][0]["field"] == "Idempotency-Key"

@@ -1,0 +1,95 @@
+import json
+
+import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ses.models import ses_backends
+
+from oms.domain.easypost import sign
+from tests.handlers.conftest import api_event, call
+from tests.handlers.helpers import order, order_body, place, step, stock
+
+
+def shipped_order(stack, context):
+    stock(stack, context)
+    _, body = place(stack, context, order_body())
+    order_id = body["order_id"]
+    for function, action in (("payment", "authorize"), ("inventory", "reserve")):
+        step(stack, context, function, action, order_id)
+    step(stack, context, "fulfilment", "request", order_id, task_token="token")
+    from oms.adapters.orders_repo import OrdersRepository
+    from oms.logic.fulfilment import record_shipment
+
+    class NoWorkflow:
+        def resume(self, token, output):
+            pass
+
+    repo = OrdersRepository(stack.env("admin", "ORDERS_TABLE"), stack.env("admin", "SHIPMENTS_TABLE"))
+    record_shipment(order_id, "UPS", "1Z999AA10123456784", repo, NoWorkflow())
+    step(stack, context, "order_status", "mark_shipped", order_id)
+    return order_id
+
+
+def webhook(stack, context, status, secret=None, signature=None):
+    secret_arn = stack.env("tracking_webhook", "WEBHOOK_SECRETS_ARN")
+    real = json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])["easypost"]
+    body = json.dumps({"object": "Event", "description": "tracker.updated", "result": {
+        "object": "Tracker", "id": "trk_1", "tracking_code": "1Z999AA10123456784", "status": status,
+        "carrier": "UPS", "est_delivery_date": "2026-11-27T00:00:00Z",
+        "tracking_details": [{"datetime": "2026-11-25T10:00:00Z", "status": status, "message": status,
+                              "tracking_location": {"city": "Austin", "state": "TX"}}]}})
+    header = signature if signature is not None else sign(body.encode(), secret or real)
+    module = stack.handler("tracking_webhook")
+    return call(module, api_event("POST", "/webhooks/tracking/easypost", "/webhooks/tracking/easypost", body=body,
+                                  sub=None, headers={"X-Hmac-Signature": header}), context)
+
+
+def test_forged_or_missing_signature_is_401_and_changes_nothing(stack, context):
+    order_id = shipped_order(stack, context)
+    assert webhook(stack, context, "delivered", secret="guess")[0] == 401
+    assert webhook(stack, context, "delivered", signature="")[0] == 401
+    assert order(stack, order_id)["status"] == "SHIPPED"
+
+
+def test_delivered_moves_the_order_to_delivered_once_and_stale_updates_are_ignored(stack, context):
+    order_id = shipped_order(stack, context)
+    assert webhook(stack, context, "in_transit") == (200, {"result": "applied"})
+    assert webhook(stack, context, "delivered") == (200, {"result": "applied"})
+    assert webhook(stack, context, "delivered") == (200, {"result": "stale"})
+    assert webhook(stack, context, "in_transit") == (200, {"result": "stale"})
+    final = order(stack, order_id)
+    assert (final["status"], final["fulfillment_status"]) == ("DELIVERED", "DELIVERED")
+    shipment = final["shipments"]["1Z999AA10123456784"]
+    assert shipment["status"] == "delivered" and shipment["events"][0]["location"] == "Austin, TX"
+
+
+def test_notify_sends_email_and_sms_once_per_event(stack, context):
+    stock(stack, context)
+    _, body = place(stack, context, order_body())
+    message = {"event_id": f"{body['order_id']}:order_confirmed", "order_id": body["order_id"],
+               "event": "order_confirmed"}
+    record = {"messageId": "m1", "receiptHandle": "r", "body": json.dumps(message), "attributes": {},
+              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+              "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
+    notify = stack.handler("notify")
+    assert notify.handler({"Records": [record]}, context) == {"batchItemFailures": []}
+    assert notify.handler({"Records": [{**record, "messageId": "m2"}]}, context) == {"batchItemFailures": []}
+    sent = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+    assert len(sent) == 1
+    assert body["order_id"] in sent[0].subject and "Expected delivery" in sent[0].body
+
+
+def test_a_failing_message_is_reported_for_retry_not_lost(stack, context):
+    stock(stack, context)
+    _, body = place(stack, context, order_body())
+    good = {"messageId": "good", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+            "body": json.dumps({"event_id": f"{body['order_id']}:order_confirmed", "order_id": body["order_id"],
+                                "event": "order_confirmed"}),
+            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+            "awsRegion": "us-east-1"}
+    record = {"messageId": "bad", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+              "body": json.dumps({"event_id": "x:order_shipped", "order_id": "ord_missing", "event": "order_shipped"}),
+              "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+              "awsRegion": "us-east-1"}
+    notify = stack.handler("notify")
+    answer = notify.handler({"Records": [good, record]}, context)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}

@@ -1,0 +1,128 @@
+"""Each failure path of the workflow and its compensation, step by step on moto."""
+
+import json
+
+import boto3
+import pytest
+
+from oms.domain.errors import OutOfStock, PaymentDeclined, PaymentGatewayError
+from tests.handlers.helpers import inventory, order, order_body, place, step, stock
+
+
+def queued_events(stack):
+    sqs = boto3.client("sqs")
+    url = stack.env("fulfilment", "NOTIFICATIONS_QUEUE_URL")
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"])["event"] for m in messages]
+
+
+def placed(stack, context, key="k", **kwargs):
+    status, body = place(stack, context, order_body(**kwargs), key=key)
+    assert status == 201, body
+    return body["order_id"]
+
+
+def test_declined_card_rejects_the_order_with_no_stock_held(stack, context):
+    stock(stack, context, on_hand=3)
+    order_id = placed(stack, context, token="tok_chargeDeclinedInsufficientFunds")
+    with pytest.raises(PaymentDeclined) as declined:
+        step(stack, context, "payment", "authorize", order_id)
+    error = {"Error": "PaymentDeclined", "Cause": json.dumps({"errorMessage": str(declined.value)})}
+    for function, action in (("inventory", "release"), ("payment", "void")):
+        step(stack, context, function, action, order_id)
+    step(stack, context, "order_status", "close", order_id, error=error)
+    final = order(stack, order_id)
+    assert (final["status"], final["payment_status"]) == ("REJECTED", "DECLINED")
+    assert "insufficient funds" in final["status_detail"]
+    assert inventory(stack, context)["reserved"] == 0
+    assert queued_events(stack) == ["order_rejected"]
+
+
+def test_processing_error_is_transient_then_rejects(stack, context):
+    stock(stack, context)
+    order_id = placed(stack, context, token="tok_chargeDeclinedProcessingError")
+    with pytest.raises(PaymentGatewayError):
+        step(stack, context, "payment", "authorize", order_id)
+    step(stack, context, "order_status", "close", order_id, error={"Error": "PaymentGatewayError", "Cause": "{}"})
+    final = order(stack, order_id)
+    assert (final["status"], final["payment_status"]) == ("REJECTED", "FAILED")
+
+
+def test_review_rejection_releases_stock_and_voids_the_authorization(stack, context):
+    stock(stack, context, on_hand=2)
+    order_id = placed(stack, context, quantity=2)
+    step(stack, context, "payment", "authorize", order_id)
+    step(stack, context, "inventory", "reserve", order_id)
+    assert inventory(stack, context)["available"] == 0
+    step(stack, context, "inventory", "release", order_id)
+    step(stack, context, "payment", "void", order_id)
+    step(stack, context, "order_status", "close", order_id, error={"Error": "ReviewRejected", "Cause": "stolen card"})
+    final = order(stack, order_id)
+    assert (final["status"], final["payment_status"], final["fulfillment_status"]) == ("REJECTED", "VOIDED", "RELEASED")
+    levels = inventory(stack, context)
+    assert (levels["on_hand"], levels["reserved"], levels["available"]) == (2, 0, 2)
+
+
+def test_reserve_and_release_are_idempotent(stack, context):
+    stock(stack, context, on_hand=5)
+    order_id = placed(stack, context, quantity=2)
+    step(stack, context, "inventory", "reserve", order_id)
+    step(stack, context, "inventory", "reserve", order_id)
+    assert inventory(stack, context)["reserved"] == 2
+    step(stack, context, "inventory", "release", order_id)
+    step(stack, context, "inventory", "release", order_id)
+    assert inventory(stack, context)["reserved"] == 0 and inventory(stack, context)["available"] == 5
+
+
+def test_the_last_unit_goes_to_one_order_only(stack, context):
+    stock(stack, context, on_hand=1)
+    first = placed(stack, context, key="a")
+    second = placed(stack, context, key="b")
+    step(stack, context, "inventory", "reserve", first)
+    with pytest.raises(OutOfStock):
+        step(stack, context, "inventory", "reserve", second)
+    step(stack, context, "inventory", "release", second)  # compensation of the loser is a no-op
+    levels = inventory(stack, context)
+    assert (levels["on_hand"], levels["reserved"], levels["available"]) == (1, 1, 0)
+    step(stack, context, "order_status", "close", second, error={"Error": "OutOfStock", "Cause": "{}"})
+    assert order(stack, second)["status"] == "CANCELLED"
+
+
+def test_ops_cannot_count_stock_below_what_is_reserved(stack, context):
+    from tests.handlers.conftest import api_event, call
+
+    stock(stack, context, on_hand=3)
+    step(stack, context, "inventory", "reserve", placed(stack, context, quantity=2))
+    admin = stack.handler("admin")
+    status, body = call(admin, api_event("PUT", "/admin/inventory/MUG", "/admin/inventory/{sku}", groups="ops",
+                                         body={"warehouse": "wh-east", "on_hand": 1}, path_params={"sku": "MUG"}),
+                        context)
+    assert status == 409 and "reserved" in body["message"]
+    assert inventory(stack, context)["on_hand"] == 3
+
+
+def test_a_late_duplicate_cannot_move_an_order_backwards(stack, context):
+    stock(stack, context)
+    order_id = placed(stack, context)
+    step(stack, context, "order_status", "close", order_id, error={"Error": "OutOfStock", "Cause": "{}"})
+    with pytest.raises(Exception, match="CANCELLED"):
+        step(stack, context, "fulfilment", "request", order_id, task_token="late-token")
+    assert order(stack, order_id)["status"] == "CANCELLED"
+
+
+def test_shipping_commits_stock_and_captures_payment(stack, context):
+    stock(stack, context, on_hand=4)
+    order_id = placed(stack, context, quantity=3)
+    step(stack, context, "payment", "authorize", order_id)
+    step(stack, context, "inventory", "reserve", order_id)
+    step(stack, context, "fulfilment", "request", order_id, task_token="token")
+    assert order(stack, order_id)["status"] == "PROCESSING"
+    step(stack, context, "inventory", "commit", order_id)
+    step(stack, context, "payment", "capture", order_id)
+    step(stack, context, "payment", "capture", order_id)
+    step(stack, context, "order_status", "mark_shipped", order_id)
+    final = order(stack, order_id)
+    assert (final["status"], final["payment_status"]) == ("SHIPPED", "CAPTURED")
+    assert sum(1 for e in final["timeline"] if e["event"] == "payment_captured") == 1
+    levels = inventory(stack, context)
+    assert (levels["on_hand"], levels["reserved"], levels["available"]) == (1, 0, 1)
