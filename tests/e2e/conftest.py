@@ -1,0 +1,76 @@
+"""Session fixture ``local_stack``: ``python -m local`` as a subprocess on free ports, for e2e tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 120.0
+
+
+@dataclass
+class LocalStackHandle:
+    api_url: str
+    config: dict[str, Any]
+    state_dir: Path
+    _tokens: dict[tuple[str, bool], str] = field(default_factory=dict)
+
+    def token(self, email: str, ops: bool = False) -> str:
+        """An ID token for ``email`` (created on first use; ``ops`` adds it to the ops group)."""
+        from local.cli import get_token
+
+        key = (email, ops)
+        if key not in self._tokens:
+            self._tokens[key] = get_token(self.config, email, ops=ops)
+        return self._tokens[key]
+
+    def outbox(self, order_id: str | None = None) -> dict[str, list[dict[str, Any]]]:
+        from local.cli import get_outbox
+
+        return get_outbox(self.config, order_id)
+
+    def log(self, function: str) -> str:
+        path = self.state_dir / "logs" / f"{function}.log"
+        return path.read_text() if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    state_dir = tmp_path_factory.mktemp("oms-local")
+    log_path = state_dir / "stack.log"
+    env = {**os.environ, "OMS_LOCAL_RETRY_SCALE": os.environ.get("OMS_LOCAL_RETRY_SCALE", "0.01"),
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "local", "--api-port", "0", "--aws-port", "0", "--state-dir", str(state_dir)],
+            cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    state_file = state_dir / "local.json"
+    started = time.monotonic()
+    try:
+        while not state_file.exists():
+            if proc.poll() is not None or time.monotonic() - started > READY_TIMEOUT:
+                reason = f"exited with {proc.returncode}" if proc.poll() is not None else "timed out"
+                pytest.fail(f"local stack {reason}; its log:\n{log_path.read_text()}", pytrace=False)
+            time.sleep(0.2)
+        config = json.loads(state_file.read_text())
+        print(f"\nlocal stack ready in {time.monotonic() - started:.1f} s at {config['api_url']}")
+        yield LocalStackHandle(api_url=config["api_url"], config=config, state_dir=state_dir)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
