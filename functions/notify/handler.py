@@ -38,15 +38,15 @@ def deliver(message: dict[str, Any]) -> dict[str, Any]:
 
 
 @tracer.capture_method
-def record_handler(record: SQSRecord) -> dict[str, Any]:
+def record_handler(record: SQSRecord) -> None:
     message = json.loads(record.body)
     logger.append_keys(order_id=message.get("order_id"), notification=message.get("event"))
-    return deliver(message=message)
+    deliver(message=message)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     idempotency.register_lambda_context(context)
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -15,7 +15,8 @@ def to_item(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_value(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(value)
+    serialized: dict[str, Any] = _serializer.serialize(value)
+    return serialized
 
 
 def _plain(value: Any) -> Any:
