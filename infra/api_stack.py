@@ -6,14 +6,13 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.alarms import alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import API_TIMEOUT, PowertoolsFunction, oms_code
@@ -139,17 +138,8 @@ class ApiStack(Stack):
         self.functions = {pf.name: pf for pf in (place_order, get_order, admin, webhook)}
         self._build_api()
 
-        server_errors = cloudwatch.Alarm(
-            self,
-            "Api5xxAlarm",
-            alarm_description="The OMS API returned 5XX responses",
-            metric=self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        server_errors.add_alarm_action(cw_actions.SnsAction(messaging.ops_alerts))
+        alarm_on(self, "Api5xxAlarm", "The OMS API returned 5XX responses",
+                 self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"), messaging.ops_alerts)
 
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)

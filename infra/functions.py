@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from infra.alarms import alarm_on
 from infra.config import PYTHON_RUNTIME, OmsConfig
 from infra.nag import acknowledge_xray, depend_only_on_default_policy
 
@@ -116,17 +115,8 @@ class PowertoolsFunction(Construct):
         acknowledge_xray(self.role)
         depend_only_on_default_policy(self.function, self.role)
         if alarm_topic is not None:
-            alarm = cloudwatch.Alarm(
-                self,
-                "ErrorsAlarm",
-                alarm_description=f"OMS {name} function errors",
-                metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(cw_actions.SnsAction(alarm_topic))
+            alarm_on(self, "ErrorsAlarm", f"OMS {name} function errors",
+                     self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"), alarm_topic)
 
     @property
     def stack(self) -> Stack:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Duration, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -15,6 +13,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.alarms import alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import NOTIFY_TIMEOUT, PowertoolsFunction, oms_code
@@ -101,16 +100,7 @@ class MessagingStack(Stack):
             event_sources.SqsEventSource(self.notifications, batch_size=10, report_batch_item_failures=True)
         )
 
-        dlq_alarm = cloudwatch.Alarm(
-            self,
-            "NotificationsDlqAlarm",
-            alarm_description="Notifications are landing in the dead-letter queue",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=0,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        dlq_alarm.add_alarm_action(cw_actions.SnsAction(self.ops_alerts))
+        alarm_on(self, "NotificationsDlqAlarm", "Notifications are landing in the dead-letter queue",
+                 self.dead_letters.metric_approximate_number_of_messages_visible(
+                     period=Duration.minutes(5), statistic="Maximum"),
+                 self.ops_alerts)

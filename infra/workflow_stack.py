@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -14,6 +12,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from infra.alarms import alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import WORKFLOW_TIMEOUT, PowertoolsFunction, oms_code
@@ -118,17 +117,8 @@ class WorkflowStack(Stack):
             *(pf.function for pf in (self.payment, self.inventory, self.fraud, self.fulfilment, self.order_status)),
         )
 
-        failed = cloudwatch.Alarm(
-            self,
-            "ExecutionsFailedAlarm",
-            alarm_description="Order workflow executions failed (an order may be stuck)",
-            metric=self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        failed.add_alarm_action(cw_actions.SnsAction(messaging.ops_alerts))
+        alarm_on(self, "ExecutionsFailedAlarm", "Order workflow executions failed (an order may be stuck)",
+                 self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"), messaging.ops_alerts)
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
 
