@@ -124,13 +124,13 @@ class ApiStack(Stack):
             {
                 "ORDERS_TABLE": data.orders.table_name,
                 "SHIPMENTS_TABLE": data.shipments.table_name,
-                "IDEMPOTENCY_TABLE": data.idempotency.table_name,
                 "WEBHOOK_SECRETS_ARN": self.webhook_secrets.secret_arn,
                 "NOTIFICATIONS_QUEUE_URL": messaging.notifications.queue_url,
             },
         )
-        for table in (data.orders, data.shipments, data.idempotency):
-            table.grant_read_write_data(webhook.function)
+        # Tracking updates are forward-only conditional writes, so duplicates need no idempotency store.
+        data.orders.grant_read_write_data(webhook.function)
+        data.shipments.grant_read_data(webhook.function)
         acknowledge_table_indexes(webhook.role, data.orders)
         self.webhook_secrets.grant_read(webhook.function)
         messaging.notifications.grant_send_messages(webhook.function)

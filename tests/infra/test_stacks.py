@@ -16,7 +16,6 @@ FUNCTION_ENV = {
     "tracking_webhook": {
         "ORDERS_TABLE",
         "SHIPMENTS_TABLE",
-        "IDEMPOTENCY_TABLE",
         "WEBHOOK_SECRETS_ARN",
         "NOTIFICATIONS_QUEUE_URL",
     },
