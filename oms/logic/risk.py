@@ -4,7 +4,7 @@ from typing import Any
 
 from oms.adapters.notifications import OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
-from oms.domain.order import timeline_entry
+from oms.domain.order import iso, timeline_entry
 from oms.domain.risk import RiskInput, assess
 from oms.domain.status import CUSTOMER_DETAIL, OrderStatus
 from oms.logic.clock import now
@@ -23,7 +23,7 @@ def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, rev
     )
     result = assess(facts, threshold=threshold, review_amount=review_amount)
     risk = {"score": result.score, "reasons": result.reasons, "decision": result.decision,
-            "threshold": threshold, "assessed_at": timeline_entry(now(), "", "")["at"]}
+            "threshold": threshold, "assessed_at": iso(now())}
     orders.apply(order_id, Change(sets={"risk": risk}))
     return {"decision": result.decision, "score": result.score, "reasons": result.reasons}
 

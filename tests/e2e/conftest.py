@@ -8,11 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e.client import Api
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 120.0
@@ -74,3 +77,13 @@ def local_stack(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def api(local_stack):
+    return Api(local_stack)
+
+
+@pytest.fixture(scope="module")
+def ann(local_stack):
+    return local_stack.token(f"ann-{uuid.uuid4().hex[:6]}@example.com")

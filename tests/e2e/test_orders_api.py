@@ -4,19 +4,7 @@ import uuid
 
 import pytest
 
-from tests.e2e.client import Api
-
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def api(local_stack):
-    return Api(local_stack)
-
-
-@pytest.fixture(scope="module")
-def ann(local_stack):
-    return local_stack.token(f"ann-{uuid.uuid4().hex[:6]}@example.com")
 
 
 def test_placement_is_idempotent_per_key(api, ann):

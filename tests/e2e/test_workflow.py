@@ -6,19 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.client import Api
-
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def api(local_stack):
-    return Api(local_stack)
-
-
-@pytest.fixture(scope="module")
-def ann(local_stack):
-    return local_stack.token(f"ann-{uuid.uuid4().hex[:6]}@example.com")
 
 
 def test_happy_path_to_delivered_with_emails(api, ann, local_stack):

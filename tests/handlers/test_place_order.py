@@ -68,3 +68,31 @@ def test_missing_idempotency_key_is_a_400(stack, context):
     module = stack.handler("place_order")
     status, body = call(module, api_event("POST", "/orders", "/orders", body=order_body()), context)
     assert status == 400 and body["errors"][0]["field"] == "Idempotency-Key"
+
+
+def test_an_order_written_before_a_failed_workflow_start_is_started_on_retry(stack, context):
+    """A crash between the order write and StartExecution must not leave an order that never moves."""
+    from datetime import UTC, datetime
+
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from oms.adapters.catalog_repo import CatalogRepository
+    from oms.adapters.inventory_repo import InventoryRepository
+    from oms.adapters.orders_repo import OrdersRepository
+    from oms.adapters.workflow import Workflow
+    from oms.domain.models import PlaceOrderRequest
+    from oms.logic.placement import place_order
+
+    stock(stack, context)
+    env = lambda key: stack.env("place_order", key)  # noqa: E731
+    broken = Workflow(env("STATE_MACHINE_ARN") + "-missing")
+    with pytest.raises(ClientError):
+        place_order(customer_id="cust-1", idempotency_key="crash",
+                    request=PlaceOrderRequest.model_validate(order_body()),
+                    orders=OrdersRepository(env("ORDERS_TABLE")), catalog=CatalogRepository(env("CATALOG_TABLE")),
+                    inventory=InventoryRepository(env("INVENTORY_TABLE")), workflow=broken, now=datetime.now(UTC))
+    assert executions(stack) == []
+    status, body = place(stack, context, order_body(), key="crash")
+    assert status == 201
+    assert executions(stack) == [body["order_id"]]
