@@ -15,7 +15,7 @@ from constructs import Construct
 from infra.alarms import alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
-from infra.functions import API_TIMEOUT, PowertoolsFunction, oms_code
+from infra.functions import API_TIMEOUT, function_factory
 from infra.messaging_stack import MessagingStack
 from infra.nag import acknowledge, acknowledge_table_indexes
 from infra.workflow_stack import WorkflowStack
@@ -65,20 +65,9 @@ class ApiStack(Stack):
             "ops rotate it there and update this secret by hand (docs/deploying.md).",
         )
 
-        code = oms_code()
         state_machine = workflow.state_machine
 
-        def function(name: str, construct_id: str, environment: dict[str, str]) -> PowertoolsFunction:
-            return PowertoolsFunction(
-                self,
-                construct_id,
-                name=name,
-                config=config,
-                code=code,
-                timeout=API_TIMEOUT,
-                environment=environment,
-                alarm_topic=messaging.ops_alerts,
-            )
+        function = function_factory(self, config, API_TIMEOUT, messaging.ops_alerts)
 
         place_order = function(
             "place_order",

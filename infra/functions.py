@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
@@ -48,6 +49,20 @@ def powertools_layer_arn(version: int) -> str:
 def oms_code() -> lambda_.Code:
     """A fresh asset code object (an AssetCode binds to one stack, so each stack asks for its own)."""
     return lambda_.Code.from_asset(str(REPO_ROOT), exclude=list(ASSET_EXCLUDES))
+
+
+def function_factory(
+    scope: Construct, config: OmsConfig, timeout: Duration, alarm_topic: sns.ITopic
+) -> Callable[[str, str, dict[str, str]], PowertoolsFunction]:
+    """``make(name, construct_id, environment)`` for the functions of one stack, which share the
+    stack's code asset, timeout and alarm topic."""
+    code = oms_code()
+
+    def make(name: str, construct_id: str, environment: dict[str, str]) -> PowertoolsFunction:
+        return PowertoolsFunction(scope, construct_id, name=name, config=config, code=code, timeout=timeout,
+                                  environment=environment, alarm_topic=alarm_topic)
+
+    return make
 
 
 class PowertoolsFunction(Construct):

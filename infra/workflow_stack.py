@@ -15,7 +15,7 @@ from constructs import Construct
 from infra.alarms import alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
-from infra.functions import WORKFLOW_TIMEOUT, PowertoolsFunction, oms_code
+from infra.functions import WORKFLOW_TIMEOUT, function_factory
 from infra.messaging_stack import MessagingStack
 from infra.nag import (
     acknowledge,
@@ -49,20 +49,9 @@ class WorkflowStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        code = oms_code()
         orders = data.orders.table_name
 
-        def function(name: str, construct_id: str, environment: dict[str, str]) -> PowertoolsFunction:
-            return PowertoolsFunction(
-                self,
-                construct_id,
-                name=name,
-                config=config,
-                code=code,
-                timeout=WORKFLOW_TIMEOUT,
-                environment=environment,
-                alarm_topic=messaging.ops_alerts,
-            )
+        function = function_factory(self, config, WORKFLOW_TIMEOUT, messaging.ops_alerts)
 
         self.payment = function(
             "payment", "Payment", {"ORDERS_TABLE": orders, "PAYMENT_GATEWAY": config.payment_gateway}
@@ -215,6 +204,14 @@ class WorkflowStack(Stack):
         transient_retry(assess)
         to_compensate(assess)
 
+        def catch_wait(task: sfn.TaskStateBase, state_id: str, error: str, cause: str) -> None:
+            """A wait that times out compensates with a named error; any other failure compensates as is."""
+            timed_out = sfn.Pass(
+                self, state_id, result=sfn.Result.from_object({"Error": error, "Cause": cause}), result_path="$.error"
+            ).next(compensate)
+            task.add_catch(timed_out, errors=TIMEOUT, result_path="$.error")
+            task.add_catch(compensate, errors=ALL, result_path="$.error")
+
         # 7: fulfilment waits for the admin's shipment (task token).
         request_fulfilment = self._wait(
             "RequestFulfilment",
@@ -223,14 +220,7 @@ class WorkflowStack(Stack):
             result_path="$.shipment",
             timeout_hours=config.fulfilment_timeout_hours,
         )
-        fulfilment_timed_out = sfn.Pass(
-            self,
-            "FulfilmentTimedOut",
-            result=sfn.Result.from_object({"Error": "FulfilmentTimeout", "Cause": "The order was not shipped in time"}),
-            result_path="$.error",
-        ).next(compensate)
-        request_fulfilment.add_catch(fulfilment_timed_out, errors=TIMEOUT, result_path="$.error")
-        request_fulfilment.add_catch(compensate, errors=ALL, result_path="$.error")
+        catch_wait(request_fulfilment, "FulfilmentTimedOut", "FulfilmentTimeout", "The order was not shipped in time")
 
         # 5-6: manual review (task token) when the risk assessment says so.
         hold = self._wait(
@@ -241,14 +231,7 @@ class WorkflowStack(Stack):
             timeout_hours=config.review_timeout_hours,
             risk=JsonPath.object_at("$.risk"),
         )
-        review_timed_out = sfn.Pass(
-            self,
-            "ReviewTimedOut",
-            result=sfn.Result.from_object({"Error": "ReviewTimeout", "Cause": "The order was not reviewed in time"}),
-            result_path="$.error",
-        ).next(compensate)
-        hold.add_catch(review_timed_out, errors=TIMEOUT, result_path="$.error")
-        hold.add_catch(compensate, errors=ALL, result_path="$.error")
+        catch_wait(hold, "ReviewTimedOut", "ReviewTimeout", "The order was not reviewed in time")
         review_rejected = sfn.Pass(
             self,
             "ReviewRejected",
