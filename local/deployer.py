@@ -78,10 +78,6 @@ class Deployment:
     def resources(self, type_: str) -> list[Resource]:
         return [r for res in self.stacks.values() for r in res.values() if r.type == type_]
 
-    def function_by_arn(self, arn: str) -> FunctionSpec | None:
-        name = arn.split(":function:")[-1].split(":")[0] if ":function:" in arn else arn
-        return self.functions.get(name)
-
 
 def physical_name(stack: str, logical_id: str, max_len: int = 64) -> str:
     name = f"{stack}-{logical_id}"

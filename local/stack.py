@@ -24,7 +24,7 @@ import boto3
 import requests
 
 from local import moto_patches, outbox
-from local.deployer import ACCOUNT, REGION, Deployer, Deployment
+from local.deployer import ACCOUNT, REGION, Deployer, Deployment, deploy_all
 from local.gateway import Gateway
 from local.lambda_runner import LambdaRunner, install
 from local.pollers import SqsPoller
@@ -82,10 +82,7 @@ class LocalStack:
             stacks = synth.result()
         self.timings["synth+moto"] = time.monotonic() - t0
         session = boto3.Session(region_name=self.region, **FAKE_CREDENTIALS)
-        deployer = Deployer(session, self.endpoint_url, self.region, ACCOUNT)
-        for name, template in stacks:
-            deployer.deploy_stack(name, template)
-        self.deployment = deployer.deployment
+        self.deployment = deploy_all(Deployer(session, self.endpoint_url, self.region, ACCOUNT), stacks)
         self.timings["deploy"] = time.monotonic() - t0
         self.runner = LambdaRunner(self.deployment.functions, self.endpoint_url, self.state_dir / "logs",
                                    self.region)

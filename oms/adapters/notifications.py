@@ -4,9 +4,6 @@ import json
 
 from oms.adapters.aws import client
 
-# Events that send a customer message.
-CUSTOMER_EVENTS = ("order_confirmed", "order_shipped", "order_delivered", "order_rejected", "order_cancelled")
-
 
 class NotificationQueue:
     def __init__(self, queue_url: str) -> None:

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local.deployer import Deployer
+from local.deployer import Deployer, deploy_all
 from local.synth import synthesize
 from oms.adapters.aws import client
 
@@ -51,11 +51,8 @@ def stack(templates, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "OMS")
     client.cache_clear()
     with mock_aws():
-        deployer = Deployer(boto3.Session())
-        for name, template in templates:
-            deployer.deploy_stack(name, template)
-        boto3.client("ses").verify_email_identity(EmailAddress="orders@example.com")
-        yield Stack(deployer.deployment, monkeypatch)
+        deployment = deploy_all(Deployer(boto3.Session()), templates)
+        yield Stack(deployment, monkeypatch)
     client.cache_clear()
 
 
