@@ -126,3 +126,21 @@ def test_shipping_commits_stock_and_captures_payment(stack, context):
     assert sum(1 for e in final["timeline"] if e["event"] == "payment_captured") == 1
     levels = inventory(stack, context)
     assert (levels["on_hand"], levels["reserved"], levels["available"]) == (1, 0, 1)
+
+
+def test_a_failed_capture_after_shipping_is_flagged_and_ops_are_told(stack, context):
+    sqs, sns = boto3.client("sqs"), boto3.client("sns")
+    inbox = sqs.create_queue(QueueName="ops-inbox")["QueueUrl"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=stack.env("order_status", "OPS_ALERTS_TOPIC_ARN"), Protocol="sqs", Endpoint=inbox_arn)
+    stock(stack, context)
+    order_id = placed(stack, context)
+    step(stack, context, "payment", "authorize", order_id)
+    error = {"Error": "PaymentGatewayError", "Cause": "processing_error"}
+    step(stack, context, "order_status", "flag_capture_failure", order_id, error=error)
+    step(stack, context, "order_status", "flag_capture_failure", order_id, error=error)  # a retry is harmless
+    assert order(stack, order_id)["payment_status"] == "CAPTURE_FAILED"
+    alerts = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
+    assert alerts and all(order_id in json.loads(m["Body"])["Subject"] for m in alerts)
+    step(stack, context, "payment", "void", order_id)  # ops may still release it: CAPTURE_FAILED -> VOIDED
+    assert order(stack, order_id)["payment_status"] == "VOIDED"
