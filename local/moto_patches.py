@@ -11,6 +11,7 @@ from typing import Any
 DEFAULT_RETRY_SCALE = 0.05
 _bodies = threading.local()
 _installed: set[str] = set()
+_dynamodb_lock = threading.RLock()
 
 
 def retry_scale() -> float:
@@ -98,7 +99,38 @@ def stamp_sms() -> None:
     _installed.add("sms")
 
 
+def serialize_dynamodb() -> None:
+    """Run each DynamoDB request alone: one process-wide re-entrant lock around ``DynamoHandler.call_action``.
+
+    Real DynamoDB makes every request atomic and serializable; moto 5.2.5 under its threaded server does not.
+    ``DynamoDBBackend.transact_write_items`` deep-copies the tables it touches, applies its operations one by
+    one and, if any is cancelled, puts the stale copies back: writes other threads committed meanwhile are
+    erased, others may read its uncommitted writes, and the deep copy itself fails (HTTP 500, "dictionary
+    changed size during iteration") when another request changes the table under it. Repairing the rollback
+    alone would leave the check-then-write races, so requests are serialized instead. The lock wraps the
+    response handler rather than a list of backend methods: one wrap covers every action (reads, writes,
+    batches, transactions, table changes) and the serialization of results that still reference live items;
+    the body is parsed before the lock is taken. Re-entrant, so a nested call on the same thread (in-process
+    ``mock_aws``) cannot deadlock. moto is GIL-bound, so little concurrency is lost. Caveat: work moto does
+    synchronously inside a request (a DynamoDB-stream event-source mapping invoking Lambda) runs under the
+    lock; the local stack creates no such mapping in moto (see ``Deployer._Lambda_EventSourceMapping``).
+    """
+    if "dynamodb" in _installed:
+        return
+    from moto.dynamodb.responses import DynamoHandler
+
+    call_action = DynamoHandler.call_action
+
+    def locked(self: Any) -> Any:
+        with _dynamodb_lock:
+            return call_action(self)
+
+    DynamoHandler.call_action = locked  # type: ignore[method-assign]
+    _installed.add("dynamodb")
+
+
 def install_all(scale: float | None = None) -> None:
     scale_retry_waits(scale)
     keep_email_bodies()
     stamp_sms()
+    serialize_dynamodb()
