@@ -1,4 +1,8 @@
-"""OmsApi: Cognito user pool, REST API (stage v1) and the four API functions, webhook secret, 5XX alarm."""
+"""OmsApi: Cognito user pool, REST API (stage v1) and the four API functions, secrets, 5XX alarm.
+
+API Gateway's own answers (401, 403, 404 for an unknown route, a missing header, 413, 429, 5xx) are gateway
+responses in the OMS error body ``{"code", "message"}``, so a client parses one error shape whatever answered.
+"""
 
 from __future__ import annotations
 
@@ -65,6 +69,19 @@ class ApiStack(Stack):
             "ops rotate it there and update this secret by hand (docs/deploying.md).",
         )
 
+        self.cursor_secret = secretsmanager.Secret(
+            self,
+            "CursorSecret",
+            description="OMS pagination cursor signing key (HMAC-SHA256)",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+        )
+        acknowledge(
+            self.cursor_secret,
+            "SMG4",
+            "The key only signs pagination cursors; rotating it invalidates cursors in flight, so it is rotated "
+            "by hand (docs/operating.md) rather than on a schedule.",
+        )
+
         state_machine = workflow.state_machine
 
         function = function_factory(self, config, API_TIMEOUT, messaging.ops_alerts)
@@ -76,20 +93,23 @@ class ApiStack(Stack):
                 "ORDERS_TABLE": data.orders.table_name,
                 "CATALOG_TABLE": data.catalog.table_name,
                 "INVENTORY_TABLE": data.inventory.table_name,
-                "IDEMPOTENCY_TABLE": data.idempotency.table_name,
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                "WAREHOUSES": config.warehouses_csv,
             },
         )
         data.catalog.grant_read_data(place_order.function)
         data.inventory.grant_read_data(place_order.function)
-        data.orders.grant_write_data(place_order.function)
-        data.idempotency.grant_read_write_data(place_order.function)
+        # PutItem with ReturnValuesOnConditionCheckFailure reads the existing order: read and write.
+        data.orders.grant_read_write_data(place_order.function)
         acknowledge_table_indexes(place_order.role, data.orders)
         state_machine.grant_start_execution(place_order.function)
 
-        get_order = function("get_order", "GetOrder", {"ORDERS_TABLE": data.orders.table_name})
+        get_order = function("get_order", "GetOrder", {
+            "ORDERS_TABLE": data.orders.table_name, "CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
+        })
         data.orders.grant_read_data(get_order.function)
         acknowledge_table_indexes(get_order.role, data.orders)
+        self.cursor_secret.grant_read(get_order.function)
 
         admin = function(
             "admin",
@@ -100,12 +120,14 @@ class ApiStack(Stack):
                 "INVENTORY_TABLE": data.inventory.table_name,
                 "SHIPMENTS_TABLE": data.shipments.table_name,
                 "WAREHOUSES": config.warehouses_csv,
+                "CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
             },
         )
         for table in (data.catalog, data.inventory, data.orders, data.shipments):
             table.grant_read_write_data(admin.function)
         acknowledge_table_indexes(admin.role, data.orders)
         state_machine.grant_task_response(admin.function)
+        self.cursor_secret.grant_read(admin.function)
 
         webhook = function(
             "tracking_webhook",
@@ -227,6 +249,7 @@ class ApiStack(Stack):
             "Execution logging needs the account-wide API Gateway CloudWatch role (AWS::ApiGateway::Account), "
             "a per-region singleton this app does not own; the v1 stage has JSON access logs and X-Ray.",
         )
+        self._gateway_responses()
         authorizer = apigateway.CognitoUserPoolsAuthorizer(self, "Authorizer", cognito_user_pools=[self.user_pool])
         validator = apigateway.RequestValidator(
             self,
@@ -260,3 +283,27 @@ class ApiStack(Stack):
                 )
                 acknowledge(method, "APIG4", reason)
                 acknowledge(method, "COG4", reason)
+
+    def _gateway_responses(self) -> None:
+        """API Gateway's own answers in the OMS error body (``$context.error.messageString`` is a quoted string)."""
+        for response_type, status, code, message in GATEWAY_RESPONSES:
+            self.api.add_gateway_response(
+                f"{code.title().replace('_', '')}Response",
+                type=response_type,
+                status_code=status,
+                templates={"application/json": f'{{"code":"{code}","message":{message}}}'},
+            )
+
+
+MESSAGE = "$context.error.messageString"
+#: (response type, status, code, message template) of API Gateway's own answers.
+GATEWAY_RESPONSES = [
+    (apigateway.ResponseType.UNAUTHORIZED, "401", "unauthorized", MESSAGE),
+    (apigateway.ResponseType.ACCESS_DENIED, "403", "forbidden", MESSAGE),
+    (apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", '"No such route"'),
+    (apigateway.ResponseType.BAD_REQUEST_PARAMETERS, "400", "missing_parameter", MESSAGE),
+    (apigateway.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", MESSAGE),
+    (apigateway.ResponseType.THROTTLED, "429", "throttled", MESSAGE),
+    (apigateway.ResponseType.DEFAULT_4_XX, None, "bad_request", MESSAGE),
+    (apigateway.ResponseType.DEFAULT_5_XX, None, "internal_error", '"Internal server error"'),
+]

@@ -22,13 +22,17 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "reviewAmount": "1000.00",
     "fraudThreshold": "60",
     "reviewTimeoutHours": 168,
-    "fulfilmentTimeoutHours": 336,
+    "fulfillmentTimeoutHours": 336,
     "paymentGateway": "sandbox",
     # AWSLambdaPowertoolsPythonV3-python314-x86_64:<version>; 27 is the version the Powertools docs
     # list for the python314 layer. Override with -c powertoolsLayerVersion=N to follow a newer release.
     "powertoolsLayerVersion": 27,
     "logLevel": "INFO",
+    # X-Ray tracing of functions and the workflow. Off saves each function's cold start the X-Ray SDK.
+    "tracing": True,
 }
+#: Context keys that were renamed: a deployment still using the old name fails synthesis with a pointer.
+RENAMED_CONTEXT = {"fulfilmentTimeoutHours": "fulfillmentTimeoutHours"}
 
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
@@ -47,6 +51,13 @@ def _int(key: str, value: Any) -> int:
     return number
 
 
+def _bool(key: str, value: Any) -> bool:
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ConfigError(f"context {key!r} must be true or false, got {value!r}")
+    return text == "true"
+
+
 @dataclass(frozen=True)
 class OmsConfig:
     sender_email: str
@@ -54,10 +65,11 @@ class OmsConfig:
     review_amount: str
     fraud_threshold: str
     review_timeout_hours: int
-    fulfilment_timeout_hours: int
+    fulfillment_timeout_hours: int
     payment_gateway: str
     powertools_layer_version: int
     log_level: str
+    tracing: bool
 
     @property
     def warehouses_csv(self) -> str:
@@ -65,6 +77,9 @@ class OmsConfig:
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> OmsConfig:
+        for old, new in RENAMED_CONTEXT.items():
+            if values.get(old) is not None:
+                raise ConfigError(f"context {old!r} was renamed to {new!r}; use the new name")
         merged = {**DEFAULT_CONTEXT, **{k: v for k, v in values.items() if v is not None}}
         sender = str(merged["senderEmail"]).strip()
         if "@" not in sender:
@@ -86,13 +101,14 @@ class OmsConfig:
             review_amount=str(review_amount),
             fraud_threshold=str(fraud_threshold),
             review_timeout_hours=_int("reviewTimeoutHours", merged["reviewTimeoutHours"]),
-            fulfilment_timeout_hours=_int("fulfilmentTimeoutHours", merged["fulfilmentTimeoutHours"]),
+            fulfillment_timeout_hours=_int("fulfillmentTimeoutHours", merged["fulfillmentTimeoutHours"]),
             payment_gateway=str(merged["paymentGateway"]).strip(),
             powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
             log_level=log_level,
+            tracing=_bool("tracing", merged["tracing"]),
         )
 
     @classmethod
     def from_node(cls, scope: IConstruct) -> OmsConfig:
         node = scope.node
-        return cls.from_mapping({key: node.try_get_context(key) for key in DEFAULT_CONTEXT})
+        return cls.from_mapping({key: node.try_get_context(key) for key in (*DEFAULT_CONTEXT, *RENAMED_CONTEXT)})

@@ -116,18 +116,22 @@ class PowertoolsFunction(Construct):
             ],
             memory_size=256,
             timeout=timeout,
-            tracing=lambda_.Tracing.ACTIVE,
+            tracing=lambda_.Tracing.ACTIVE if config.tracing else lambda_.Tracing.DISABLED,
             log_group=self.log_group,
             role=self.role,
             description=f"OMS {name}",
             environment={
                 "POWERTOOLS_SERVICE_NAME": name,
                 "POWERTOOLS_METRICS_NAMESPACE": "OMS",
+                "POWERTOOLS_TRACE_DISABLED": "false" if config.tracing else "true",
+                # No pydantic plugins are used: skip their discovery (an entry-point scan) in every cold start.
+                "PYDANTIC_DISABLE_PLUGINS": "__all__",
                 "LOG_LEVEL": config.log_level,
                 **environment,
             },
         )
-        acknowledge_xray(self.role)
+        if config.tracing:
+            acknowledge_xray(self.role)
         depend_only_on_default_policy(self.function, self.role)
         if alarm_topic is not None:
             alarm_on(self, "ErrorsAlarm", f"OMS {name} function errors",

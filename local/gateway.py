@@ -3,7 +3,9 @@
 Routes come from AWS::ApiGateway::Resource/Method; Cognito authorizers check the ID token against the
 pool's JWKS (RS256, iss, aud = a client of the pool, token_use = id, exp); request validators check the
 required headers and query strings; the Lambda proxy integration builds a REST (v1) proxy event and
-invokes the function through moto's Lambda API, the same invoke path as everything else.
+invokes the function through moto's Lambda API, the same invoke path as everything else. The gateway's own
+answers (401, unknown route, missing header, too large, integration failure) use the template's
+AWS::ApiGateway::GatewayResponse bodies, as API Gateway does.
 Local-only tooling lives under /_local/ (not part of the template's API).
 """
 
@@ -118,6 +120,45 @@ def routes_from(deployment: Deployment, region: str = "us-east-1") -> list[Route
     return routes
 
 
+#: API Gateway's defaults when the template defines no gateway response: (status, message).
+GATEWAY_DEFAULTS = {
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "BAD_REQUEST_PARAMETERS": (400, "Missing required request parameters"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "INTEGRATION_FAILURE": (502, "Internal server error"),
+    "DEFAULT_5XX": (500, "Internal server error"),
+}
+#: API Gateway REST's payload limit.
+MAX_PAYLOAD = 10 * 1024 * 1024
+
+
+class GatewayResponses:
+    """The template's gateway responses: a response type's status and body, falling back to DEFAULT_4XX/5XX."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.by_type = {r.props.get("ResponseType"): r.props for r in
+                        deployment.resources("AWS::ApiGateway::GatewayResponse")}
+
+    def render(self, response_type: str, request_id: str, message: str | None = None,
+               status: int | None = None) -> tuple[int, dict[str, str], bytes]:
+        default_status, default_message = GATEWAY_DEFAULTS.get(response_type, (status or 500, "Internal server error"))
+        status = status or default_status
+        message = message or default_message
+        family = "DEFAULT_4XX" if status < 500 else "DEFAULT_5XX"
+        props = self.by_type.get(response_type) or self.by_type.get(family)
+        if props is None:
+            return _json(status, {"message": message}, request_id)
+        if props.get("StatusCode") and response_type in self.by_type:
+            status = int(props["StatusCode"])
+        template = (props.get("ResponseTemplates") or {}).get("application/json")
+        if template is None:
+            return _json(status, {"message": message}, request_id)
+        body = (template.replace("$context.error.messageString", json.dumps(message))
+                .replace("$context.error.message", message).replace("$context.requestId", request_id))
+        return status, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, body.encode()
+
+
 class CognitoAuthorizer:
     """What API Gateway's COGNITO_USER_POOLS authorizer checks, against moto's Cognito."""
 
@@ -188,6 +229,7 @@ class Gateway:
     def __init__(self, deployment: Deployment, endpoint_url: str, session: Any, region: str = "us-east-1",
                  host: str = "127.0.0.1", port: int = 8080) -> None:
         self.routes = routes_from(deployment, region)
+        self.responses = GatewayResponses(deployment)
         self.region = region
         self.lambda_client = session.client("lambda", endpoint_url=endpoint_url, region_name=region)
         self.authorizer = CognitoAuthorizer(
@@ -199,7 +241,7 @@ class Gateway:
             pass
 
         Handler.gateway = gateway
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        self.server = _Server((host, port), Handler)
         self.server.daemon_threads = True
         self.thread: threading.Thread | None = None
 
@@ -236,38 +278,41 @@ class Gateway:
             local = self.local_routes.get((method, path))
             if local is None:
                 return _json(404, {"message": "Not Found"})
-            return _json(200, local(parse_qs(url.query)))
+            answer = local(parse_qs(url.query))
+            return answer if isinstance(answer, tuple) else _json(200, answer)
+        request_id = str(uuid.uuid4())
         route, path_params, _ = self.match(method, path)
         if route is None:
-            return _json(403, {"message": "Missing Authentication Token"})
+            return self.responses.render("MISSING_AUTHENTICATION_TOKEN", request_id)
+        if len(body) > MAX_PAYLOAD:
+            return self.responses.render("REQUEST_TOO_LARGE", request_id)
         header_map = {k.lower(): v for k, v in headers}
-        request_id = str(uuid.uuid4())
         claims = None
         if route.authorization == "COGNITO_USER_POOLS":
             claims = self.authorizer.claims(header_map.get("authorization"), route.pool_ids)
             if claims is None:
-                return _json(401, {"message": "Unauthorized"}, request_id)
+                return self.responses.render("UNAUTHORIZED", request_id)
         query = parse_qs(url.query, keep_blank_values=True)
         missing = [h for h in route.required_headers if h.lower() not in header_map]
         missing += [q for q in route.required_query if q not in query]
         if missing:
-            return _json(400, {"message": f"Missing required request parameters: [{', '.join(missing)}]"},
-                         request_id)
+            message = f"Missing required request parameters: [{', '.join(missing)}]"
+            return self.responses.render("BAD_REQUEST_PARAMETERS", request_id, message)
         if route.function_arn is None:
-            return _json(500, {"message": "Internal server error"}, request_id)
+            return self.responses.render("DEFAULT_5XX", request_id)
         event = self.proxy_event(route, method, path, path_params, headers, query, body, claims,
                                  request_id, source_ip)
         resp = self.lambda_client.invoke(FunctionName=route.function_arn, Payload=json.dumps(event).encode())
         payload = resp["Payload"].read()
         if resp.get("FunctionError"):
             log.warning("%s %s: function error %s", method, path, payload[:500])
-            return _json(502, {"message": "Internal server error"}, request_id)
+            return self.responses.render("INTEGRATION_FAILURE", request_id, status=502)
         try:
             result = json.loads(payload)
             status = int(result["statusCode"])
         except (ValueError, KeyError, TypeError):
             log.warning("%s %s: malformed Lambda proxy response %s", method, path, payload[:500])
-            return _json(502, {"message": "Internal server error"}, request_id)
+            return self.responses.render("INTEGRATION_FAILURE", request_id, status=502)
         out_headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for k, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[k] = ", ".join(str(v) for v in values)
@@ -329,6 +374,11 @@ def _json(status: int, body: Any, request_id: str | None = None) -> tuple[int, d
     if request_id:
         headers["x-amzn-RequestId"] = request_id
     return status, headers, json.dumps(body, default=str).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    # The listen backlog: the default (5) resets connections when a few dozen clients connect at once.
+    request_queue_size = 128
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -90,6 +90,9 @@ class LocalStack:
         self.gateway = Gateway(self.deployment, self.endpoint_url, session, self.region, port=self.api_port)
         self.gateway.local_routes[("GET", "/_local/outbox")] = lambda query: outbox.collect()
         self.gateway.local_routes[("GET", "/_local/health")] = lambda query: {"ready": True}
+        docs = ApiDocs(self.gateway.url)
+        self.gateway.local_routes[("GET", "/_local/openapi.json")] = lambda query: docs.document()
+        self.gateway.local_routes[("GET", "/_local/docs")] = lambda query: docs.swagger_ui()
         self.gateway.start()
         lambda_client = session.client("lambda", endpoint_url=self.endpoint_url)
         for spec in self.deployment.event_sources:
@@ -218,6 +221,34 @@ class LocalStack:
             state_file.unlink()
 
 
+class ApiDocs:
+    """The OpenAPI document generated from the running code, and Powertools' Swagger UI page for it."""
+
+    def __init__(self, api_url: str) -> None:
+        self.api_url = api_url
+        self._document: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def document(self) -> dict[str, Any]:
+        with self._lock:
+            if self._document is None:
+                from scripts.openapi import document
+
+                self._document = document(server_url=self.api_url)
+            return self._document
+
+    def swagger_ui(self) -> tuple[int, dict[str, str], bytes]:
+        from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+        assets = Path(swagger_ui.__file__).parent
+        spec = json.dumps(self.document()).replace("</", "<\\/")
+        html = swagger_ui.generate_swagger_html(
+            spec, (assets / "swagger-ui-bundle.min.js").read_text(), (assets / "swagger-ui.min.css").read_text(),
+            "", None, persist_authorization=True,
+        )
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, html.encode()
+
+
 class SeedError(RuntimeError):
     pass
 
@@ -284,6 +315,7 @@ def banner(config: dict[str, Any], elapsed: float, stack: LocalStack) -> str:
         f"  logs         {config['logs_dir']}/<function>.log",
         "  tokens       TOKEN=$(oms token you@example.com)   ops: oms token ops@example.com --ops",
         "  try          curl -H \"Authorization: Bearer $TOKEN\" " + config["api_url"] + "/orders",
+        f"  API docs     {config['api_url']}/_local/docs   (Swagger UI; paste a token under Authorize)",
         "  also         oms outbox [--order ID] | oms trace ORDER_ID | oms status",
         "Ctrl-C to stop.",
         "",

@@ -1,18 +1,147 @@
-"""Typed settings from environment variables (set by the CDK app on each function)."""
+"""Typed settings per function, read from the environment variables the CDK app sets.
+
+The CDK app is the only place a setting has a default (``cdk.json`` / ``infra/config.py``): a missing or
+malformed variable here is a deployment error, reported with its name, never papered over with a second default.
+A test checks that every function's environment in the synthesized template parses into its settings class
+and carries no variable the class does not read.
+"""
+
+from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Self, get_type_hints
 
 
-class MissingSetting(RuntimeError):
-    pass
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or malformed."""
 
 
-def setting(name: str, default: str | None = None) -> str:
-    value = os.environ.get(name, default)
-    if value is None or value == "":
-        raise MissingSetting(f"environment variable {name} is not set")
-    return value
+class Settings:
+    """Each annotated field is read from the upper-cased variable of its name (``orders_table`` <- ``ORDERS_TABLE``).
+
+    Plain classes rather than dataclasses: a dataclass compiles its methods when the module is imported, and
+    every function imports this module during its cold start.
+    """
+
+    def __init__(self, **values: Any) -> None:
+        object.__setattr__(self, "_values", values)
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("settings are read-only")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._values!r})"  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field, kind in get_type_hints(cls).items():
+            name = field.upper()
+            raw = env.get(name, "")
+            if raw == "":
+                raise SettingsError(f"environment variable {name} is not set")
+            values[field] = _convert(name, raw, kind)
+        return cls(**values)
+
+    @classmethod
+    def variables(cls) -> set[str]:
+        return {field.upper() for field in get_type_hints(cls)}
 
 
-def warehouses() -> list[str]:
-    return [w.strip() for w in setting("WAREHOUSES", "wh-east,wh-west").split(",") if w.strip()]
+def _convert(name: str, raw: str, kind: Any) -> Any:
+    try:
+        if kind is int:
+            return int(raw)
+        if kind is Decimal:
+            return Decimal(raw)
+        if kind == tuple[str, ...]:
+            items = tuple(item.strip() for item in raw.split(",") if item.strip())
+            if not items:
+                raise ValueError("empty list")
+            return items
+    except (ValueError, InvalidOperation) as exc:
+        raise SettingsError(f"environment variable {name}={raw!r} is not a valid {kind}: {exc}") from None
+    return raw
+
+
+class PlaceOrderSettings(Settings):
+    orders_table: str
+    catalog_table: str
+    inventory_table: str
+    state_machine_arn: str
+    warehouses: tuple[str, ...]
+
+
+class GetOrderSettings(Settings):
+    orders_table: str
+    cursor_secret_arn: str
+
+
+class AdminSettings(Settings):
+    orders_table: str
+    catalog_table: str
+    inventory_table: str
+    shipments_table: str
+    warehouses: tuple[str, ...]
+    cursor_secret_arn: str
+
+
+class TrackingWebhookSettings(Settings):
+    orders_table: str
+    shipments_table: str
+    webhook_secrets_arn: str
+    notifications_queue_url: str
+
+
+class PaymentSettings(Settings):
+    orders_table: str
+    payment_gateway: str
+
+
+class InventorySettings(Settings):
+    orders_table: str
+    inventory_table: str
+
+
+class FraudSettings(Settings):
+    orders_table: str
+    fraud_threshold: int
+    review_amount: Decimal
+    ops_alerts_topic_arn: str
+
+
+class FulfillmentSettings(Settings):
+    orders_table: str
+    notifications_queue_url: str
+
+
+class OrderStatusSettings(Settings):
+    orders_table: str
+    notifications_queue_url: str
+    ops_alerts_topic_arn: str
+
+
+class NotifySettings(Settings):
+    orders_table: str
+    idempotency_table: str
+    sender_email: str
+
+
+#: function name (folder under functions/) -> its settings class
+BY_FUNCTION: dict[str, type[Settings]] = {
+    "place_order": PlaceOrderSettings,
+    "get_order": GetOrderSettings,
+    "admin": AdminSettings,
+    "tracking_webhook": TrackingWebhookSettings,
+    "payment": PaymentSettings,
+    "inventory": InventorySettings,
+    "fraud": FraudSettings,
+    "fulfillment": FulfillmentSettings,
+    "order_status": OrderStatusSettings,
+    "notify": NotifySettings,
+}

@@ -1,49 +1,79 @@
 """Print the OpenAPI 3.1 document of the public API, generated from the handlers' routes and models.
 
-`make openapi` writes it to docs/openapi.json; a test keeps that file current.
+Each API function's Powertools resolver describes its own routes (request models, parameters, the responses
+each route declares with ``oms.api.responses``); Powertools' ``OpenAPIMerge`` joins them into one document.
+`make openapi` writes it to docs/openapi.json; a test keeps that file current, and the local stack serves it
+with Swagger UI at ``/_local/docs``.
 """
 
 import importlib
 import json
-import os
 from typing import Any
 
 API_FUNCTIONS = ("place_order", "get_order", "admin", "tracking_webhook")
-# Handlers read their settings at import; the document does not depend on the values.
-_PLACEHOLDER_ENV = {
-    "AWS_DEFAULT_REGION": "us-east-1", "ORDERS_TABLE": "-", "CATALOG_TABLE": "-", "INVENTORY_TABLE": "-",
-    "SHIPMENTS_TABLE": "-", "IDEMPOTENCY_TABLE": "-", "STATE_MACHINE_ARN": "-", "NOTIFICATIONS_QUEUE_URL": "-",
-    "WEBHOOK_SECRETS_ARN": "-", "POWERTOOLS_TRACE_DISABLED": "true",
+TITLE = "Serverless OMS API"
+VERSION = "1.0.0"
+DESCRIPTION = (
+    "Orders for storefronts, ops routes (`/admin/*`, Cognito group `ops`) and carrier webhooks. Customer and ops "
+    "calls carry a Cognito ID token (`Authorization: Bearer <token>`). JSON, snake_case, money in integer minor "
+    "units of the order's ISO-4217 `currency`. Every error has the body `{code, message, errors?}`."
+)
+SECURITY_SCHEMES = {
+    "cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                "description": "Cognito ID token; members of the group 'ops' may call /admin/*"},
 }
 
 
-def document() -> dict[str, Any]:
-    for key, value in _PLACEHOLDER_ENV.items():
-        os.environ.setdefault(key, value)
-    merged: dict[str, Any] = {}
-    for name in API_FUNCTIONS:
-        app = importlib.import_module(f"functions.{name}.handler").app
-        schema = json.loads(app.get_openapi_json_schema(
-            title="Serverless OMS API", version="1.0.0",
-            description="Orders, ops and carrier webhooks. Customer and ops calls carry a Cognito ID token.",
-        ))
-        if not merged:
-            merged = schema
-            merged.setdefault("components", {}).setdefault("schemas", {})
-        else:
-            for path, methods in schema["paths"].items():
-                merged["paths"].setdefault(path, {}).update(methods)
-            merged["components"]["schemas"].update(schema.get("components", {}).get("schemas", {}))
-    merged["components"]["securitySchemes"] = {
-        "cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                    "description": "Cognito ID token; group 'ops' for /admin/*"}}
-    for path, methods in merged["paths"].items():
-        for operation in methods.values():
-            if not path.startswith("/webhooks/"):
-                operation["security"] = [{"cognito": []}]
+def _schemes() -> dict[str, Any]:
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {name: HTTPBearer(**spec) for name, spec in SECURITY_SCHEMES.items()}
+
+
+def function_schemas() -> dict[str, Any]:
+    """Each API function's own OpenAPI document (its resolver's routes), by function name."""
+    return {
+        name: importlib.import_module(f"functions.{name}.handler").app.get_openapi_schema(
+            title=TITLE, version=VERSION, security_schemes=_schemes())
+        for name in API_FUNCTIONS
+    }
+
+
+def document(server_url: str | None = None) -> dict[str, Any]:
+    from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
+    from aws_lambda_powertools.event_handler.openapi.models import Server
+
+    merge = OpenAPIMerge(title=TITLE, version=VERSION, description=DESCRIPTION, security_schemes=_schemes(),
+                         servers=[Server(url=server_url)] if server_url else None, on_conflict="error")
+    for schema in function_schemas().values():
+        merge.add_schema(schema)
+    merged = json.loads(merge.get_openapi_json_schema())
     merged["paths"] = dict(sorted(merged["paths"].items()))
+    schemas = merged["components"]["schemas"]
+    # Powertools adds its own validation-error schemas; the routes document the OMS error body instead.
+    used = _referenced(merged["paths"], schemas)
+    merged["components"]["schemas"] = {name: schemas[name] for name in sorted(used)}
     return merged
 
 
+def _referenced(paths: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
+    """Names of the component schemas the paths use, directly or through other schemas."""
+    found: set[str] = set()
+    pending: list[Any] = [paths]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+                name = ref.rsplit("/", 1)[-1]
+                if name not in found:
+                    found.add(name)
+                    pending.append(schemas[name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found
+
+
 if __name__ == "__main__":
-    print(json.dumps(document(), indent=2, sort_keys=False))
+    print(json.dumps(document(), indent=2))

@@ -1,115 +1,121 @@
-"""Ops routes (Cognito group ``ops``): catalog, stock, order queues, reviews and shipments."""
+"""Ops routes (Cognito group ``ops``, enforced once by the resolver's guard): catalog, stock, order queues,
+reviews and shipments."""
 
-import re
+from functools import cache
 from http import HTTPStatus
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from oms import observability
 from oms.adapters.catalog_repo import CatalogRepository
 from oms.adapters.inventory_repo import InventoryRepository
 from oms.adapters.orders_repo import OrdersRepository
+from oms.adapters.pagination import CursorCodec
+from oms.adapters.secrets import secret
 from oms.adapters.workflow import Workflow
-from oms.domain.errors import NotFound, ValidationFailed
+from oms.api.resolver import ApiResolver
+from oms.api.responses import responses
+from oms.domain.catalog import Product, StockLevels
 from oms.domain.models import SKU_PATTERN, InventoryRequest, ProductRequest, ReviewRequest, ShipmentRequest
-from oms.domain.order import public_view
+from oms.domain.order import ORDER_ID_PATTERN, OpsOrderPage, OpsOrderView, ops_view
 from oms.domain.status import OrderStatus
-from oms.http import install_error_handlers, require_ops
-from oms.logic.fulfilment import record_shipment
+from oms.logic import catalog as catalog_logic
+from oms.logic.fulfillment import record_shipment
 from oms.logic.review import review_order
-from oms.settings import setting, warehouses
+from oms.settings import AdminSettings
 
-logger = Logger()
-tracer = Tracer()
-app = APIGatewayRestResolver(enable_validation=True)
-install_error_handlers(app)
+logger = observability.logger()
+tracer = observability.tracer()
+app = ApiResolver(audience="ops")
 
-orders = OrdersRepository(setting("ORDERS_TABLE"), setting("SHIPMENTS_TABLE"))
-catalog = CatalogRepository(setting("CATALOG_TABLE"))
-inventory = InventoryRepository(setting("INVENTORY_TABLE"))
-workflow = Workflow()
-WAREHOUSES = warehouses()
+Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="Letters, digits, '.', '_' or '-' (at most 64)")]
+OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
+OPS: list[dict[str, list[str]]] = [{"cognito": []}]
 
 
-@app.put("/admin/products/<sku>", summary="Create or update a product")
+class _Deps:
+    def __init__(self) -> None:
+        env = AdminSettings.from_env()
+        self.warehouses = env.warehouses
+        self.catalog = CatalogRepository(env.catalog_table)
+        self.inventory = InventoryRepository(env.inventory_table)
+        self.orders = OrdersRepository(env.orders_table, env.shipments_table,
+                                       CursorCodec(lambda: secret(env.cursor_secret_arn).encode()))
+        self.workflow = Workflow()
+
+
+@cache
+def deps() -> _Deps:
+    return _Deps()
+
+
+@app.put("/admin/products/<sku>", summary="Create or update a product", security=OPS,
+         responses=responses(200, Product, "The product as stored", 400, 401, 403, 413, 415, 422))
 @tracer.capture_method
-def put_product(sku: str, product: ProductRequest) -> dict[str, Any]:
-    require_ops(app)
-    _check_sku(sku)
-    item = {"sku": sku, **product.model_dump(exclude_none=True), "active": True}
-    catalog.put(item)
-    return item
+def put_product(sku: Sku, product: ProductRequest) -> Any:
+    return catalog_logic.put_product(sku, product, deps().catalog)
 
 
-@app.put("/admin/inventory/<sku>", summary="Set the counted stock of a SKU at a warehouse")
+@app.put("/admin/inventory/<sku>", summary="Set the counted stock of a SKU at a warehouse", security=OPS,
+         description="Refuses (409) to count below what is reserved at that warehouse.",
+         responses=responses(200, StockLevels, "The SKU's stock after the change", 400, 401, 403, 404, 409, 413,
+                             415, 422))
 @tracer.capture_method
-def put_inventory(sku: str, stock: InventoryRequest) -> dict[str, Any]:
-    require_ops(app)
-    _check_sku(sku)
-    if stock.warehouse not in WAREHOUSES:
-        raise ValidationFailed("warehouse", f"unknown warehouse {stock.warehouse!r}; known: {', '.join(WAREHOUSES)}")
-    if catalog.get(sku) is None:
-        raise NotFound(f"sku {sku!r} is not in the catalog; PUT /admin/products/{sku} first")
-    inventory.set_on_hand(sku, stock.warehouse, stock.on_hand)
-    return _stock_view(sku)
+def put_inventory(sku: Sku, stock: InventoryRequest) -> Any:
+    d = deps()
+    return catalog_logic.set_stock(sku, stock.warehouse, stock.on_hand, d.warehouses, d.catalog, d.inventory)
 
 
-@app.get("/admin/inventory/<sku>", summary="Stock of a SKU per warehouse")
+@app.get("/admin/inventory/<sku>", summary="Stock of a SKU per warehouse", security=OPS,
+         responses=responses(200, StockLevels, "The SKU's stock", 401, 403, 404))
 @tracer.capture_method
-def get_inventory(sku: str) -> dict[str, Any]:
-    require_ops(app)
-    return _stock_view(sku)
+def get_inventory(sku: Sku) -> Any:
+    return catalog_logic.stock_levels(sku, deps().catalog, deps().inventory)
 
 
-@app.get("/admin/orders", summary="Orders in a status, newest first (e.g. ON_HOLD for the review queue)")
+@app.get("/admin/orders", summary="Orders in a status, newest first (e.g. ON_HOLD for the review queue)",
+         security=OPS, responses=responses(200, OpsOrderPage, "A page of orders", 401, 403, 422))
 @tracer.capture_method
 def list_orders(
     status: OrderStatus,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> dict[str, Any]:
-    require_ops(app)
-    items, next_cursor = orders.list_in_status(status.value, limit, cursor)
-    return {"orders": [public_view(item, ops=True) for item in items], "next_cursor": next_cursor}
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Any:
+    items, next_cursor = deps().orders.list_in_status(status, limit, cursor)
+    page: OpsOrderPage = {"orders": [ops_view(item) for item in items], "next_cursor": next_cursor}
+    return page
 
 
-@app.post("/admin/orders/<order_id>/review", summary="Approve or reject an order held for review")
+@app.post("/admin/orders/<order_id>/review", summary="Approve or reject an order held for review", security=OPS,
+          description="409 when the order is not ON_HOLD or was already reviewed the other way.",
+          responses=responses(200, OpsOrderView, "The order after the decision", 400, 401, 403, 404, 409, 413,
+                              415, 422))
 @tracer.capture_method
-def review(order_id: str, decision: ReviewRequest) -> dict[str, Any]:
-    who = require_ops(app)
-    order = review_order(order_id, decision.decision, decision.note, who.email or who.user_id, orders, workflow)
-    return public_view(order, ops=True)
+def review(order_id: OrderId, decision: ReviewRequest) -> Any:
+    who = app.caller
+    d = deps()
+    return ops_view(review_order(order_id, decision.decision, decision.note, who.email or who.user_id, d.orders,
+                                 d.workflow))
 
 
-@app.post("/admin/orders/<order_id>/shipments", summary="Record the parcel handed to a carrier")
+@app.post("/admin/orders/<order_id>/shipments", summary="Record the parcel handed to a carrier", security=OPS,
+          description="Resumes the order's workflow (commit stock, capture, SHIPPED). Repeating the same shipment "
+                      "is safe.",
+          responses=responses(201, OpsOrderView, "The order with its shipment", 400, 401, 403, 404, 409, 413, 415,
+                              422))
 @tracer.capture_method
-def create_shipment(order_id: str, shipment: ShipmentRequest) -> Response[dict[str, Any]]:
-    require_ops(app)
-    order = record_shipment(order_id, shipment.carrier, shipment.tracking_number, orders, workflow)
+def create_shipment(order_id: OrderId, shipment: ShipmentRequest) -> Response[Any]:
+    d = deps()
+    order = record_shipment(order_id, shipment.carrier, shipment.tracking_number, d.orders, d.workflow)
     return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
-                    body=public_view(order, ops=True))
+                    body=ops_view(order))
 
 
-def _check_sku(sku: str) -> None:
-    if not re.fullmatch(SKU_PATTERN, sku):
-        raise ValidationFailed("sku", "use letters, digits, '.', '_' or '-' (at most 64)")
-
-
-def _stock_view(sku: str) -> dict[str, Any]:
-    rows = [
-        {"warehouse": r["warehouse"], "on_hand": r["on_hand"], "reserved": r["reserved"], "available": r["available"]}
-        for r in inventory.levels(sku)
-    ]
-    if not rows and catalog.get(sku) is None:
-        raise NotFound(f"sku {sku!r} not found")
-    totals = {k: sum(r[k] for r in rows) for k in ("on_hand", "reserved", "available")}
-    return {"sku": sku, **totals, "warehouses": rows}
-
-
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,30 +1,41 @@
 """Workflow step: score an order's fraud risk; hold it for ops review (task token)."""
 
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from oms import observability
 from oms.adapters.notifications import OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
-from oms.logic import risk
-from oms.settings import setting
+from oms.contract import Action
+from oms.logic import fraud
+from oms.settings import FraudSettings
 from oms.steps import run_step
 
-logger = Logger()
-tracer = Tracer()
-orders = OrdersRepository(setting("ORDERS_TABLE"))
-alerts = OpsAlerts(setting("OPS_ALERTS_TOPIC_ARN"))
-THRESHOLD = int(setting("FRAUD_THRESHOLD", "60"))
-REVIEW_AMOUNT = setting("REVIEW_AMOUNT", "1000.00")
+logger = observability.logger()
+tracer = observability.tracer()
+
+
+@cache
+def _settings() -> FraudSettings:
+    return FraudSettings.from_env()
+
+
+@cache
+def _orders() -> OrdersRepository:
+    return OrdersRepository(_settings().orders_table)
+
 
 STEPS = {
-    "assess": lambda e: risk.assess_order(e["order_id"], orders, threshold=THRESHOLD, review_amount=REVIEW_AMOUNT),
-    "hold": lambda e: risk.hold_for_review(e["order_id"], e["task_token"], orders, alerts),
+    Action.ASSESS: lambda e: fraud.assess_order(e["order_id"], _orders(), threshold=_settings().fraud_threshold,
+                                                review_amount=_settings().review_amount),
+    Action.HOLD: lambda e: fraud.hold_for_review(e["order_id"], e["task_token"], _orders(),
+                                                 OpsAlerts(_settings().ops_alerts_topic_arn)),
 }
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     return run_step(STEPS, event, logger)

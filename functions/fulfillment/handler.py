@@ -1,27 +1,34 @@
 """Workflow step: accept the order (PROCESSING) and wait for the warehouse's shipment (task token)."""
 
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from oms import observability
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import OrdersRepository
-from oms.logic import fulfilment
-from oms.settings import setting
+from oms.contract import Action
+from oms.logic import fulfillment
+from oms.settings import FulfillmentSettings
 from oms.steps import run_step
 
-logger = Logger()
-tracer = Tracer()
-orders = OrdersRepository(setting("ORDERS_TABLE"))
-queue = NotificationQueue(setting("NOTIFICATIONS_QUEUE_URL"))
+logger = observability.logger()
+tracer = observability.tracer()
+
+
+@cache
+def _deps() -> tuple[OrdersRepository, NotificationQueue]:
+    env = FulfillmentSettings.from_env()
+    return OrdersRepository(env.orders_table), NotificationQueue(env.notifications_queue_url)
+
 
 STEPS = {
-    "request": lambda e: fulfilment.request_fulfilment(e["order_id"], e["task_token"], orders, queue),
+    Action.REQUEST_FULFILLMENT: lambda e: fulfillment.request_fulfillment(e["order_id"], e["task_token"], *_deps()),
 }
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     return run_step(STEPS, event, logger)

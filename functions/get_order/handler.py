@@ -1,47 +1,67 @@
 """GET /orders/{order_id} (owner or ops) and GET /orders (the caller's history, newest first)."""
 
+from functools import cache
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from oms import observability
 from oms.adapters.orders_repo import OrdersRepository
+from oms.adapters.pagination import CursorCodec
+from oms.adapters.secrets import secret
+from oms.api.resolver import ApiResolver
+from oms.api.responses import responses
 from oms.domain.errors import NotFound
-from oms.domain.order import public_view
-from oms.http import caller, install_error_handlers
-from oms.settings import setting
+from oms.domain.order import ORDER_ID_PATTERN, OpsOrderView, OrderPage, ops_view, public_view
+from oms.settings import GetOrderSettings
 
-logger = Logger()
-tracer = Tracer()
-app = APIGatewayRestResolver(enable_validation=True)
-install_error_handlers(app)
-orders = OrdersRepository(setting("ORDERS_TABLE"))
+logger = observability.logger()
+tracer = observability.tracer()
+app = ApiResolver(audience="customer")
+
+OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="e.g. ord_1f0c...")]
+Limit = Annotated[int, Query(ge=1, le=100, description="Orders per page")]
+Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")]
 
 
-@app.get("/orders/<order_id>", summary="Read an order (its owner or ops)")
+@cache
+def _orders() -> OrdersRepository:
+    env = GetOrderSettings.from_env()
+    return OrdersRepository(env.orders_table, cursors=CursorCodec(lambda: secret(env.cursor_secret_arn).encode()))
+
+
+@app.get(
+    "/orders/<order_id>",
+    summary="Read an order (its owner or ops)",
+    description="Ops also see `risk`, `review`, `payment_reference` and `close_reason`.",
+    responses=responses(200, OpsOrderView, "The order", 401, 404),
+    security=[{"cognito": []}],
+)
 @tracer.capture_method
-def read_order(order_id: str) -> dict[str, Any]:
-    who = caller(app)
-    order = orders.get(order_id)
+def read_order(order_id: OrderId) -> Any:
+    who = app.caller
+    order = _orders().get(order_id)
     if order is None or (order["customer_id"] != who.user_id and not who.is_ops):
         raise NotFound(f"order {order_id} not found")
-    return public_view(order, ops=who.is_ops)
+    return ops_view(order) if who.is_ops else public_view(order)
 
 
-@app.get("/orders", summary="The caller's orders, newest first")
+@app.get(
+    "/orders",
+    summary="The caller's orders, newest first",
+    responses=responses(200, OrderPage, "A page of orders; `next_cursor` is null on the last page", 401, 422),
+    security=[{"cognito": []}],
+)
 @tracer.capture_method
-def list_orders(
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=2048)] = None,
-) -> dict[str, Any]:
-    who = caller(app)
-    items, next_cursor = orders.list_for_customer(who.user_id, limit, cursor)
-    return {"orders": [public_view(item) for item in items], "next_cursor": next_cursor}
+def list_orders(limit: Limit = 20, cursor: Cursor = None) -> Any:
+    items, next_cursor = _orders().list_for_customer(app.caller.user_id, limit, cursor)
+    page: OrderPage = {"orders": [public_view(item) for item in items], "next_cursor": next_cursor}
+    return page
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -1,30 +1,46 @@
 """Workflow step: the order's final states (shipped, or closed with a reason) and capture failures."""
 
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from oms import observability
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
-from oms.logic import closing
-from oms.settings import setting
+from oms.contract import Action
+from oms.logic import order_status
+from oms.settings import OrderStatusSettings
 from oms.steps import run_step
 
-logger = Logger()
-tracer = Tracer()
-orders = OrdersRepository(setting("ORDERS_TABLE"))
-queue = NotificationQueue(setting("NOTIFICATIONS_QUEUE_URL"))
-alerts = OpsAlerts(setting("OPS_ALERTS_TOPIC_ARN"))
+logger = observability.logger()
+tracer = observability.tracer()
+
+
+@cache
+def _settings() -> OrderStatusSettings:
+    return OrderStatusSettings.from_env()
+
+
+@cache
+def _orders() -> OrdersRepository:
+    return OrdersRepository(_settings().orders_table)
+
+
+@cache
+def _queue() -> NotificationQueue:
+    return NotificationQueue(_settings().notifications_queue_url)
+
 
 STEPS = {
-    "mark_shipped": lambda e: closing.mark_shipped(e["order_id"], orders, queue),
-    "close": lambda e: closing.close(e["order_id"], e.get("error") or {}, orders, queue),
-    "flag_capture_failure": lambda e: closing.flag_capture_failure(e["order_id"], e.get("error") or {}, orders, alerts),
+    Action.MARK_SHIPPED: lambda e: order_status.mark_shipped(e["order_id"], _orders(), _queue()),
+    Action.CLOSE: lambda e: order_status.close(e["order_id"], e.get("error") or {}, _orders(), _queue()),
+    Action.FLAG_CAPTURE_FAILURE: lambda e: order_status.flag_capture_failure(
+        e["order_id"], e.get("error") or {}, _orders(), OpsAlerts(_settings().ops_alerts_topic_arn)),
 }
 
 
-@logger.inject_lambda_context(log_event=True)
+@logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     return run_step(STEPS, event, logger)

@@ -1,75 +1,78 @@
 """POST /orders: validate, price from the catalog, store PENDING, start the workflow (idempotent)."""
 
+from functools import cache
 from http import HTTPStatus
-from typing import Any
+from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from oms.adapters.catalog_repo import CatalogRepository
-from oms.adapters.inventory_repo import InventoryRepository
+from oms import observability
+from oms.adapters.catalog_repo import PlacementReader
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
+from oms.api.resolver import KIB, ApiResolver
+from oms.api.responses import responses
 from oms.domain.models import PlaceOrderRequest
-from oms.domain.order import public_view
-from oms.http import caller, error, header, install_error_handlers
+from oms.domain.order import OrderView, public_view
 from oms.logic.clock import now
-from oms.logic.placement import place_order
-from oms.settings import setting
+from oms.logic.place_order import place_order
+from oms.settings import PlaceOrderSettings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-app = APIGatewayRestResolver(enable_validation=True)
-install_error_handlers(app)
+logger = observability.logger()
+tracer = observability.tracer()
+metrics = observability.metrics()
+app = ApiResolver(audience="customer", max_body_bytes=64 * KIB)
 
-orders = OrdersRepository(setting("ORDERS_TABLE"))
-catalog = CatalogRepository(setting("CATALOG_TABLE"))
-inventory = InventoryRepository(setting("INVENTORY_TABLE"))
-workflow = Workflow(setting("STATE_MACHINE_ARN"))
-idempotency = IdempotencyConfig(
-    event_key_jmespath="[customer_id, idempotency_key]",
-    payload_validation_jmespath="request",
-    expires_after_seconds=24 * 3600,
+CREATED_HEADERS = {
+    "Location": {"description": "The order's URL", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` when this answers a repeat of an earlier request",
+                            "schema": {"type": "string", "enum": ["true", "false"]}},
+}
+
+
+@cache
+def _deps() -> tuple[PlacementReader, OrdersRepository, Workflow]:
+    env = PlaceOrderSettings.from_env()
+    return (PlacementReader(env.catalog_table, env.inventory_table, env.warehouses),
+            OrdersRepository(env.orders_table), Workflow(env.state_machine_arn))
+
+
+@app.post(
+    "/orders",
+    summary="Place an order",
+    description="Prices come from the catalog. The same `Idempotency-Key` with the same body answers the same "
+                "order (201, `Idempotent-Replayed: true`) at any age; with another body, 422 "
+                "`idempotency_key_reused`.",
+    responses=responses(201, OrderView, "The order, PENDING while payment, stock and risk are checked",
+                        400, 401, 409, 413, 415, 422, headers=CREATED_HEADERS),
+    security=[{"cognito": []}],
 )
-persistence = DynamoDBPersistenceLayer(table_name=setting("IDEMPOTENCY_TABLE"))
-
-
-@idempotent_function(data_keyword_argument="data", config=idempotency, persistence_store=persistence)
-def _place(data: dict[str, Any]) -> dict[str, Any]:
-    order = place_order(
-        customer_id=data["customer_id"],
-        idempotency_key=data["idempotency_key"],
-        request=PlaceOrderRequest.model_validate(data["request"]),
-        orders=orders, catalog=catalog, inventory=inventory, workflow=workflow, now=now(),
-    )
-    metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
-    return public_view(order)
-
-
-@app.post("/orders", summary="Place an order", responses={201: {"description": "The order, PENDING"}})
 @tracer.capture_method
-def create_order(order: PlaceOrderRequest) -> Response[dict[str, Any]]:
-    key = header(app, "Idempotency-Key")
-    if not key or len(key) > 255:
-        return error(HTTPStatus.BAD_REQUEST, "validation_error", "Idempotency-Key header is required (1-255 chars)",
-                     [{"field": "Idempotency-Key", "message": "is required"}])
-    who = caller(app)
-    body = _place(data={"customer_id": who.user_id, "idempotency_key": key, "request": order.model_dump(mode="json")})
-    logger.info("order placed", extra={"order_id": body["order_id"]})
-    return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON, body=body)
+def create_order(
+    order: PlaceOrderRequest,
+    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255,
+                                           description="A unique key per order attempt (e.g. a UUID); "
+                                                       "retry with the same key")],
+) -> Response[Any]:
+    reader, orders, workflow = _deps()
+    placed, replayed = place_order(customer_id=app.caller.user_id, idempotency_key=idempotency_key, request=order,
+                                   reader=reader, orders=orders, workflow=workflow, now=now())
+    logger.append_keys(order_id=placed["order_id"])
+    if not replayed:
+        metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)
+    logger.info("order replayed" if replayed else "order placed")
+    return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
+                    body=public_view(placed),
+                    headers={"Location": f"/orders/{placed['order_id']}",
+                             "Idempotent-Replayed": "true" if replayed else "false"})
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    idempotency.register_lambda_context(context)
     return app.resolve(event, context)

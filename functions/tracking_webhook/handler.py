@@ -1,72 +1,89 @@
 """POST /webhooks/tracking/easypost: EasyPost tracker events, verified with X-Hmac-Signature."""
 
-import base64
+from functools import cache
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from oms import observability
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import OrdersRepository
+from oms.adapters.secrets import secret
+from oms.api.errors import FieldError, error, field_name
+from oms.api.resolver import KIB, ApiResolver
+from oms.api.responses import responses
 from oms.domain.easypost import Event, Tracker, signature_is_valid
 from oms.domain.errors import TransientError
-from oms.http import error, header, install_error_handlers
+from oms.domain.tracking import WebhookResult
 from oms.logic.tracking import apply_tracking
-from oms.settings import setting
+from oms.settings import TrackingWebhookSettings
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-app = APIGatewayRestResolver()
-install_error_handlers(app)
-
-orders = OrdersRepository(setting("ORDERS_TABLE"), setting("SHIPMENTS_TABLE"))
-queue = NotificationQueue(setting("NOTIFICATIONS_QUEUE_URL"))
-SECRETS_ARN = setting("WEBHOOK_SECRETS_ARN")
+logger = observability.logger()
+tracer = observability.tracer()
+metrics = observability.metrics()
+app = ApiResolver(audience="public", max_body_bytes=256 * KIB)
 
 
-def _secret(provider: str) -> str:
-    secrets: Any = parameters.get_secret(SECRETS_ARN, transform="json", max_age=300)
-    return str(secrets[provider])
+class _Deps:
+    def __init__(self) -> None:
+        self.env = TrackingWebhookSettings.from_env()
+        self.orders = OrdersRepository(self.env.orders_table, self.env.shipments_table)
+        self.queue = NotificationQueue(self.env.notifications_queue_url)
+
+    def secret(self, provider: str) -> str:
+        return str(secret(self.env.webhook_secrets_arn, transform="json")[provider])
 
 
-def _raw_body() -> bytes:
-    event = app.current_event
-    body = event.body or ""
-    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+@cache
+def deps() -> _Deps:
+    return _Deps()
 
 
-@app.post("/webhooks/tracking/easypost", summary="EasyPost tracker events (signed)")
+@app.post(
+    "/webhooks/tracking/easypost",
+    summary="EasyPost tracker events (signed)",
+    description="Signed with `X-Hmac-Signature: hmac-sha256-hex=<HMAC-SHA256(raw body, webhook secret)>`. "
+                "Answers 503 when a `delivered` event arrives before the order is marked shipped, so EasyPost "
+                "retries it.",
+    responses=responses(200, WebhookResult, "What the event did", 400, 401, 413, 415, 422),
+    enable_validation=False,  # no parameters: the raw body is verified, then parsed as EasyPost's event
+)
 @tracer.capture_method
-def easypost() -> Response[dict[str, Any]]:
-    raw = _raw_body()
-    if not signature_is_valid(raw, _secret("easypost"), header(app, "X-Hmac-Signature")):
+def easypost() -> Response[Any]:
+    raw = (app.current_event.body or "").encode()
+    d = deps()
+    if not signature_is_valid(raw, d.secret("easypost"), app.current_event.headers.get("X-Hmac-Signature")):
         metrics.add_metric(name="WebhookSignatureRejected", unit=MetricUnit.Count, value=1)
-        return error(HTTPStatus.UNAUTHORIZED, "invalid_signature", "X-Hmac-Signature is missing or does not match")
+        return error(HTTPStatus.UNAUTHORIZED, "invalid_signature", "X-Hmac-Signature is missing or does not match",
+                     [{"field": "X-Hmac-Signature", "message": "missing or does not match"}])
     try:
         event = Event.model_validate_json(raw)
         if not event.description.startswith("tracker."):
-            return Response(200, "application/json", {"result": "ignored", "reason": event.description})
+            return _answer({"result": "ignored", "reason": event.description[:200]})
         tracker = Tracker.model_validate(event.result)
     except ValidationError as exc:
-        fields = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
-        return error(HTTPStatus.BAD_REQUEST, "validation_error", "Not an EasyPost tracker event", fields)
+        fields: list[FieldError] = [{"field": field_name(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", "Not an EasyPost tracker event", fields)
     logger.append_keys(tracking_code=tracker.tracking_code, carrier_status=tracker.status)
     try:
-        outcome = apply_tracking(tracker, orders, queue)
+        outcome = apply_tracking(tracker, d.orders, d.queue)
     except TransientError as exc:
-        return error(HTTPStatus.SERVICE_UNAVAILABLE, "retry_later", str(exc))
+        return error(HTTPStatus.SERVICE_UNAVAILABLE, "retry_later", str(exc), headers={"Retry-After": "60"})
     metrics.add_metric(name=f"TrackingUpdate_{outcome}", unit=MetricUnit.Count, value=1)
     logger.info("tracking update", extra={"outcome": outcome})
-    return Response(200, "application/json", {"result": outcome})
+    return _answer({"result": outcome})
 
 
-@logger.inject_lambda_context(log_event=False)
+def _answer(result: WebhookResult) -> Response[Any]:
+    return Response(status_code=HTTPStatus.OK.value, content_type=content_types.APPLICATION_JSON, body=result)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""Products in DynamoDB."""
+"""Products in DynamoDB, and the one read placement needs: the lines' products and their stock together."""
 
-from typing import Any
+from typing import cast
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import from_item, to_item
+from oms.adapters.ddb import batch_get, from_item, to_item
+from oms.domain.catalog import Product
 from oms.domain.pricing import CatalogProduct
 
 
@@ -12,23 +13,38 @@ class CatalogRepository:
         self.table = table_name
         self.ddb = client("dynamodb")
 
-    def put(self, product: dict[str, Any]) -> None:
-        self.ddb.put_item(TableName=self.table, Item=to_item(product))
+    def put(self, product: Product) -> None:
+        self.ddb.put_item(TableName=self.table, Item=to_item(dict(product)))
 
-    def get(self, sku: str) -> dict[str, Any] | None:
+    def get(self, sku: str) -> Product | None:
         response = self.ddb.get_item(TableName=self.table, Key={"sku": {"S": sku}})
-        return from_item(response["Item"]) if "Item" in response else None
+        return cast(Product, from_item(response["Item"])) if "Item" in response else None
 
-    def products(self, skus: list[str]) -> dict[str, CatalogProduct]:
-        """The catalog entries for ``skus`` (missing SKUs are absent from the result)."""
-        if not skus:
-            return {}
-        response = self.ddb.batch_get_item(
-            RequestItems={self.table: {"Keys": [{"sku": {"S": sku}} for sku in set(skus)], "ConsistentRead": True}}
-        )
-        items = [from_item(item) for item in response["Responses"].get(self.table, [])]
-        return {
+
+class PlacementReader:
+    """Prices and stock for the SKUs of an order, in one BatchGetItem over the catalog and inventory tables."""
+
+    def __init__(self, catalog_table: str, inventory_table: str, warehouses: tuple[str, ...]) -> None:
+        self.catalog_table = catalog_table
+        self.inventory_table = inventory_table
+        self.warehouses = warehouses
+        self.ddb = client("dynamodb")
+
+    def read(self, skus: list[str]) -> tuple[dict[str, CatalogProduct], dict[str, dict[str, int]]]:
+        """``(products, available)``: active catalog entries by SKU, and ``{sku: {warehouse: available}}``."""
+        unique = sorted(set(skus))
+        found = batch_get(self.ddb, {
+            self.catalog_table: [{"sku": {"S": sku}} for sku in unique],
+            self.inventory_table: [{"sku": {"S": sku}, "warehouse": {"S": wh}}
+                                   for sku in unique for wh in self.warehouses],
+        })
+        products = {
             item["sku"]: CatalogProduct(item["sku"], item["name"], int(item["price"]), item["currency"])
-            for item in items
-            if item.get("active", True)
+            for item in found[self.catalog_table] if item.get("active", True)
         }
+        available: dict[str, dict[str, int]] = {}
+        for row in found[self.inventory_table]:
+            available.setdefault(row["sku"], {})[row["warehouse"]] = int(row["available"])
+        return products, available
+
+

@@ -1,22 +1,50 @@
-"""DynamoDB item (de)serialization and update-expression building."""
+"""DynamoDB item (de)serialization and update-expression building.
+
+Reading uses Powertools' copy of boto3's ``TypeDeserializer``; writing uses ``to_value`` below, which encodes the
+JSON-like values an order holds exactly as boto3's ``TypeSerializer`` does (a test compares the two on generated
+values). Neither imports boto3, which keeps it out of the cold start (see ``oms.adapters.aws``).
+"""
 
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from aws_lambda_powertools.shared.dynamodb_deserializer import DYNAMODB_CONTEXT, TypeDeserializer
 from botocore.exceptions import ClientError
 
-_serializer = TypeSerializer()
+from oms.domain.errors import TransientError
+
+BATCH_GET_LIMIT = 100
 _deserializer = TypeDeserializer()
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in data.items() if value is not None}
+    return {key: to_value(value) for key, value in data.items() if value is not None}
 
 
 def to_value(value: Any) -> dict[str, Any]:
-    serialized: dict[str, Any] = _serializer.serialize(value)
-    return serialized
+    """One DynamoDB AttributeValue: str, int and Decimal, bool, None, bytes, and lists and dicts of them."""
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int | Decimal):
+        return {"N": _number(value)}
+    if isinstance(value, bytes | bytearray):
+        return {"B": bytes(value)}
+    if isinstance(value, dict):
+        return {"M": {str(k): to_value(v) for k, v in value.items()}}
+    if isinstance(value, list | tuple):
+        return {"L": [to_value(v) for v in value]}
+    raise TypeError(f"unsupported DynamoDB value {type(value).__name__}: use int or Decimal, not float")
+
+
+def _number(value: int | Decimal) -> str:
+    number = str(DYNAMODB_CONTEXT.create_decimal(value))  # traps what DynamoDB cannot store (> 38 digits)
+    if number in ("Infinity", "-Infinity", "NaN", "sNaN"):
+        raise TypeError(f"DynamoDB numbers must be finite, got {value}")
+    return number
 
 
 def _plain(value: Any) -> Any:
@@ -31,6 +59,29 @@ def _plain(value: Any) -> Any:
 
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
+
+
+def batch_get(ddb: Any, keys: dict[str, list[dict[str, Any]]], *, attempts: int = 5) -> dict[str, list[dict[str, Any]]]:
+    """BatchGetItem (consistent reads) over several tables: ``{table: [key, ...]}`` -> ``{table: [item, ...]}``.
+
+    One request for up to 100 keys (DynamoDB's limit per call). Keys DynamoDB leaves unprocessed (throttling)
+    are asked for again, a few times, before giving up with a ``TransientError``."""
+    found: dict[str, list[dict[str, Any]]] = {table: [] for table in keys}
+    flat = [(table, key) for table, table_keys in keys.items() for key in table_keys]
+    for start in range(0, len(flat), BATCH_GET_LIMIT):
+        pending: dict[str, Any] = {}
+        for table, key in flat[start:start + BATCH_GET_LIMIT]:
+            pending.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+        for _ in range(attempts):
+            response = ddb.batch_get_item(RequestItems=pending)
+            for table, items in response.get("Responses", {}).items():
+                found[table].extend(from_item(item) for item in items)
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+        if pending:
+            raise TransientError("DynamoDB left keys unprocessed after several attempts")
+    return found
 
 
 def is_conditional_failure(error: ClientError) -> bool:

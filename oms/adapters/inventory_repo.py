@@ -1,13 +1,14 @@
 """Stock per SKU per warehouse. ``available`` is stored (= on_hand - reserved) so that
 conditional writes can guard it: stock is never reserved beyond what is on hand."""
 
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
 from oms.adapters.ddb import from_item, is_conditional_failure
 from oms.domain.allocation import Allocation
+from oms.domain.catalog import WarehouseStock
 from oms.domain.errors import Conflict
 
 
@@ -19,6 +20,10 @@ class OrderChangeRejected(Exception):
     """The order's part of a stock transaction failed its condition (already done or wrong state)."""
 
 
+def _stock(row: dict[str, Any]) -> WarehouseStock:
+    return cast(WarehouseStock, {k: row[k] for k in ("warehouse", "on_hand", "reserved", "available")})
+
+
 def _key(sku: str, warehouse: str) -> dict[str, Any]:
     return {"sku": {"S": sku}, "warehouse": {"S": warehouse}}
 
@@ -28,7 +33,7 @@ class InventoryRepository:
         self.table = table_name
         self.ddb = client("dynamodb")
 
-    def set_on_hand(self, sku: str, warehouse: str, on_hand: int) -> dict[str, Any]:
+    def set_on_hand(self, sku: str, warehouse: str, on_hand: int) -> WarehouseStock:
         """Set the counted stock at a warehouse; refuses to go below what is reserved."""
         try:
             response = self.ddb.update_item(
@@ -50,16 +55,16 @@ class InventoryRepository:
                     f"on_hand: {on_hand} is below the {reserved} units reserved at {warehouse}"
                 ) from error
             raise
-        return from_item(response["Attributes"])
+        return _stock(from_item(response["Attributes"]))
 
-    def levels(self, sku: str) -> list[dict[str, Any]]:
+    def levels(self, sku: str) -> list[WarehouseStock]:
         response = self.ddb.query(
             TableName=self.table,
             KeyConditionExpression="sku = :sku",
             ExpressionAttributeValues={":sku": {"S": sku}},
             ConsistentRead=True,
         )
-        return [from_item(item) for item in response.get("Items", [])]
+        return [_stock(from_item(item)) for item in response.get("Items", [])]
 
     def available(self, skus: list[str]) -> dict[str, dict[str, int]]:
         """``{sku: {warehouse: available}}`` for allocation."""

@@ -2,23 +2,25 @@
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
 from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
-from oms.adapters.pagination import decode_cursor, encode_cursor
+from oms.adapters.pagination import CursorCodec
 from oms.domain.errors import Conflict, NotFound
-from oms.domain.order import iso
+from oms.domain.order import Order, TimelineEntry, iso
 from oms.domain.status import FulfillmentStatus, OrderStatus, PaymentStatus, allowed_sources
+
+Page = tuple[list[Order], str | None]
 
 
 class TransitionRejected(Conflict):
     """The conditional write failed: the order is not in a state this change may follow."""
 
-    def __init__(self, order: dict[str, Any]) -> None:
-        super().__init__(f"order {order.get('order_id')} is {order.get('status')}")
+    def __init__(self, order: Order) -> None:
+        super().__init__(f"order {order['order_id']} is {order['status']}")
         self.order = order
 
 
@@ -30,7 +32,7 @@ class Change:
     payment_status: PaymentStatus | None = None
     fulfillment_status: FulfillmentStatus | None = None
     status_detail: str | None = None
-    events: list[dict[str, str]] = field(default_factory=list)
+    events: list[TimelineEntry] = field(default_factory=list)
     sets: dict[str, Any] = field(default_factory=dict)
     removes: list[str] = field(default_factory=list)
     # Extra conditions: path == value, path IN values, attribute_not_exists(path)
@@ -67,34 +69,41 @@ class Change:
 
 
 class OrdersRepository:
-    def __init__(self, table_name: str, shipments_table: str | None = None) -> None:
+    def __init__(self, table_name: str, shipments_table: str | None = None,
+                 cursors: CursorCodec | None = None) -> None:
         self.table = table_name
         self.shipments_table = shipments_table
+        self.cursors = cursors
         self.ddb = client("dynamodb")
 
-    def create(self, order: dict[str, Any]) -> bool:
-        """Store a new order; False when an order with this id already exists."""
+    def create(self, order: Order) -> Order | None:
+        """Store a new order. None when stored; when an order with this id exists, that order (read in the
+        same request: the failed condition returns the item)."""
         try:
             self.ddb.put_item(
-                TableName=self.table, Item=to_item(order), ConditionExpression="attribute_not_exists(order_id)"
+                TableName=self.table, Item=to_item(dict(order)), ConditionExpression="attribute_not_exists(order_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as error:
-            if is_conditional_failure(error):
-                return False
-            raise
-        return True
+            if not is_conditional_failure(error):
+                raise
+            existing = error.response.get("Item")
+            return _order(from_item(existing)) if existing else self.require(order["order_id"])
+        return None
 
-    def get(self, order_id: str) -> dict[str, Any] | None:
+    def get(self, order_id: str) -> Order | None:
         response = self.ddb.get_item(TableName=self.table, Key={"order_id": {"S": order_id}}, ConsistentRead=True)
-        return from_item(response["Item"]) if "Item" in response else None
+        return _order(from_item(response["Item"])) if "Item" in response else None
 
-    def require(self, order_id: str) -> dict[str, Any]:
+    def require(self, order_id: str) -> Order:
         order = self.get(order_id)
         if order is None:
             raise NotFound(f"order {order_id} not found")
         return order
 
-    def _query(self, index: str, key: str, value: str, limit: int, cursor: str | None) -> tuple[list[Any], Any]:
+    def _query(self, index: str, key: str, value: str, limit: int, cursor: str | None) -> Page:
+        assert self.cursors is not None, "listing needs a cursor codec"
+        listing = f"{index}:{value}"
         params: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": index,
@@ -104,23 +113,25 @@ class OrdersRepository:
             "ScanIndexForward": False,
             "Limit": limit,
         }
-        start = decode_cursor(cursor)
+        start = self.cursors.decode(listing, cursor)
         if start:
-            params["ExclusiveStartKey"] = start
+            params["ExclusiveStartKey"] = {
+                key: {"S": value}, "created_key": {"S": start}, "order_id": {"S": start.rsplit("#", 1)[-1]},
+            }
         response = self.ddb.query(**params)
-        return [from_item(item) for item in response.get("Items", [])], encode_cursor(
-            response.get("LastEvaluatedKey")
-        )
+        last = response.get("LastEvaluatedKey")
+        next_cursor = self.cursors.encode(listing, last["created_key"]["S"]) if last else None
+        return [_order(from_item(item)) for item in response.get("Items", [])], next_cursor
 
-    def list_for_customer(self, customer_id: str, limit: int, cursor: str | None) -> tuple[list[Any], Any]:
+    def list_for_customer(self, customer_id: str, limit: int, cursor: str | None) -> Page:
         """A customer's orders, newest first."""
         return self._query("by_customer", "customer_id", customer_id, limit, cursor)
 
-    def list_in_status(self, status: str, limit: int, cursor: str | None) -> tuple[list[Any], Any]:
+    def list_in_status(self, status: OrderStatus, limit: int, cursor: str | None) -> Page:
         """Orders in one status, newest first (the ops queues)."""
-        return self._query("by_status", "status", status, limit, cursor)
+        return self._query("by_status", "status", status.value, limit, cursor)
 
-    def apply(self, order_id: str, change: Change) -> dict[str, Any]:
+    def apply(self, order_id: str, change: Change) -> Order:
         """Apply ``change`` atomically; raises ``TransitionRejected`` (with the current order) if the
         order is not in a state the change may follow, ``NotFound`` if there is no such order."""
         params = change.to_update(datetime.now(UTC)).params()
@@ -132,7 +143,7 @@ class OrdersRepository:
             if is_conditional_failure(error):
                 raise TransitionRejected(self.require(order_id)) from error
             raise
-        return from_item(response["Attributes"])
+        return _order(from_item(response["Attributes"]))
 
     def transaction_item(self, order_id: str, change: Change) -> dict[str, Any]:
         """``change`` as one element of a TransactWriteItems call."""
@@ -169,5 +180,8 @@ class OrdersRepository:
         response = self.ddb.get_item(
             TableName=self.shipments_table, Key={"tracking_number": {"S": tracking_number}}
         )
-        return from_item(response["Item"])["order_id"] if "Item" in response else None
+        return str(from_item(response["Item"])["order_id"]) if "Item" in response else None
 
+
+def _order(item: dict[str, Any]) -> Order:
+    return cast(Order, item)

@@ -26,6 +26,10 @@ class Conflict(DomainError):
     """The request conflicts with the current state (e.g. a second review of the same order)."""
 
 
+class IdempotencyKeyReused(DomainError):
+    """An ``Idempotency-Key`` that already placed an order arrived with a different request body."""
+
+
 class TransientError(Exception):
     """A retryable infrastructure failure; the workflow retries it with backoff."""
 

@@ -3,9 +3,9 @@ are keyed by locale so other languages can be added as data)."""
 
 from dataclasses import dataclass
 from html import escape
-from typing import Any
 
 from oms.domain.money import format_minor
+from oms.domain.order import Address, Order
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ _SUBJECTS = {
 }
 
 
-def _address(address: dict[str, Any]) -> list[str]:
+def _address(address: Address) -> list[str]:
     city = " ".join(p for p in (address.get("postal_code"), address.get("city"), address.get("region")) if p)
     return [p for p in (address.get("name"), address.get("line1"), address.get("line2"), city,
                         address.get("country")) if p]
 
 
-def _body(event: str, order: dict[str, Any]) -> list[str]:
+def _body(event: str, order: Order) -> list[str]:
     currency = order["currency"]
     if event == "order_confirmed":
         window = order["expected_delivery"]
@@ -50,7 +50,7 @@ def _body(event: str, order: dict[str, Any]) -> list[str]:
         ]
         return lines
     if event == "order_shipped":
-        shipments = order.get("shipments", {}).values()
+        shipments = order["shipments"].values()
         parcels = [f"{s['carrier']}, tracking number {s['tracking_number']}" for s in shipments]
         window = order["expected_delivery"]
         return [f"Your order {order['order_id']} is on its way.", *parcels,
@@ -60,7 +60,7 @@ def _body(event: str, order: dict[str, Any]) -> list[str]:
     return [f"Order {order['order_id']}: {order.get('status_detail', '')}"]
 
 
-def render(event: str, order: dict[str, Any]) -> Message:
+def render(event: str, order: Order) -> Message:
     if event not in _SUBJECTS:
         raise ValueError(f"no message for event {event!r}")
     subject = _SUBJECTS[event].format(order_id=order["order_id"])

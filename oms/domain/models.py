@@ -1,18 +1,28 @@
-"""Request models of the public API (pydantic; unknown fields are rejected)."""
+"""Request models of the public API (pydantic).
+
+Strict: unknown fields are refused, and a JSON string is never accepted where a number is expected (``"1"`` is
+not ``1``). Every number has an upper bound, so no input can overflow what DynamoDB stores (38 digits).
+"""
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oms.domain.countries import ISO_3166_ALPHA2
 from oms.domain.money import CURRENCY_EXPONENTS
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LINES = 25
+MAX_QUANTITY = 1000
+#: The highest price and stock count the catalog takes (minor units / units).
+MAX_PRICE = 10**10
+MAX_ON_HAND = 10**7
+#: No control characters in free text (they end up in emails, labels and logs).
+TEXT = r"^[^\x00-\x1f\x7f]*$"
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
 def _check_currency(value: str) -> str:
@@ -21,13 +31,28 @@ def _check_currency(value: str) -> str:
     return value
 
 
-class Address(StrictModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    line1: Annotated[str, Field(min_length=1, max_length=200)]
-    line2: Annotated[str | None, Field(max_length=200)] = None
-    city: Annotated[str, Field(min_length=1, max_length=100)]
-    region: Annotated[str | None, Field(max_length=100)] = None
-    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
+def _check_email(value: str) -> str:
+    # Imported on first use: email_validator compiles its RFC grammar at import (~30 ms of cold start).
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address: {exc}") from None
+
+
+Currency = Annotated[str, AfterValidator(_check_currency), Field(description="ISO-4217 code, e.g. USD")]
+Text = Annotated[str, Field(pattern=TEXT)]
+Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_check_email)]
+
+
+class AddressRequest(StrictModel):
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    line1: Annotated[Text, Field(min_length=1, max_length=200)]
+    line2: Annotated[Text | None, Field(max_length=200)] = None
+    city: Annotated[Text, Field(min_length=1, max_length=100)]
+    region: Annotated[Text | None, Field(max_length=100)] = None
+    postal_code: Annotated[Text, Field(min_length=1, max_length=20)]
     country: Annotated[str, Field(min_length=2, max_length=2, description="ISO-3166 alpha-2")]
 
     @field_validator("country")
@@ -40,29 +65,28 @@ class Address(StrictModel):
 
 class OrderLineRequest(StrictModel):
     sku: Annotated[str, Field(pattern=SKU_PATTERN)]
-    quantity: Annotated[int, Field(ge=1, le=1000)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 
 
 class PaymentRequest(StrictModel):
-    token: Annotated[str, Field(min_length=1, max_length=255, description="A payment-gateway token")]
+    token: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$",
+                                description="A payment-gateway token, e.g. tok_visa")]
 
 
-class Contact(StrictModel):
-    email: EmailStr
+class ContactRequest(StrictModel):
+    email: Email
     phone: Annotated[str | None, Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164")] = None
 
 
 class PlaceOrderRequest(StrictModel):
-    currency: str
+    currency: Currency
     lines: Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_LINES)]
-    shipping_address: Address
-    billing_address: Address | None = None
+    shipping_address: AddressRequest
+    billing_address: AddressRequest | None = None
     shipping_method: Literal["standard", "express"]
     payment: PaymentRequest
-    contact: Contact
+    contact: ContactRequest
     locale: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en-US"
-
-    _currency = field_validator("currency")(_check_currency)
 
     @model_validator(mode="after")
     def _unique_skus(self) -> "PlaceOrderRequest":
@@ -75,23 +99,21 @@ class PlaceOrderRequest(StrictModel):
 
 
 class ProductRequest(StrictModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    price: Annotated[int, Field(ge=0, description="Minor units of currency")]
-    currency: str
-    category: Annotated[str | None, Field(max_length=100)] = None
-    weight_grams: Annotated[int | None, Field(ge=0)] = None
-
-    _currency = field_validator("currency")(_check_currency)
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    price: Annotated[int, Field(ge=0, le=MAX_PRICE, description="Minor units of currency")]
+    currency: Currency
+    category: Annotated[Text | None, Field(max_length=100)] = None
+    weight_grams: Annotated[int | None, Field(ge=0, le=10**6)] = None
 
 
 class InventoryRequest(StrictModel):
-    warehouse: Annotated[str, Field(min_length=1, max_length=64)]
-    on_hand: Annotated[int, Field(ge=0)]
+    warehouse: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+    on_hand: Annotated[int, Field(ge=0, le=MAX_ON_HAND)]
 
 
 class ReviewRequest(StrictModel):
     decision: Literal["approve", "reject"]
-    note: Annotated[str, Field(max_length=1000)] = ""
+    note: Annotated[Text, Field(max_length=1000)] = ""
 
     @model_validator(mode="after")
     def _reject_needs_note(self) -> "ReviewRequest":
@@ -101,5 +123,5 @@ class ReviewRequest(StrictModel):
 
 
 class ShipmentRequest(StrictModel):
-    carrier: Annotated[str, Field(min_length=1, max_length=64)]
+    carrier: Annotated[Text, Field(min_length=1, max_length=64)]
     tracking_number: Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]

@@ -1,44 +1,195 @@
-"""The order document: construction, timeline entries and how a failed workflow closes an order."""
+"""The order: its declared shape, how a new one is built, the views the API returns, and how a failed
+workflow closes it.
+
+``Order`` is the item stored in DynamoDB (the repository returns it); ``OrderView`` is the public resource and
+``OpsOrderView`` what ops see. They are ``TypedDict``s: typed for mypy, free at run time, and turned into the
+OpenAPI document's schemas by pydantic.
+"""
+
+from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Literal, NotRequired, cast
 
+from typing_extensions import TypedDict
+
+from oms.contract import Error
 from oms.domain.delivery import expected_delivery
-from oms.domain.models import PlaceOrderRequest
-from oms.domain.pricing import CatalogProduct, PricingPolicy, quote
+from oms.domain.pricing import DEFAULT_POLICY, CatalogProduct, PricingPolicy, quote
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus, PaymentStatus
 
-# Fields the public order resource exposes (everything else on the stored item is internal).
-PUBLIC_FIELDS = (
-    "order_id", "customer_id", "status", "status_detail", "payment_status", "fulfillment_status",
-    "currency", "lines", "subtotal", "shipping_total", "tax_total", "total", "shipping_method",
-    "shipping_address", "billing_address", "contact", "locale", "expected_delivery", "shipments",
-    "timeline", "created_at", "updated_at",
-)
-# Extra fields ops see.
-OPS_FIELDS = ("risk", "review", "payment_reference")
+if TYPE_CHECKING:
+    from oms.domain.models import PlaceOrderRequest
+
+
+class OrderLine(TypedDict):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: int
+    line_total: int
+
+
+class Address(TypedDict):
+    name: str
+    line1: str
+    line2: NotRequired[str]
+    city: str
+    region: NotRequired[str]
+    postal_code: str
+    country: str
+
+
+class Contact(TypedDict):
+    email: str
+    phone: NotRequired[str]
+
+
+class DeliveryWindow(TypedDict):
+    earliest: str
+    latest: str
+
+
+class TimelineEntry(TypedDict):
+    at: str
+    event: str
+    detail: str
+
+
+class TrackingEvent(TypedDict):
+    at: str | None
+    status: str
+    message: str
+    location: str
+
+
+class Shipment(TypedDict):
+    carrier: str
+    tracking_number: str
+    status: str
+    status_detail: str
+    events: list[TrackingEvent]
+    created_at: str
+    est_delivery_date: NotRequired[str]
+
+
+class Risk(TypedDict):
+    score: int
+    reasons: list[str]
+    decision: Literal["accept", "review"]
+    threshold: int
+    assessed_at: str
+
+
+class Review(TypedDict):
+    decision: Literal["approve", "reject"]
+    note: str
+    reviewer: str
+    at: str
+
+
+class AllocationRecord(TypedDict):
+    sku: str
+    warehouse: str
+    quantity: int
+
+
+ReservationState = Literal["HELD", "RELEASED", "COMMITTED"]
+
+
+class Reservation(TypedDict):
+    state: ReservationState
+    allocations: list[AllocationRecord]
+
+
+class PaymentRecord(TypedDict):
+    token: str
+    authorization_id: NotRequired[str]
+    capture_id: NotRequired[str]
+
+
+class _OrderFields(TypedDict):
+    order_id: str
+    customer_id: str
+    status: OrderStatus
+    status_detail: str
+    payment_status: PaymentStatus
+    fulfillment_status: FulfillmentStatus
+    currency: str
+    lines: list[OrderLine]
+    subtotal: int
+    shipping_total: int
+    tax_total: int
+    total: int
+    shipping_method: Literal["standard", "express"]
+    shipping_address: Address
+    billing_address: Address
+    contact: Contact
+    locale: str
+    expected_delivery: DeliveryWindow
+    timeline: list[TimelineEntry]
+    created_at: str
+    updated_at: str
+
+
+class Order(_OrderFields):
+    """The stored order item."""
+
+    shipments: dict[str, Shipment]  # by tracking number
+    created_key: str  # "<created_at>#<order_id>": sort key of the by_customer / by_status indexes
+    payment: PaymentRecord
+    request_hash: str  # fingerprint of the placement request (same Idempotency-Key, other body -> 422)
+    reservation: NotRequired[Reservation]
+    risk: NotRequired[Risk]
+    review: NotRequired[Review]
+    close_reason: NotRequired[str]
+    review_task_token: NotRequired[str]
+    fulfillment_task_token: NotRequired[str]
+
+
+class OrderView(_OrderFields):
+    """The order resource of the public API (money in minor units of ``currency``)."""
+
+    shipments: list[Shipment]
+
+
+class OpsOrderView(OrderView):
+    """What ops see of an order: the public resource plus risk, review, payment reference and close reason."""
+
+    risk: NotRequired[Risk]
+    review: NotRequired[Review]
+    payment_reference: NotRequired[str]
+    close_reason: NotRequired[str]
+
+
+class OrderPage(TypedDict):
+    orders: list[OrderView]
+    next_cursor: str | None
+
+
+class OpsOrderPage(TypedDict):
+    orders: list[OpsOrderView]
+    next_cursor: str | None
 
 
 def iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def timeline_entry(at: datetime, event: str, detail: str) -> dict[str, str]:
+def timeline_entry(at: datetime, event: str, detail: str) -> TimelineEntry:
     return {"at": iso(at), "event": event, "detail": detail}
 
 
 def order_id_for(customer_id: str, idempotency_key: str) -> str:
-    """Deterministic order id, so a retried placement converges on the same order."""
+    """Deterministic order id: a retried placement with the same key converges on the same order."""
     digest = hashlib.sha256(f"{customer_id}\x00{idempotency_key}".encode()).hexdigest()
     return "ord_" + digest[:24]
 
 
-def request_fingerprint(request: PlaceOrderRequest) -> str:
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+ORDER_ID_PATTERN = r"^ord_[0-9a-f]{24}$"
 
 
 def new_order(
@@ -48,27 +199,29 @@ def new_order(
     request: PlaceOrderRequest,
     products: dict[str, CatalogProduct],
     now: datetime,
-    policy: PricingPolicy | None = None,
-) -> dict[str, Any]:
+    policy: PricingPolicy = DEFAULT_POLICY,
+) -> Order:
     """Build a PENDING order priced from the catalog. Raises ``ValidationFailed`` naming the field."""
-    kwargs = {"policy": policy} if policy else {}
     priced = quote(
         request.currency,
         [(line.sku, line.quantity) for line in request.lines],
         products,
         request.shipping_method,
         request.shipping_address.country,
-        **kwargs,
+        policy,
     )
-    window = expected_delivery(now, request.shipping_method, **kwargs)
+    window = expected_delivery(now, request.shipping_method, policy)
     created_at = iso(now)
+    shipping = cast(Address, request.shipping_address.model_dump(exclude_none=True))
+    billing = request.billing_address
+    request_json = request.model_dump(mode="json")
     return {
         "order_id": order_id,
         "customer_id": customer_id,
-        "status": OrderStatus.PENDING.value,
+        "status": OrderStatus.PENDING,
         "status_detail": CUSTOMER_DETAIL[OrderStatus.PENDING],
-        "payment_status": PaymentStatus.PENDING.value,
-        "fulfillment_status": FulfillmentStatus.UNFULFILLED.value,
+        "payment_status": PaymentStatus.PENDING,
+        "fulfillment_status": FulfillmentStatus.UNFULFILLED,
         "currency": priced.currency,
         "lines": [
             {"sku": line.sku, "name": line.name, "quantity": line.quantity,
@@ -80,11 +233,9 @@ def new_order(
         "tax_total": priced.tax_total,
         "total": priced.total,
         "shipping_method": request.shipping_method,
-        "shipping_address": request.shipping_address.model_dump(exclude_none=True),
-        "billing_address": (request.billing_address or request.shipping_address).model_dump(
-            exclude_none=True
-        ),
-        "contact": request.contact.model_dump(exclude_none=True),
+        "shipping_address": shipping,
+        "billing_address": cast(Address, billing.model_dump(exclude_none=True)) if billing else shipping,
+        "contact": cast(Contact, request.contact.model_dump(exclude_none=True)),
         "locale": request.locale,
         "expected_delivery": {"earliest": window.earliest.isoformat(), "latest": window.latest.isoformat()},
         "shipments": {},
@@ -93,19 +244,55 @@ def new_order(
         "updated_at": created_at,
         "created_key": f"{created_at}#{order_id}",
         "payment": {"token": request.payment.token},
-        "request_hash": request_fingerprint(request),
+        "request_hash": fingerprint(request_json),
     }
 
 
-def public_view(item: dict[str, Any], *, ops: bool = False) -> dict[str, Any]:
-    """The order resource as the API returns it (shipments as a list, internal fields dropped)."""
-    view = {name: item[name] for name in PUBLIC_FIELDS if name in item}
-    view["shipments"] = sorted(item.get("shipments", {}).values(), key=lambda s: str(s.get("created_at", "")))
-    if ops:
-        view.update({name: item[name] for name in OPS_FIELDS if name in item})
-        authorization = item.get("payment", {}).get("authorization_id")
-        if authorization:
-            view["payment_reference"] = authorization
+def fingerprint(request_json: object) -> str:
+    """A stable hash of a request body (keys sorted), to tell a retry from a different request."""
+    canonical = json.dumps(request_json, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def public_view(order: Order) -> OrderView:
+    """The order resource as the API returns it: shipments as a list, internal fields left out."""
+    return {
+        "order_id": order["order_id"],
+        "customer_id": order["customer_id"],
+        "status": order["status"],
+        "status_detail": order["status_detail"],
+        "payment_status": order["payment_status"],
+        "fulfillment_status": order["fulfillment_status"],
+        "currency": order["currency"],
+        "lines": order["lines"],
+        "subtotal": order["subtotal"],
+        "shipping_total": order["shipping_total"],
+        "tax_total": order["tax_total"],
+        "total": order["total"],
+        "shipping_method": order["shipping_method"],
+        "shipping_address": order["shipping_address"],
+        "billing_address": order["billing_address"],
+        "contact": order["contact"],
+        "locale": order["locale"],
+        "expected_delivery": order["expected_delivery"],
+        "shipments": sorted(order["shipments"].values(), key=lambda s: s["created_at"]),
+        "timeline": order["timeline"],
+        "created_at": order["created_at"],
+        "updated_at": order["updated_at"],
+    }
+
+
+def ops_view(order: Order) -> OpsOrderView:
+    view: OpsOrderView = {**public_view(order)}  # type: ignore[typeddict-item]
+    if "risk" in order:
+        view["risk"] = order["risk"]
+    if "review" in order:
+        view["review"] = order["review"]
+    if "close_reason" in order:
+        view["close_reason"] = order["close_reason"]
+    authorization = order["payment"].get("authorization_id")
+    if authorization:
+        view["payment_reference"] = authorization
     return view
 
 
@@ -122,7 +309,7 @@ _DECLINE_TEXT = {
 @dataclass(frozen=True)
 class Outcome:
     status: OrderStatus
-    reason: str  # machine-readable reason code
+    reason: str  # machine-readable reason code (the order's close_reason)
     detail: str  # sentence for the customer
     payment_status: PaymentStatus | None  # set when payment never got authorized
 
@@ -140,25 +327,25 @@ def close_outcome(error: str, cause: str) -> Outcome:
     """Map the error that stopped the workflow to the order's terminal status and reason."""
     message = _error_message(cause)
     not_charged = "You have not been charged."
-    if error == "PaymentDeclined":
+    if error == Error.PAYMENT_DECLINED:
         why = _DECLINE_TEXT.get(message, "the card was declined")
         return Outcome(OrderStatus.REJECTED, f"payment_declined:{message or 'card_declined'}",
                        f"Your payment was declined: {why}. {not_charged}", PaymentStatus.DECLINED)
-    if error == "PaymentGatewayError":
+    if error == Error.PAYMENT_GATEWAY:
         return Outcome(OrderStatus.REJECTED, "payment_processing_error",
                        f"We could not process your payment because of an error at the payment provider. "
                        f"{not_charged} Please try again.", PaymentStatus.FAILED)
-    if error == "OutOfStock":
+    if error == Error.OUT_OF_STOCK:
         return Outcome(OrderStatus.CANCELLED, "out_of_stock",
                        f"Sorry, an item sold out before we could reserve it ({message}). {not_charged}", None)
-    if error == "ReviewRejected":
+    if error == Error.REVIEW_REJECTED:
         return Outcome(OrderStatus.REJECTED, "review_rejected",
                        f"We could not accept your order after reviewing it. {not_charged}", None)
-    if error == "ReviewTimeout":
+    if error == Error.REVIEW_TIMEOUT:
         return Outcome(OrderStatus.CANCELLED, "review_timeout",
                        f"We could not confirm your order in time, so it was cancelled. {not_charged}", None)
-    if error == "FulfilmentTimeout":
-        return Outcome(OrderStatus.CANCELLED, "fulfilment_timeout",
+    if error == Error.FULFILLMENT_TIMEOUT:
+        return Outcome(OrderStatus.CANCELLED, "fulfillment_timeout",
                        f"We could not ship your order in time, so it was cancelled. {not_charged}", None)
     return Outcome(OrderStatus.CANCELLED, "internal_error",
                    f"We could not complete your order because of a technical problem. {not_charged}", None)

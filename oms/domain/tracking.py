@@ -1,6 +1,8 @@
 """Carrier tracking statuses (EasyPost's set), normalized and forward-only."""
 
-from typing import Final
+from typing import Final, Literal, NotRequired
+
+from typing_extensions import TypedDict
 
 # Progress rank: an update is applied only when it moves the shipment forward.
 # ``failure`` (a delivery exception) ranks with out_for_delivery so a re-attempt can follow it.
@@ -42,3 +44,10 @@ def is_forward(current: str, new: str) -> bool:
     if current in FINAL or new == current:
         return False
     return RANK[new] >= RANK[current]
+
+
+class WebhookResult(TypedDict):
+    """A carrier webhook's answer: what the update did (``stale``: it did not move the shipment forward)."""
+
+    result: Literal["applied", "stale", "unknown_tracking_number", "ignored"]
+    reason: NotRequired[str]

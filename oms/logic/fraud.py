@@ -1,16 +1,17 @@
 """Workflow steps of the fraud function: score the order; hold it for review when needed."""
 
+from decimal import Decimal
 from typing import Any
 
 from oms.adapters.notifications import OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
-from oms.domain.order import iso, timeline_entry
-from oms.domain.risk import RiskInput, assess
+from oms.domain.fraud import RiskInput, assess
+from oms.domain.order import Risk, iso, timeline_entry
 from oms.domain.status import CUSTOMER_DETAIL, OrderStatus
 from oms.logic.clock import now
 
 
-def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, review_amount: str) -> dict[str, Any]:
+def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, review_amount: Decimal) -> dict[str, Any]:
     order = orders.require(order_id)
     facts = RiskInput(
         total=order["total"],
@@ -21,9 +22,9 @@ def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, rev
         email=order["contact"]["email"],
         quantities=[line["quantity"] for line in order["lines"]],
     )
-    result = assess(facts, threshold=threshold, review_amount=review_amount)
-    risk = {"score": result.score, "reasons": result.reasons, "decision": result.decision,
-            "threshold": threshold, "assessed_at": iso(now())}
+    result = assess(facts, threshold=threshold, review_amount=str(review_amount))
+    risk: Risk = {"score": result.score, "reasons": result.reasons, "decision": result.decision,
+                  "threshold": threshold, "assessed_at": iso(now())}
     orders.apply(order_id, Change(sets={"risk": risk}))
     return {"decision": result.decision, "score": result.score, "reasons": result.reasons}
 
@@ -43,8 +44,7 @@ def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, al
             raise
         # A retried invocation of the same wait: keep the newest token.
         order = orders.apply(
-            order_id, Change(sets={"review_task_token": task_token},
-                             expect={"status": OrderStatus.ON_HOLD.value})
+            order_id, Change(sets={"review_task_token": task_token}, expect={"status": OrderStatus.ON_HOLD.value})
         )
     reasons = "\n".join(f"- {reason}" for reason in order.get("risk", {}).get("reasons", []))
     alerts.alert(

@@ -1,24 +1,22 @@
-"""Fulfilment: the workflow asks the warehouse to ship and waits; ops record the shipment."""
-
-from typing import Any
+"""Fulfillment: the workflow asks the warehouse to ship and waits; ops record the shipment."""
 
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.workflow import Workflow
 from oms.domain.errors import Conflict
-from oms.domain.order import iso, timeline_entry
+from oms.domain.order import Order, Shipment, iso, timeline_entry
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.tracking import DESCRIPTION
 from oms.logic.clock import now
 
 
-def request_fulfilment(order_id: str, task_token: str, orders: OrdersRepository, queue: NotificationQueue) -> None:
+def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository, queue: NotificationQueue) -> None:
     """The order is accepted: PROCESSING, waiting (task token) for the warehouse's shipment."""
     change = Change(
         status=OrderStatus.PROCESSING,
         fulfillment_status=FulfillmentStatus.AWAITING_SHIPMENT,
         status_detail=CUSTOMER_DETAIL[OrderStatus.PROCESSING],
-        sets={"fulfilment_task_token": task_token},
+        sets={"fulfillment_task_token": task_token},
         events=[timeline_entry(now(), "order_confirmed", "Order confirmed; it is being picked and packed.")],
     )
     try:
@@ -27,7 +25,7 @@ def request_fulfilment(order_id: str, task_token: str, orders: OrdersRepository,
         if rejected.order["status"] != OrderStatus.PROCESSING:
             raise
         orders.apply(order_id, Change(
-            sets={"fulfilment_task_token": task_token},
+            sets={"fulfillment_task_token": task_token},
             expect={"status": OrderStatus.PROCESSING.value},
         ))
     queue.publish(order_id, "order_confirmed")
@@ -35,16 +33,16 @@ def request_fulfilment(order_id: str, task_token: str, orders: OrdersRepository,
 
 def record_shipment(
     order_id: str, carrier: str, tracking_number: str, orders: OrdersRepository, workflow: Workflow
-) -> dict[str, Any]:
+) -> Order:
     """The warehouse handed the parcel to ``carrier``; resumes the waiting workflow. Repeating the
     same shipment is safe; a different one for an order that is not waiting is a Conflict."""
     order = orders.require(order_id)
-    existing = order.get("shipments", {}).get(tracking_number)
+    existing = order["shipments"].get(tracking_number)
     if existing is None:
-        if order["status"] != OrderStatus.PROCESSING or "fulfilment_task_token" not in order:
+        if order["status"] != OrderStatus.PROCESSING or "fulfillment_task_token" not in order:
             raise Conflict(f"order {order_id} is {order['status']}; only PROCESSING orders can be shipped")
         moment = now()
-        shipment = {
+        shipment: Shipment = {
             "carrier": carrier, "tracking_number": tracking_number, "status": "pre_transit",
             "status_detail": DESCRIPTION["pre_transit"], "events": [], "created_at": iso(moment),
         }
@@ -58,7 +56,7 @@ def record_shipment(
         orders.record_shipment(order_id, change, tracking_number, carrier)
     elif existing["carrier"] != carrier:
         raise Conflict(f"tracking_number {tracking_number} is already recorded with {existing['carrier']}")
-    token = order.get("fulfilment_task_token")
+    token = order.get("fulfillment_task_token")
     if token:
         try:
             workflow.resume(token, {"carrier": carrier, "tracking_number": tracking_number})

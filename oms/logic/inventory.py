@@ -8,19 +8,23 @@ from oms.adapters.inventory_repo import InventoryRepository, OrderChangeRejected
 from oms.adapters.orders_repo import Change, OrdersRepository
 from oms.domain.allocation import Allocation, allocate
 from oms.domain.errors import Conflict, TransientError
-from oms.domain.order import timeline_entry
+from oms.domain.order import Order, Reservation, ReservationState, timeline_entry
 from oms.domain.status import FulfillmentStatus, OrderStatus
 from oms.logic.clock import now
 
-HELD, RELEASED, COMMITTED = "HELD", "RELEASED", "COMMITTED"
+HELD: ReservationState = "HELD"
+RELEASED: ReservationState = "RELEASED"
+COMMITTED: ReservationState = "COMMITTED"
 MAX_ATTEMPTS = 5
 
+StockResult = dict[str, Any]
 
-def _allocations(order: dict[str, Any]) -> list[Allocation]:
+
+def _allocations(order: Order) -> list[Allocation]:
     return [Allocation(**a) for a in order["reservation"]["allocations"]]
 
 
-def reserve(order_id: str, orders: OrdersRepository, inventory: InventoryRepository) -> dict[str, Any]:
+def reserve(order_id: str, orders: OrdersRepository, inventory: InventoryRepository) -> StockResult:
     """Hold stock for every line, all or nothing. Raises OutOfStock when it cannot."""
     order = orders.require(order_id)
     lines = [(line["sku"], line["quantity"]) for line in order["lines"]]
@@ -28,7 +32,10 @@ def reserve(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
         if "reservation" in order:
             return {"reservation": order["reservation"]["state"]}
         allocations = allocate(lines, inventory.available([sku for sku, _ in lines]))
-        reservation = {"state": HELD, "allocations": [a.__dict__ for a in allocations]}
+        reservation: Reservation = {
+            "state": HELD,
+            "allocations": [{"sku": a.sku, "warehouse": a.warehouse, "quantity": a.quantity} for a in allocations],
+        }
         change = Change(
             fulfillment_status=FulfillmentStatus.RESERVED,
             sets={"reservation": reservation},
@@ -50,17 +57,18 @@ def reserve(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
     raise TransientError("stock changed repeatedly while reserving; retry")
 
 
-def release(order_id: str, orders: OrdersRepository, inventory: InventoryRepository) -> dict[str, Any]:
+def release(order_id: str, orders: OrdersRepository, inventory: InventoryRepository) -> StockResult:
     """Compensation: give held stock back. No-op when nothing is held."""
     return _settle(order_id, orders, inventory, RELEASED)
 
 
-def commit(order_id: str, orders: OrdersRepository, inventory: InventoryRepository) -> dict[str, Any]:
+def commit(order_id: str, orders: OrdersRepository, inventory: InventoryRepository) -> StockResult:
     """The parcel left the warehouse: held units leave on-hand stock."""
     return _settle(order_id, orders, inventory, COMMITTED)
 
 
-def _settle(order_id: str, orders: OrdersRepository, inventory: InventoryRepository, state: str) -> dict[str, Any]:
+def _settle(order_id: str, orders: OrdersRepository, inventory: InventoryRepository,
+            state: ReservationState) -> StockResult:
     order = orders.require(order_id)
     reservation = order.get("reservation")
     if reservation is None or reservation["state"] != HELD:

@@ -11,11 +11,11 @@ from oms.logic.clock import now
 
 def mark_shipped(order_id: str, orders: OrdersRepository, queue: NotificationQueue) -> dict[str, Any]:
     order = orders.require(order_id)
-    parcels = ", ".join(f"{s['carrier']} {s['tracking_number']}" for s in order.get("shipments", {}).values())
+    parcels = ", ".join(f"{s['carrier']} {s['tracking_number']}" for s in order["shipments"].values())
     change = Change(
         status=OrderStatus.SHIPPED,
         status_detail=CUSTOMER_DETAIL[OrderStatus.SHIPPED],
-        removes=["fulfilment_task_token"],
+        removes=["fulfillment_task_token"],
         events=[timeline_entry(now(), "shipped", f"Your order is on its way ({parcels}).")],
     )
     try:
@@ -36,7 +36,7 @@ def close(order_id: str, error: dict[str, Any], orders: OrdersRepository, queue:
         status=outcome.status,
         status_detail=outcome.detail,
         sets={"close_reason": outcome.reason},
-        removes=["review_task_token", "fulfilment_task_token"],
+        removes=["review_task_token", "fulfillment_task_token"],
         events=[timeline_entry(now(), outcome.status.value.lower(), outcome.detail)],
     )
     if outcome.payment_status and order["payment_status"] == PaymentStatus.PENDING:

@@ -5,12 +5,14 @@ from typing import Any
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.payment_gateway import PaymentGateway
 from oms.domain.money import format_minor
-from oms.domain.order import timeline_entry
+from oms.domain.order import Order, timeline_entry
 from oms.domain.status import PaymentStatus
 from oms.logic.clock import now
 
+PaymentResult = dict[str, Any]
 
-def authorize(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> dict[str, Any]:
+
+def authorize(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> PaymentResult:
     order = orders.require(order_id)
     if order["payment_status"] != PaymentStatus.PENDING:
         return {"payment_status": order["payment_status"]}
@@ -27,13 +29,12 @@ def authorize(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) 
     return {"payment_status": _apply(orders, order_id, change)["payment_status"]}
 
 
-def capture(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> dict[str, Any]:
+def capture(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> PaymentResult:
     order = orders.require(order_id)
     if order["payment_status"] == PaymentStatus.CAPTURED:
         return {"payment_status": order["payment_status"]}
     capture_id = gateway.capture(
-        authorization_id=order["payment"]["authorization_id"], amount=order["total"],
-        idempotency_key=f"{order_id}:capture",
+        authorization_id=_authorization(order), amount=order["total"], idempotency_key=f"{order_id}:capture",
     )
     amount = format_minor(order["total"], order["currency"])
     change = Change(
@@ -44,12 +45,12 @@ def capture(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) ->
     return {"payment_status": _apply(orders, order_id, change)["payment_status"]}
 
 
-def void(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> dict[str, Any]:
+def void(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> PaymentResult:
     """Compensation: release an authorization that will not be captured (no-op if there is none)."""
     order = orders.require(order_id)
     if order["payment_status"] not in (PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURE_FAILED):
         return {"payment_status": order["payment_status"]}
-    gateway.void(authorization_id=order["payment"]["authorization_id"], idempotency_key=f"{order_id}:void")
+    gateway.void(authorization_id=_authorization(order), idempotency_key=f"{order_id}:void")
     change = Change(
         payment_status=PaymentStatus.VOIDED,
         events=[timeline_entry(now(), "payment_voided", "Payment authorization released; you were not charged.")],
@@ -57,7 +58,14 @@ def void(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> di
     return {"payment_status": _apply(orders, order_id, change)["payment_status"]}
 
 
-def _apply(orders: OrdersRepository, order_id: str, change: Change) -> dict[str, Any]:
+def _authorization(order: Order) -> str:
+    authorization_id = order["payment"].get("authorization_id")
+    if authorization_id is None:
+        raise RuntimeError(f"order {order['order_id']} is {order['payment_status']} without an authorization id")
+    return authorization_id
+
+
+def _apply(orders: OrdersRepository, order_id: str, change: Change) -> Order:
     """Apply; a concurrent duplicate that already reached the same payment status counts as done."""
     try:
         return orders.apply(order_id, change)

@@ -1,15 +1,20 @@
-"""Placing an order: price it from the catalog, store it PENDING, start its workflow."""
+"""Placing an order: price it from the catalog, store it PENDING, start its workflow.
+
+Idempotent by construction, with one mechanism: the order id derives from (customer, Idempotency-Key), the
+write is conditional, and the execution is named after the order. The same key with the same body answers
+the same order at any age; with another body, ``IdempotencyKeyReused`` at any age. A new order costs three
+AWS requests: one BatchGetItem (prices and stock), one conditional PutItem, one StartExecution.
+"""
 
 from datetime import datetime
-from typing import Any
 
-from oms.adapters.catalog_repo import CatalogRepository
-from oms.adapters.inventory_repo import InventoryRepository
+from oms.adapters.catalog_repo import PlacementReader
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
-from oms.domain.errors import Conflict, StockUnavailable
+from oms.domain.errors import IdempotencyKeyReused, StockUnavailable, ValidationFailed
 from oms.domain.models import PlaceOrderRequest
-from oms.domain.order import new_order, order_id_for
+from oms.domain.order import Order, fingerprint, new_order, order_id_for
+from oms.domain.status import OrderStatus
 
 
 def place_order(
@@ -17,37 +22,40 @@ def place_order(
     customer_id: str,
     idempotency_key: str,
     request: PlaceOrderRequest,
+    reader: PlacementReader,
     orders: OrdersRepository,
-    catalog: CatalogRepository,
-    inventory: InventoryRepository,
     workflow: Workflow,
     now: datetime,
-) -> dict[str, Any]:
-    """Returns the stored order. Safe to repeat: the order id derives from (customer, key), the write
-    is conditional and the execution is named after the order, so a retry converges on one order."""
+) -> tuple[Order, bool]:
+    """``(order, replayed)``: the stored order, and whether this request repeated an earlier one."""
     order_id = order_id_for(customer_id, idempotency_key)
-    skus = [line.sku for line in request.lines]
-    order = new_order(
-        order_id=order_id, customer_id=customer_id, request=request, products=catalog.products(skus), now=now
-    )
-    existing = orders.get(order_id)
-    if existing is not None:
-        if existing["request_hash"] != order["request_hash"]:
-            raise Conflict("Idempotency-Key was already used for a different order; use a new key")
-        workflow.start(order_id)
-        return existing
-    # Early answer for the storefront; the workflow's atomic reservation is what prevents oversell.
-    available = inventory.available(skus)
+    request_hash = fingerprint(request.model_dump(mode="json"))
+    products, available = reader.read([line.sku for line in request.lines])
+    try:
+        order = new_order(order_id=order_id, customer_id=customer_id, request=request, products=products, now=now)
+        _check_stock(request, available)
+    except ValidationFailed:
+        # A retry of an order we already took answers that order, whatever the catalog or stock say today.
+        existing = orders.get(order_id)
+        if existing is None:
+            raise
+    else:
+        existing = orders.create(order)
+        if existing is None:
+            workflow.start(order_id)
+            return order, False
+    if existing["request_hash"] != request_hash:
+        raise IdempotencyKeyReused("Idempotency-Key was already used with a different request body; use a new key")
+    if existing["status"] == OrderStatus.PENDING:
+        workflow.start(order_id)  # a no-op while the execution runs; starts the one a crash left unstarted
+    return existing, True
+
+
+def _check_stock(request: PlaceOrderRequest, available: dict[str, dict[str, int]]) -> None:
+    """An early, friendly answer; the workflow's atomic reservation is what prevents overselling."""
     for index, line in enumerate(request.lines):
         units = sum(available.get(line.sku, {}).values())
         if units < line.quantity:
             raise StockUnavailable(
                 f"lines[{index}].quantity", f"only {units} of {line.sku!r} available, {line.quantity} requested"
             )
-    if not orders.create(order):  # lost a race with a concurrent retry of the same request
-        return place_order(
-            customer_id=customer_id, idempotency_key=idempotency_key, request=request, orders=orders,
-            catalog=catalog, inventory=inventory, workflow=workflow, now=now,
-        )
-    workflow.start(order_id)
-    return order

@@ -1,6 +1,6 @@
 """Carrier tracking updates: forward-only shipment status; ``delivered`` delivers the order."""
 
-from typing import Any
+from typing import Any, Literal
 
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
@@ -17,7 +17,10 @@ def _location(detail: Any) -> str:
     return ", ".join(str(place[k]) for k in ("city", "state", "country") if place.get(k))
 
 
-def apply_tracking(tracker: Tracker, orders: OrdersRepository, queue: NotificationQueue) -> str:
+TrackingOutcome = Literal["applied", "stale", "unknown_tracking_number"]
+
+
+def apply_tracking(tracker: Tracker, orders: OrdersRepository, queue: NotificationQueue) -> TrackingOutcome:
     """Returns what happened: ``unknown_tracking_number``, ``stale`` or ``applied``.
     Raises TransientError when the update arrives before the order is marked shipped (retry later)."""
     order_id = orders.order_for_tracking(tracker.tracking_code)

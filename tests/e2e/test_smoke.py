@@ -7,7 +7,7 @@ pytestmark = pytest.mark.e2e
 def test_orders_without_a_token_is_401(local_stack):
     resp = requests.get(f"{local_stack.api_url}/orders", timeout=30)
     assert resp.status_code == 401
-    assert resp.json() == {"message": "Unauthorized"}
+    assert resp.json() == {"code": "unauthorized", "message": "Unauthorized"}
 
 
 def test_orders_with_a_token_is_200(local_stack):

@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from local.deployer import Deployer, deploy_all
 from local.synth import synthesize
-from oms.adapters.aws import client
+from oms.adapters.aws import reset
 
 
 @pytest.fixture(scope="session")
@@ -49,11 +49,11 @@ def stack(templates, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "OMS")
-    client.cache_clear()
+    reset()
     with mock_aws():
         deployment = deploy_all(Deployer(boto3.Session()), templates)
         yield Stack(deployment, monkeypatch)
-    client.cache_clear()
+    reset()
 
 
 class Context:

@@ -28,11 +28,22 @@ def test_same_key_same_body_returns_the_same_order_and_starts_nothing_new(stack,
     assert executions(stack) == [first["order_id"]]
 
 
+def test_a_replay_answers_the_order_even_when_its_stock_has_sold_out_since(stack, context):
+    stock(stack, context, on_hand=1)
+    _, first = place(stack, context, order_body(), key="only-one")
+    stock(stack, context, on_hand=0)  # the counted stock is gone
+    status, again = place(stack, context, order_body(), key="only-one")
+    assert status == 201 and again["order_id"] == first["order_id"]
+    status, refused = place(stack, context, order_body(), key="a-new-attempt")
+    assert status == 409 and refused["code"] == "insufficient_stock"
+
+
 def test_same_key_different_body_is_refused_and_writes_nothing(stack, context):
     stock(stack, context)
     place(stack, context, order_body(quantity=1))
     status, body = place(stack, context, order_body(quantity=2))
-    assert status == 422 and "Idempotency-Key" in body["message"]
+    assert status == 422 and body["code"] == "idempotency_key_reused"
+    assert body["errors"] == [{"field": "Idempotency-Key", "message": "already used with a different request body"}]
     assert len(executions(stack)) == 1
 
 
@@ -61,13 +72,14 @@ def test_bad_input_names_the_field_and_leaves_nothing_behind(stack, context):
     assert executions(stack) == []
 
 
-def test_missing_idempotency_key_is_a_400(stack, context):
+def test_missing_idempotency_key_names_the_header(stack, context):
+    """API Gateway's validator answers 400 before the function; the function itself answers 422."""
     from tests.handlers.conftest import api_event, call
 
     stock(stack, context)
     module = stack.handler("place_order")
     status, body = call(module, api_event("POST", "/orders", "/orders", body=order_body()), context)
-    assert status == 400 and body["errors"][0]["field"] == "Idempotency-Key"
+    assert status == 422 and body["errors"] == [{"field": "Idempotency-Key", "message": "is required"}]
 
 
 def test_an_order_written_before_a_failed_workflow_start_is_started_on_retry(stack, context):
@@ -77,21 +89,20 @@ def test_an_order_written_before_a_failed_workflow_start_is_started_on_retry(sta
     import pytest
     from botocore.exceptions import ClientError
 
-    from oms.adapters.catalog_repo import CatalogRepository
-    from oms.adapters.inventory_repo import InventoryRepository
+    from oms.adapters.catalog_repo import PlacementReader
     from oms.adapters.orders_repo import OrdersRepository
     from oms.adapters.workflow import Workflow
     from oms.domain.models import PlaceOrderRequest
-    from oms.logic.placement import place_order
+    from oms.logic.place_order import place_order
 
     stock(stack, context)
     env = lambda key: stack.env("place_order", key)  # noqa: E731
     broken = Workflow(env("STATE_MACHINE_ARN") + "-missing")
+    reader = PlacementReader(env("CATALOG_TABLE"), env("INVENTORY_TABLE"), tuple(env("WAREHOUSES").split(",")))
     with pytest.raises(ClientError):
         place_order(customer_id="cust-1", idempotency_key="crash",
-                    request=PlaceOrderRequest.model_validate(order_body()),
-                    orders=OrdersRepository(env("ORDERS_TABLE")), catalog=CatalogRepository(env("CATALOG_TABLE")),
-                    inventory=InventoryRepository(env("INVENTORY_TABLE")), workflow=broken, now=datetime.now(UTC))
+                    request=PlaceOrderRequest.model_validate(order_body()), reader=reader,
+                    orders=OrdersRepository(env("ORDERS_TABLE")), workflow=broken, now=datetime.now(UTC))
     assert executions(stack) == []
     status, body = place(stack, context, order_body(), key="crash")
     assert status == 201

@@ -15,9 +15,9 @@ def shipped_order(stack, context):
     order_id = body["order_id"]
     for function, action in (("payment", "authorize"), ("inventory", "reserve")):
         step(stack, context, function, action, order_id)
-    step(stack, context, "fulfilment", "request", order_id, task_token="token")
+    step(stack, context, "fulfillment", "request_fulfillment", order_id, task_token="token")
     from oms.adapters.orders_repo import OrdersRepository
-    from oms.logic.fulfilment import record_shipment
+    from oms.logic.fulfillment import record_shipment
 
     class NoWorkflow:
         def resume(self, token, output):

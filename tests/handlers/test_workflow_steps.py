@@ -11,7 +11,7 @@ from tests.handlers.helpers import inventory, order, order_body, place, step, st
 
 def queued_events(stack):
     sqs = boto3.client("sqs")
-    url = stack.env("fulfilment", "NOTIFICATIONS_QUEUE_URL")
+    url = stack.env("fulfillment", "NOTIFICATIONS_QUEUE_URL")
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
     return [json.loads(m["Body"])["event"] for m in messages]
 
@@ -106,7 +106,7 @@ def test_a_late_duplicate_cannot_move_an_order_backwards(stack, context):
     order_id = placed(stack, context)
     step(stack, context, "order_status", "close", order_id, error={"Error": "OutOfStock", "Cause": "{}"})
     with pytest.raises(Exception, match="CANCELLED"):
-        step(stack, context, "fulfilment", "request", order_id, task_token="late-token")
+        step(stack, context, "fulfillment", "request_fulfillment", order_id, task_token="late-token")
     assert order(stack, order_id)["status"] == "CANCELLED"
 
 
@@ -115,7 +115,7 @@ def test_shipping_commits_stock_and_captures_payment(stack, context):
     order_id = placed(stack, context, quantity=3)
     step(stack, context, "payment", "authorize", order_id)
     step(stack, context, "inventory", "reserve", order_id)
-    step(stack, context, "fulfilment", "request", order_id, task_token="token")
+    step(stack, context, "fulfillment", "request_fulfillment", order_id, task_token="token")
     assert order(stack, order_id)["status"] == "PROCESSING"
     step(stack, context, "inventory", "commit", order_id)
     step(stack, context, "payment", "capture", order_id)
@@ -144,3 +144,25 @@ def test_a_failed_capture_after_shipping_is_flagged_and_ops_are_told(stack, cont
     assert alerts and all(order_id in json.loads(m["Body"])["Subject"] for m in alerts)
     step(stack, context, "payment", "void", order_id)  # ops may still release it: CAPTURE_FAILED -> VOIDED
     assert order(stack, order_id)["payment_status"] == "VOIDED"
+
+
+def test_step_logs_carry_their_own_order_and_execution_and_no_secrets(stack, context):
+    """A warm function logs each invocation with that invocation's order and execution, never the last one's,
+    and never the task token or the customer's email."""
+    import io
+
+    stock(stack, context, on_hand=5)
+    first, second = placed(stack, context, key="log-1"), placed(stack, context, key="log-2")
+    module = stack.handler("fulfillment")
+    out = io.StringIO()
+    module.logger.registered_handler.setStream(out)
+    for order_id, execution in ((first, "exec-1"), (second, "exec-2")):
+        step(stack, context, "payment", "authorize", order_id)
+        step(stack, context, "inventory", "reserve", order_id)
+        module.handler({"action": "request_fulfillment", "order_id": order_id, "execution": execution,
+                        "task_token": f"secret-token-{execution}"}, context)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    mine = [line for line in lines if line.get("service") == "fulfillment"]
+    assert [(line["order_id"], line["correlation_id"]) for line in mine] == [(first, "exec-1"), (second, "exec-2")]
+    text = json.dumps(lines)
+    assert "secret-token" not in text and "ann@example.com" not in text

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scripts.openapi import API_FUNCTIONS, document
+from scripts.openapi import document, function_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,13 +32,9 @@ def _template_routes(template: dict[str, Any]) -> set[tuple[str, str, str]]:
 
 
 def _handler_routes() -> set[tuple[str, str, str]]:
-    import importlib
-
-    document()  # sets placeholder settings so the handlers import
     routes = set()
-    for name in API_FUNCTIONS:
-        app = importlib.import_module(f"functions.{name}.handler").app
-        for path, methods in json.loads(app.get_openapi_json_schema())["paths"].items():
+    for name, schema in function_schemas().items():
+        for path, methods in schema.model_dump(by_alias=True, exclude_none=True)["paths"].items():
             routes.update((path, method, name) for method in methods)
     return routes
 

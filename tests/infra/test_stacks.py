@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from infra.app import STACK_IDS
+from oms.settings import BY_FUNCTION
 from tests.infra.conftest import Synthesized
 
-FUNCTION_ENV = {
-    "place_order": {"ORDERS_TABLE", "CATALOG_TABLE", "INVENTORY_TABLE", "IDEMPOTENCY_TABLE", "STATE_MACHINE_ARN"},
-    "get_order": {"ORDERS_TABLE"},
-    "admin": {"ORDERS_TABLE", "CATALOG_TABLE", "INVENTORY_TABLE", "SHIPMENTS_TABLE", "WAREHOUSES"},
-    "tracking_webhook": {
-        "ORDERS_TABLE",
-        "SHIPMENTS_TABLE",
-        "WEBHOOK_SECRETS_ARN",
-        "NOTIFICATIONS_QUEUE_URL",
-    },
-    "payment": {"ORDERS_TABLE", "PAYMENT_GATEWAY"},
-    "inventory": {"ORDERS_TABLE", "INVENTORY_TABLE", "WAREHOUSES"},
-    "fraud": {"ORDERS_TABLE", "FRAUD_THRESHOLD", "REVIEW_AMOUNT", "OPS_ALERTS_TOPIC_ARN"},
-    "fulfilment": {"ORDERS_TABLE", "NOTIFICATIONS_QUEUE_URL"},
-    "order_status": {"ORDERS_TABLE", "NOTIFICATIONS_QUEUE_URL", "OPS_ALERTS_TOPIC_ARN"},
-    "notify": {"ORDERS_TABLE", "IDEMPOTENCY_TABLE", "SENDER_EMAIL"},
-}
+RUNTIME_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_TRACE_DISABLED", "LOG_LEVEL",
+               "PYDANTIC_DISABLE_PLUGINS"}
 FUNCTION_STACK = {
     "place_order": "OmsApi",
     "get_order": "OmsApi",
@@ -34,7 +21,7 @@ FUNCTION_STACK = {
     "payment": "OmsWorkflow",
     "inventory": "OmsWorkflow",
     "fraud": "OmsWorkflow",
-    "fulfilment": "OmsWorkflow",
+    "fulfillment": "OmsWorkflow",
     "order_status": "OmsWorkflow",
     "notify": "OmsMessaging",
 }
@@ -127,7 +114,7 @@ def test_tables(synthesized: Synthesized) -> None:
 
 def test_functions(synthesized: Synthesized) -> None:
     functions = _functions(synthesized)
-    assert set(functions) == set(FUNCTION_ENV)
+    assert set(functions) == set(BY_FUNCTION)
     for name, (stack, fn) in functions.items():
         props = fn["Properties"]
         assert stack == FUNCTION_STACK[name]
@@ -141,7 +128,10 @@ def test_functions(synthesized: Synthesized) -> None:
         assert env["POWERTOOLS_SERVICE_NAME"] == name
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == "OMS"
         assert env["LOG_LEVEL"] == "INFO"
-        assert set(env) - {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"} == FUNCTION_ENV[name]
+        assert env["POWERTOOLS_TRACE_DISABLED"] == "false"
+        # Exactly the variables the function's settings class reads, and they parse (no second default).
+        assert set(env) - RUNTIME_ENV == BY_FUNCTION[name].variables()
+        BY_FUNCTION[name].from_env({k: v if isinstance(v, str) else "placeholder" for k, v in env.items()})
         (layer,) = props["Layers"]
         joined = "".join(p if isinstance(p, str) else "${" + p["Ref"] + "}" for p in layer["Fn::Join"][1])
         assert joined.startswith(
@@ -316,12 +306,31 @@ def test_stage_and_auth(synthesized: Synthesized) -> None:
     assert group["Properties"]["GroupName"] == "ops"
 
 
-def test_webhook_secret(synthesized: Synthesized) -> None:
-    ((secret_id, secret),) = synthesized.resources("OmsApi", "AWS::SecretsManager::Secret").items()
-    generate = secret["Properties"]["GenerateSecretString"]
+def test_secrets(synthesized: Synthesized) -> None:
+    secrets = synthesized.resources("OmsApi", "AWS::SecretsManager::Secret")
+    secret_id = next(k for k in secrets if k.startswith("WebhookSecrets"))
+    generate = secrets[secret_id]["Properties"]["GenerateSecretString"]
     assert generate == {"ExcludePunctuation": True, "GenerateStringKey": "easypost", "SecretStringTemplate": "{}"}
     (_, webhook) = _functions(synthesized)["tracking_webhook"]
     assert webhook["Properties"]["Environment"]["Variables"]["WEBHOOK_SECRETS_ARN"] == {"Ref": secret_id}
+    cursor_id = next(k for k in secrets if k.startswith("CursorSecret"))
+    assert secrets[cursor_id]["Properties"]["GenerateSecretString"] == {"ExcludePunctuation": True,
+                                                                       "PasswordLength": 64}
+    for name in ("get_order", "admin"):
+        variables = _functions(synthesized)[name][1]["Properties"]["Environment"]["Variables"]
+        assert variables["CURSOR_SECRET_ARN"] == {"Ref": cursor_id}
+
+
+def test_gateway_answers_use_the_oms_error_body(synthesized: Synthesized) -> None:
+    responses = {r["Properties"]["ResponseType"]: r["Properties"]
+                 for r in synthesized.resources("OmsApi", "AWS::ApiGateway::GatewayResponse").values()}
+    assert set(responses) >= {"UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN",
+                              "BAD_REQUEST_PARAMETERS", "REQUEST_TOO_LARGE", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX"}
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+    for props in responses.values():
+        template = props["ResponseTemplates"]["application/json"]
+        body = json.loads(template.replace("$context.error.messageString", '"a message"'))
+        assert set(body) == {"code", "message"} and body["code"].islower()
 
 
 @pytest.mark.parametrize(

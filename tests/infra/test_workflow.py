@@ -69,7 +69,7 @@ def test_start_and_main_path(asl: dict[str, Any], states: dict[str, dict[str, An
     path = ["AuthorizePayment", "ReserveStock", "AssessRisk", "NeedsReview"]
     for current, following in itertools.pairwise(path):
         assert states[current]["Next"] == following
-    assert states["RequestFulfilment"]["Next"] == "CommitStock"
+    assert states["RequestFulfillment"]["Next"] == "CommitStock"
     assert states["CommitStock"]["Next"] == "CapturePayment"
     assert states["CapturePayment"]["Next"] == "MarkShipped"
     assert states["MarkShipped"]["Next"] == "Shipped"
@@ -112,7 +112,7 @@ def test_error_payloads(states: dict[str, dict[str, Any]]) -> None:
     ("state", "function", "action", "result_path", "hours"),
     [
         ("HoldForReview", "Fraud", "hold", "$.review", 168),
-        ("RequestFulfilment", "Fulfilment", "request", "$.shipment", 336),
+        ("RequestFulfillment", "Fulfillment", "request_fulfillment", "$.shipment", 336),
     ],
 )
 def test_task_token_waits(
@@ -159,11 +159,11 @@ def test_choices(states: dict[str, dict[str, Any]]) -> None:
     assert needs_review["Choices"] == [
         {"Variable": "$.risk.decision", "StringEquals": "review", "Next": "HoldForReview"}
     ]
-    assert needs_review["Default"] == "RequestFulfilment"
+    assert needs_review["Default"] == "RequestFulfillment"
     assert states["HoldForReview"]["Next"] == "ReviewDecision"
     decision = states["ReviewDecision"]
     assert decision["Choices"] == [
-        {"Variable": "$.review.decision", "StringEquals": "approve", "Next": "RequestFulfilment"}
+        {"Variable": "$.review.decision", "StringEquals": "approve", "Next": "RequestFulfillment"}
     ]
     assert decision["Default"] == "ReviewRejected"
     rejected = states["ReviewRejected"]
@@ -177,7 +177,7 @@ def test_choices(states: dict[str, dict[str, Any]]) -> None:
     ("state", "pass_state", "error", "cause"),
     [
         ("HoldForReview", "ReviewTimedOut", "ReviewTimeout", "The order was not reviewed in time"),
-        ("RequestFulfilment", "FulfilmentTimedOut", "FulfilmentTimeout", "The order was not shipped in time"),
+        ("RequestFulfillment", "FulfillmentTimedOut", "FulfillmentTimeout", "The order was not shipped in time"),
     ],
 )
 def test_wait_timeouts(states: dict[str, dict[str, Any]], state: str, pass_state: str, error: str, cause: str) -> None:
@@ -250,7 +250,7 @@ def test_no_dead_states_and_every_failure_reaches_close_order(
                 stack.extend(_successors(states[name]))
         return False
 
-    before_shipment = ["AuthorizePayment", "ReserveStock", "AssessRisk", "HoldForReview", "RequestFulfilment"]
+    before_shipment = ["AuthorizePayment", "ReserveStock", "AssessRisk", "HoldForReview", "RequestFulfillment"]
     for name in before_shipment:
         for _, target, result_path in _catches(states[name]):
             assert result_path == "$.error"
@@ -274,6 +274,6 @@ def test_state_machine_may_invoke_exactly_the_workflow_functions(synthesized: Sy
         "Payment",
         "Inventory",
         "Fraud",
-        "Fulfilment",
+        "Fulfillment",
         "OrderStatus",
     }

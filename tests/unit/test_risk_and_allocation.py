@@ -2,7 +2,7 @@ import pytest
 
 from oms.domain.allocation import Allocation, allocate
 from oms.domain.errors import OutOfStock
-from oms.domain.risk import RiskInput, assess
+from oms.domain.fraud import RiskInput, assess
 
 
 def facts(**overrides):

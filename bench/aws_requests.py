@@ -1,0 +1,113 @@
+"""AWS requests per order, counted by moto's request recorder on the local stack (not estimated).
+
+    python -m bench.aws_requests --orders 10
+
+Every function's SDK user agent carries ``oms-function/<name>``, so each recorded request is attributed to the
+function that made it. Printed: the synchronous path of ``POST /orders`` (new and replayed), and every request
+each function made for one order from placement to PROCESSING.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import re
+import tempfile
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import requests
+
+from bench.stack import local_stack, order_body
+from local.cli import get_token
+
+ORIGIN = re.compile(r"oms-function/(\w+)")
+
+
+def operation(entry: dict[str, Any]) -> str:
+    headers = {k.lower(): v for k, v in entry["headers"].items()}
+    target = headers.get("x-amz-target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    body = entry.get("body") or ""
+    if entry.get("body_encoded"):
+        body = base64.b64decode(body).decode("utf-8", "replace")
+    action = parse_qs(body).get("Action")  # the query protocol (SES, SNS)
+    return action[0] if action else f"{entry['method']} {entry['url']}"
+
+
+def recorded(path: Path) -> list[tuple[str, str]]:
+    """(origin function, operation) per recorded request."""
+    out = []
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        agent = {k.lower(): v for k, v in entry["headers"].items()}.get("user-agent", "")
+        found = ORIGIN.search(agent)
+        out.append((found.group(1) if found else "local-stack", operation(entry)))
+    return out
+
+
+class Recorder:
+    def __init__(self, aws: str, path: Path) -> None:
+        self.aws, self.path = aws, path
+
+    def __enter__(self) -> Recorder:
+        requests.post(f"{self.aws}/moto-api/recorder/reset-recording", timeout=10)
+        requests.post(f"{self.aws}/moto-api/recorder/start-recording", timeout=10)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        requests.post(f"{self.aws}/moto-api/recorder/stop-recording", timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=10)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "recording.jsonl"
+        with local_stack(MOTO_RECORDER_FILEPATH=str(path)) as (config, _):
+            api, aws = config["api_url"], config["aws_endpoint_url"]
+            headers = {"Authorization": f"Bearer {get_token(config, 'bench@example.com')}"}
+            new, replay, lifecycle = Counter(), Counter(), Counter()
+            per_post, per_replay = [], []
+            for _ in range(args.orders):
+                key = uuid.uuid4().hex
+                with Recorder(aws, path):
+                    answer = requests.post(f"{api}/orders", json=order_body("STICKER-PACK"), timeout=30,
+                                           headers={**headers, "Idempotency-Key": key})
+                    order_id = answer.json()["order_id"]
+                    while requests.get(f"{api}/orders/{order_id}", headers=headers, timeout=30).json()[
+                            "status"] != "PROCESSING":
+                        time.sleep(0.02)
+                    time.sleep(0.3)  # let the notification of PROCESSING be sent and recorded
+                calls = recorded(path)
+                placement = [op for origin, op in calls if origin == "place_order"]
+                per_post.append(len(placement))
+                new.update(placement)
+                lifecycle.update(f"{origin}: {op}" for origin, op in calls
+                                 if origin not in ("local-stack", "get_order"))
+                with Recorder(aws, path):
+                    requests.post(f"{api}/orders", json=order_body("STICKER-PACK"), timeout=30,
+                                  headers={**headers, "Idempotency-Key": key})
+                replayed = [op for origin, op in recorded(path) if origin == "place_order"]
+                per_replay.append(len(replayed))
+                replay.update(replayed)
+    print(f"{args.orders} orders; requests recorded by moto, attributed by user agent")
+    print(f"POST /orders, new order:   {min(per_post)}-{max(per_post)} AWS requests "
+          f"({', '.join(f'{op} x{n / args.orders:g}' for op, n in new.items())})")
+    print(f"POST /orders, replay:      {min(per_replay)}-{max(per_replay)} AWS requests "
+          f"({', '.join(f'{op} x{n / args.orders:g}' for op, n in replay.items())})")
+    print("placement -> PROCESSING, per order, by function:")
+    for name, count in sorted(lifecycle.items()):
+        print(f"  {name:45s} {count / args.orders:g}")
+    print(f"  {'total':45s} {sum(lifecycle.values()) / args.orders:g}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Cold start of every function against its floor: a bare process that imports boto3 and creates the same clients.
+
+    make bench-cold-start                    # tracing disabled (the target: every function <= 1.3x its floor)
+    python -m bench.cold_start --runs 15 --tracing
+
+Each sample is a whole new Python process. The function's process imports its handler module (as Lambda's init
+does) and then creates the AWS clients it uses (through ``oms.adapters.aws.client``, the very clients its first
+invocation would create lazily), so both sides pay for the same clients. Runs of the function and its floor are
+interleaved, and the median of each is compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import get_type_hints
+
+from oms.settings import BY_FUNCTION, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET = 1.3
+
+#: The AWS clients each function creates (its first invocation's, from its adapters).
+CLIENTS: dict[str, tuple[str, ...]] = {
+    "place_order": ("dynamodb", "stepfunctions"),
+    "get_order": ("dynamodb", "secretsmanager"),
+    "admin": ("dynamodb", "stepfunctions", "secretsmanager"),
+    "tracking_webhook": ("dynamodb", "sqs", "secretsmanager"),
+    "payment": ("dynamodb",),
+    "inventory": ("dynamodb",),
+    "fraud": ("dynamodb", "sns"),
+    "fulfillment": ("dynamodb", "sqs"),
+    "order_status": ("dynamodb", "sqs", "sns"),
+    "notify": ("dynamodb", "ses", "sns"),
+}
+
+
+def placeholder_env(settings: type[Settings]) -> dict[str, str]:
+    values = {int: "60", Decimal: "1000.00", tuple[str, ...]: "wh-east,wh-west"}
+    return {name.upper(): values.get(kind, f"bench-{name}") for name, kind in get_type_hints(settings).items()}
+
+
+def run(code: str, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True)
+    return time.perf_counter() - started
+
+
+def measure(name: str, runs: int, tracing: bool) -> tuple[float, float]:
+    services = CLIENTS[name]
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")},
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        "POWERTOOLS_SERVICE_NAME": name, "POWERTOOLS_METRICS_NAMESPACE": "OMS",
+        "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true", "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        **placeholder_env(BY_FUNCTION[name]),
+    }
+    floor = "import boto3\n" + "".join(f"boto3.client({s!r})\n" for s in services)
+    handler = (f"import functions.{name}.handler\nfrom oms.adapters.aws import client\n"
+               + "".join(f"client({s!r})\n" for s in services))
+    run(handler, env)  # compile the handler's modules once, as Lambda's own pycache would hold them
+    floors, handlers = [], []
+    for _ in range(runs):
+        floors.append(run(floor, env))
+        handlers.append(run(handler, env))
+    return statistics.median(floors), statistics.median(handlers)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument("--tracing", action="store_true", help="with X-Ray tracing enabled (informational)")
+    parser.add_argument("functions", nargs="*", default=list(CLIENTS))
+    args = parser.parse_args()
+    print(f"cold start, median of {args.runs} processes each, tracing {'on' if args.tracing else 'off'}")
+    print(f"{'function':18s} {'clients':36s} {'floor':>8s} {'function':>9s} {'ratio':>6s}")
+    worst = 0.0
+    for name in args.functions:
+        floor, handler = measure(name, args.runs, args.tracing)
+        ratio = handler / floor
+        worst = max(worst, ratio)
+        flag = "" if ratio <= TARGET or args.tracing else f"  over {TARGET}x"
+        print(f"{name:18s} {', '.join(CLIENTS[name]):36s} {floor * 1000:6.0f} ms {handler * 1000:6.0f} ms "
+              f"{ratio:5.2f}x{flag}")
+    print(f"worst ratio {worst:.2f}x (target <= {TARGET}x with tracing off)")
+    return 0 if worst <= TARGET or args.tracing else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP edge shared by the API functions: the resolver, its guard, auth, errors and the documented responses."""

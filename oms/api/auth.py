@@ -1,0 +1,34 @@
+"""Who is calling: the Cognito claims API Gateway's authorizer verified and passed in the event."""
+
+from dataclasses import dataclass
+from typing import Any
+
+OPS_GROUP = "ops"
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+    email: str
+    groups: frozenset[str]
+
+    @property
+    def is_ops(self) -> bool:
+        return OPS_GROUP in self.groups
+
+
+def _groups(raw: Any) -> frozenset[str]:
+    """The Cognito authorizer passes ``cognito:groups`` as a string ("ops", "[a b]" or "a,b")."""
+    if isinstance(raw, list):
+        return frozenset(str(g) for g in raw)
+    text = str(raw or "").strip("[]")
+    return frozenset(g for g in text.replace(",", " ").split() if g)
+
+
+def caller_from_event(event: dict[str, Any]) -> Caller | None:
+    """The verified caller of a REST proxy event, or None when the request carries no claims."""
+    context = event.get("requestContext") or {}
+    claims = (context.get("authorizer") or {}).get("claims") or {}
+    if not isinstance(claims, dict) or not claims.get("sub"):
+        return None
+    return Caller(str(claims["sub"]), str(claims.get("email", "")), _groups(claims.get("cognito:groups")))

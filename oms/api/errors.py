@@ -1,0 +1,145 @@
+"""One error body for every 4xx (and the 503 of a transient failure), and the mapping from domain errors to it.
+
+``{"code": "validation_error", "message": "...", "errors": [{"field": "lines[0].quantity", "message": "..."}]}``
+``code`` is stable and machine-readable; ``message`` is for people; ``errors`` names each offending field.
+API Gateway's own answers (401, 403, 429, a missing header) use the same body through the gateway responses
+defined in ``infra/api_stack.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, NotRequired
+
+from typing_extensions import TypedDict
+
+from oms.domain.errors import Conflict, IdempotencyKeyReused, NotFound, StockUnavailable, ValidationFailed
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+
+
+class FieldError(TypedDict):
+    field: str
+    message: str
+
+
+class ErrorBody(TypedDict):
+    """The body of every error response."""
+
+    code: str
+    message: str
+    errors: NotRequired[list[FieldError]]
+
+
+def error_body(code: str, message: str, errors: list[FieldError] | None = None) -> ErrorBody:
+    body: ErrorBody = {"code": code, "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def error(status: HTTPStatus, code: str, message: str, errors: list[FieldError] | None = None,
+          headers: dict[str, str] | None = None) -> Response[ErrorBody]:
+    from aws_lambda_powertools.event_handler import Response, content_types
+
+    return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON,
+                    body=error_body(code, message, errors), headers=headers)
+
+
+def raw_error(status: HTTPStatus, code: str, message: str, errors: list[FieldError] | None = None) -> dict[str, Any]:
+    """The same answer as a Lambda proxy response, for checks that run before the resolver."""
+    return {
+        "statusCode": status.value,
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "body": json.dumps(error_body(code, message, errors)),
+        "isBase64Encoded": False,
+    }
+
+
+def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    """``("body", "lines", 0, "quantity")`` -> ``lines[0].quantity``; a query or path parameter keeps its name;
+    a header is spelled as HTTP spells it (``("header", "idempotency-key")`` -> ``Idempotency-Key``)."""
+    if len(loc) == 2 and loc[0] == "header":
+        return "-".join(part.capitalize() for part in str(loc[1]).split("-"))
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "body"
+
+
+_TRANSIENT_AWS_CODES = frozenset({
+    "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "TransactionConflictException", "TooManyRequestsException", "ServiceUnavailable", "InternalServerError",
+    "InternalFailure", "RequestThrottled",
+})
+
+
+def install_error_handlers(app: APIGatewayRestResolver) -> None:
+    from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+    from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid(exc: RequestValidationError) -> Response[ErrorBody]:
+        paths_only = exc.errors() and all(tuple(item.get("loc", ()))[:1] == ("path",) for item in exc.errors())
+        if paths_only and app.current_event.http_method != "PUT":
+            # A path that is not an id this API issues names no resource: 404, like an unknown id. (A PUT
+            # creates what its path names, so there a bad path is a 422 naming the parameter.)
+            names = ", ".join(f"{item['loc'][-1]} {str(item.get('input'))[:100]!r}" for item in exc.errors())
+            return error(HTTPStatus.NOT_FOUND, "not_found", f"No such resource: {names}")
+        errors: list[FieldError] = []
+        for item in exc.errors():
+            message = str(item.get("msg") or item.get("type", "invalid")).removeprefix("Value error, ")
+            if item.get("type") == "extra_forbidden":
+                message = "unknown field"
+            elif item.get("type") == "missing":
+                message = "is required"
+            errors.append({"field": field_name(item.get("loc", ())), "message": message})
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", f"Invalid request: {summary}", errors)
+
+    @app.exception_handler(StockUnavailable)
+    def _stock(exc: StockUnavailable) -> Response[ErrorBody]:
+        return error(HTTPStatus.CONFLICT, "insufficient_stock", str(exc),
+                     [{"field": exc.field, "message": exc.message}])
+
+    @app.exception_handler(IdempotencyKeyReused)
+    def _reused_key(exc: IdempotencyKeyReused) -> Response[ErrorBody]:
+        return error(HTTPStatus.UNPROCESSABLE_ENTITY, "idempotency_key_reused", str(exc),
+                     [{"field": "Idempotency-Key", "message": "already used with a different request body"}])
+
+    @app.exception_handler(ValidationFailed)
+    def _rule(exc: ValidationFailed) -> Response[ErrorBody]:
+        return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", str(exc),
+                     [{"field": exc.field, "message": exc.message}])
+
+    @app.exception_handler(NotFound)
+    def _missing(exc: NotFound) -> Response[ErrorBody]:
+        return error(HTTPStatus.NOT_FOUND, "not_found", str(exc))
+
+    @app.exception_handler(Conflict)
+    def _conflict(exc: Conflict) -> Response[ErrorBody]:
+        return error(HTTPStatus.CONFLICT, "conflict", str(exc))
+
+    @app.exception_handler(ClientError)
+    def _aws(exc: ClientError) -> Response[ErrorBody]:
+        if exc.response.get("Error", {}).get("Code") not in _TRANSIENT_AWS_CODES:
+            raise exc
+        return _unavailable()
+
+    @app.exception_handler(ConnectionError)
+    def _connection(exc: ConnectionError) -> Response[ErrorBody]:
+        return _unavailable()
+
+    @app.exception_handler(ReadTimeoutError)
+    def _timeout(exc: ReadTimeoutError) -> Response[ErrorBody]:
+        return _unavailable()
+
+
+def _unavailable() -> Response[ErrorBody]:
+    """A dependency is throttling or failing after the SDK's own retries: tell the client to retry."""
+    return error(HTTPStatus.SERVICE_UNAVAILABLE, "service_unavailable",
+                 "The service is briefly unavailable; retry the same request (with the same Idempotency-Key)",
+                 headers={"Retry-After": "1"})
