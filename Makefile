@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint unit e2e synth openapi bench clean
+.PHONY: install run test lint openapi fuzz bench bench-cold-start bench-requests bench-storm bench-latency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +35,21 @@ lint: $(STAMP)
 openapi: $(STAMP) ## regenerate docs/openapi.json from the handlers' routes
 	$(BIN)/python -m scripts.openapi > docs/openapi.json
 
-bench: $(STAMP) ## time placement-to-PROCESSING on the local stack
+fuzz: install ## the contract test with many more generated cases per operation (OMS_CONTRACT_EXAMPLES)
+	OMS_CONTRACT_EXAMPLES=$${OMS_CONTRACT_EXAMPLES:-500} $(BIN)/python -m pytest tests/e2e/test_contract.py -v
+
+bench: bench-cold-start bench-requests bench-storm bench-latency ## every benchmark, one after another
+
+bench-cold-start: $(STAMP) ## each function's init against a bare boto3 process with the same clients
+	$(BIN)/python -m bench.cold_start
+
+bench-requests: $(STAMP) ## AWS requests per POST /orders and per order, from moto's request recorder
+	$(BIN)/python -m bench.aws_requests
+
+bench-storm: $(STAMP) ## 200 orders for 10 units from 16 clients: nothing oversold, counters exact
+	$(BIN)/python -m bench.storm
+
+bench-latency: $(STAMP) ## placement-to-PROCESSING latency on the local stack
 	$(BIN)/python -m bench.order_latency
 
 clean:

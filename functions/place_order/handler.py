@@ -28,9 +28,9 @@ metrics = observability.metrics()
 app = ApiResolver(audience="customer", max_body_bytes=64 * KIB)
 
 CREATED_HEADERS = {
-    "Location": {"description": "The order's URL", "schema": {"type": "string"}},
+    "Location": {"description": "The order's URL", "required": True, "schema": {"type": "string"}},
     "Idempotent-Replayed": {"description": "`true` when this answers a repeat of an earlier request",
-                            "schema": {"type": "string", "enum": ["true", "false"]}},
+                            "required": True, "schema": {"type": "string", "enum": ["true", "false"]}},
 }
 
 
@@ -56,7 +56,8 @@ def create_order(
     order: PlaceOrderRequest,
     idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255,
                                            description="A unique key per order attempt (e.g. a UUID); "
-                                                       "retry with the same key")],
+                                                       "retry with the same key",
+                                           examples=["7b0e6f3c-2d7a-4c1e-9a55-0c8d4f1e2a90"])],
 ) -> Response[Any]:
     reader, orders, workflow = _deps()
     placed, replayed = place_order(customer_id=app.caller.user_id, idempotency_key=idempotency_key, request=order,

@@ -29,8 +29,10 @@ KIB = 1024
 
 
 class ApiResolver(APIGatewayRestResolver):
-    def __init__(self, *, audience: Audience, max_body_bytes: int = 16 * KIB) -> None:
-        super().__init__(enable_validation=True)
+    def __init__(self, *, audience: Audience, max_body_bytes: int = 16 * KIB, validation: bool = True) -> None:
+        """``validation=False`` for a function whose routes take no parameters (it then skips Powertools'
+        OpenAPI validation machinery in its cold start)."""
+        super().__init__(enable_validation=validation)
         self.audience = audience
         self.max_body_bytes = max_body_bytes
         install_error_handlers(self)

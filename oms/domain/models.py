@@ -41,7 +41,8 @@ def _check_email(value: str) -> str:
         raise ValueError(f"not a valid email address: {exc}") from None
 
 
-Currency = Annotated[str, AfterValidator(_check_currency), Field(description="ISO-4217 code, e.g. USD")]
+Currency = Annotated[str, AfterValidator(_check_currency),
+                     Field(description="ISO-4217 code", json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)})]
 Text = Annotated[str, Field(pattern=TEXT)]
 Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_check_email)]
 
@@ -53,7 +54,8 @@ class AddressRequest(StrictModel):
     city: Annotated[Text, Field(min_length=1, max_length=100)]
     region: Annotated[Text | None, Field(max_length=100)] = None
     postal_code: Annotated[Text, Field(min_length=1, max_length=20)]
-    country: Annotated[str, Field(min_length=2, max_length=2, description="ISO-3166 alpha-2")]
+    country: Annotated[str, Field(min_length=2, max_length=2, description="ISO-3166 alpha-2",
+                                  json_schema_extra={"enum": sorted(ISO_3166_ALPHA2)})]
 
     @field_validator("country")
     @classmethod
@@ -79,6 +81,16 @@ class ContactRequest(StrictModel):
 
 
 class PlaceOrderRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "currency": "USD",
+        "lines": [{"sku": "MUG-LOGO", "quantity": 2}],
+        "shipping_address": {"name": "Ann Lee", "line1": "1 Main St", "city": "Springfield",
+                             "postal_code": "12345", "country": "US"},
+        "shipping_method": "standard",
+        "payment": {"token": "tok_visa"},
+        "contact": {"email": "ann@example.com", "phone": "+15555550100"},
+    }]})
+
     currency: Currency
     lines: Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_LINES)]
     shipping_address: AddressRequest
