@@ -100,6 +100,12 @@ class AppStack(cdk.Stack):
         item = items.add_resource("{item_id}")
         item.add_method("GET", integ, authorizer=auth, authorization_type=apigw.AuthorizationType.COGNITO)
         api.root.add_resource("public").add_method("POST", integ)
+        # Two gateway responses; the other answers keep API Gateway's defaults.
+        api.add_gateway_response("Unauthorized", type=apigw.ResponseType.UNAUTHORIZED, status_code="401",
+                                 templates={"application/json": '{"code":"unauthorized","message":'
+                                                                '$context.error.messageString}'})
+        api.add_gateway_response("NoRoute", type=apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, status_code="404",
+                                 templates={"application/json": '{"code":"not_found","request":"$context.requestId"}'})
         cdk.CfnOutput(self, "ClientId", value=client.user_pool_client_id)
 
 

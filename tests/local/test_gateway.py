@@ -77,7 +77,8 @@ def test_bad_tokens_get_401(config, case):
     else:
         headers = {"Authorization": _sign(_claims(config, iss="https://cognito-idp.us-east-1.amazonaws.com/x_y"))}
     resp = requests.get(f"{config['api_url']}/items", headers=headers, timeout=30)
-    assert resp.status_code == 401 and resp.json() == {"message": "Unauthorized"}
+    # The template's gateway response for UNAUTHORIZED, as API Gateway renders it.
+    assert resp.status_code == 401 and resp.json() == {"code": "unauthorized", "message": "Unauthorized"}
 
 
 def test_self_signed_good_token_is_accepted(config):
@@ -95,7 +96,8 @@ def test_required_header_unknown_route_and_public_route(config):
     resp = requests.post(f"{config['api_url']}/items", json={}, headers={**auth, "Idempotency-Key": "k"}, timeout=30)
     assert resp.status_code == 200
     resp = requests.get(f"{config['api_url']}/nowhere", timeout=30)
-    assert resp.status_code == 403 and resp.json() == {"message": "Missing Authentication Token"}
+    assert resp.status_code == 404  # the template's MISSING_AUTHENTICATION_TOKEN response changes the status
+    assert resp.json() == {"code": "not_found", "request": resp.headers["x-amzn-RequestId"]}
     resp = requests.post(f"{config['api_url']}/public", data="hello", timeout=30)
     assert resp.status_code == 200 and resp.json()["claims"] is None
 
@@ -107,6 +109,22 @@ def test_concurrent_requests(config):
         codes = list(pool.map(lambda i: requests.post(f"{config['api_url']}/public", timeout=60).status_code,
                               range(12)))
     assert codes == [200] * 12
+
+
+def test_64_clients_connecting_at_once_are_all_served(config):
+    """The listen backlog takes a burst of connections; none is reset."""
+    import threading
+
+    start = threading.Barrier(64)
+
+    def call(_: int) -> int:
+        start.wait()
+        return requests.get(f"{config['api_url']}/_local/health", timeout=60).status_code
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(64) as pool:
+        assert list(pool.map(call, range(64))) == [200] * 64
 
 
 def test_sqs_poller_deletes_successes_and_dead_letters_failures(stack, config):
