@@ -53,7 +53,7 @@ def raw_error(status: HTTPStatus, code: str, message: str, errors: list[FieldErr
     return {
         "statusCode": status.value,
         "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "body": json.dumps(error_body(code, message, errors)),
+        "body": json.dumps(error_body(code, message, errors), separators=(",", ":")),
         "isBase64Encoded": False,
     }
 
