@@ -10,10 +10,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import signal
 import struct
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
 
 
@@ -73,10 +75,26 @@ def error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
     }
 
 
+def install_faults() -> None:
+    """When the stack has a faults file, this process's AWS calls go through it (``local/faults.py``, loaded from
+    beside this file: the function's own code folder need not contain the ``local`` package)."""
+    if not os.environ.get("OMS_FAULTS_FILE"):
+        return
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_oms_local_faults", Path(__file__).with_name("faults.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    function = os.environ.get("POWERTOOLS_SERVICE_NAME") or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+    module.install_api_faults(module.FaultBook(os.environ["OMS_FAULTS_FILE"]), function)
+
+
 def main() -> None:
     code_dir, handler_path = sys.argv[1], sys.argv[2]
     if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
         sys.path.pop(0)  # the local/ folder must not shadow the function's modules
+    install_faults()
     rfd, wfd = (int(x) for x in os.environ.pop("OMS_LOCAL_WORKER_FDS").split(","))
     os.chdir(code_dir)
     sys.path.insert(0, code_dir)
@@ -98,9 +116,15 @@ def main() -> None:
             continue
         print(f"START RequestId: {request['request_id']} Version: $LATEST", flush=True)
         started = time.time()
+        if request.get("delay_ms"):  # an injected delay counts against the invocation's time, as on AWS
+            time.sleep(request["delay_ms"] / 1000)
+        if request.get("kill") == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
         try:
             event = json.loads(request["payload"]) if request["payload"] else {}
             result = handler(event, LambdaContext(request))  # type: ignore[misc]
+            if request.get("kill") == "after":  # the handler's side effects are done; its answer is lost
+                os.kill(os.getpid(), signal.SIGKILL)
             try:
                 response = {"ok": True, "payload": json.dumps(result)}
             except (TypeError, ValueError) as exc:

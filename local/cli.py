@@ -3,6 +3,7 @@
   oms token EMAIL [--ops]    an ID token for EMAIL (user created if needed), alone on stdout
   oms outbox [--order ID]    email and SMS the system sent
   oms trace ORDER_ID         the order's Step Functions execution, state by state
+  oms faults [add JSON|FILE | clear]   FIS-like faults the running stack applies (docs/local.md)
   oms status                 is the local stack up?
 """
 
@@ -137,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p = sub.add_parser("trace", help="Step Functions history of an order")
     p.add_argument("order_id")
+    p = sub.add_parser("faults", help="list, add or clear injected faults (see docs/local.md)")
+    p.add_argument("verb", nargs="?", choices=["list", "add", "clear"], default="list")
+    p.add_argument("fault", nargs="*", help="a fault as JSON (or @file with a JSON list)")
     sub.add_parser("status", help="is the local stack up?")
     args = ap.parse_args(argv)
 
@@ -161,6 +165,30 @@ def main(argv: list[str] | None = None) -> int:
             print("(nothing sent)")
     elif args.command == "trace":
         print("\n".join(trace(config, args.order_id)))
+    elif args.command == "faults":
+        return faults_command(config, args.verb, args.fault)
+    return 0
+
+
+def faults_command(config: dict[str, Any], verb: str, specs: list[str]) -> int:
+    from local.faults import FaultBook, FaultError
+
+    book = FaultBook(config["faults_file"])
+    if verb == "clear":
+        book.clear()
+    elif verb == "add":
+        added: list[dict[str, Any]] = []
+        try:
+            for spec in specs:
+                data = json.loads(Path(spec[1:]).read_text() if spec.startswith("@") else spec)
+                added += book.add(*(data if isinstance(data, list) else [data]))
+        except (ValueError, FaultError) as exc:
+            print(f"not added: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(f"added {f['id']}: {json.dumps(f)}" for f in added))
+        return 0
+    for fault in book.list():
+        print(json.dumps(fault))
     return 0
 
 

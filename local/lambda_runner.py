@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from local import faults
 from local._worker import read_msg, write_msg
 from local.deployer import FunctionSpec
 
@@ -92,14 +93,15 @@ class Worker:
         r, _, _ = select.select([self.rfd], [], [], max(0.0, timeout))
         return bool(r)
 
-    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | None:
-        """Send one invocation; None when the child died or ran out of time (it is then killed)."""
+    def call(self, request: dict[str, Any], timeout: float) -> dict[str, Any] | str:
+        """Send one invocation; its response, or ``"timeout"`` (it ran out of time and was killed) or ``"exit"``
+        (the process died)."""
         deadline = time.time() + timeout
         if not self.ready:
             # Init (imports) has its own 10 s budget on Lambda; be generous locally.
             if not self._wait_readable(60) or read_msg(self.rfd) is None:
                 self.stop()
-                return None
+                return "exit"
             self.ready = True
             deadline = time.time() + timeout
         request = {**request, "deadline": deadline}
@@ -107,13 +109,14 @@ class Worker:
             write_msg(self.wfd, request)
         except OSError:
             self.stop()
-            return None
+            return "exit"
         if not self._wait_readable(deadline - time.time()):
             self.stop()
-            return None
+            return "timeout"
         response = read_msg(self.rfd)
         if response is None:
             self.stop()
+            return "exit"
         return response
 
     def stop(self) -> None:
@@ -132,8 +135,10 @@ class LambdaRunner:
     """Keeps the function registry and the warm workers; invoked from the patched moto backend."""
 
     def __init__(self, functions: dict[str, FunctionSpec], endpoint_url: str, log_dir: Path,
-                 region: str = "us-east-1", extra_env: dict[str, str] | None = None) -> None:
+                 region: str = "us-east-1", extra_env: dict[str, str] | None = None,
+                 fault_book: faults.FaultBook | None = None) -> None:
         self.functions = functions
+        self.faults = fault_book
         self.endpoint_url = endpoint_url
         self.region = region
         self.log_dir = Path(log_dir)
@@ -166,6 +171,8 @@ class LambdaRunner:
             "PYTHONDONTWRITEBYTECODE": "1",
             "OMS_LOCAL": "1",
         })
+        if self.faults is not None:
+            env[faults.FAULTS_FILE_ENV] = str(self.faults.path)
         env.update(self.extra_env)
         return env
 
@@ -217,22 +224,45 @@ class LambdaRunner:
         request_id = request_id or str(uuid.uuid4())
         if isinstance(payload, bytes):
             payload = payload.decode()
+        fault = self._fault(spec, payload or "")
+        if fault and fault["action"] == faults.LAMBDA_ERROR and fault.get("when", "before") == "before":
+            return _injected(request_id, fault), True
+        request: dict[str, Any] = {"payload": payload or "", "request_id": request_id, "invoked_function_arn": spec.arn}
+        if fault and fault["action"] == faults.LAMBDA_DELAY:
+            request["delay_ms"] = fault["milliseconds"]
+        if fault and fault["action"] == faults.LAMBDA_KILL:
+            request["kill"] = fault.get("when", "before")
         worker = self._acquire(spec)
-        response = worker.call({
-            "payload": payload or "",
-            "request_id": request_id,
-            "invoked_function_arn": spec.arn,
-        }, timeout=spec.timeout)
-        if response is None:
+        response = worker.call(request, timeout=spec.timeout)
+        if response == "timeout":
             self._release(worker, keep=False)
             message = f"RequestId: {request_id} Error: Task timed out after {spec.timeout:.2f} seconds"
             return json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode(), True
+        if response == "exit":
+            self._release(worker, keep=False)
+            message = f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"
+            return json.dumps({"errorType": "Runtime.ExitError", "errorMessage": message}).encode(), True
+        assert isinstance(response, dict)
         keep = response.get("errorType") != "Runtime.ImportModuleError"
         self._release(worker, keep=keep)
+        if fault and fault["action"] == faults.LAMBDA_ERROR:  # "after": the handler ran, its caller sees a failure
+            return _injected(request_id, fault), True
         if response.get("ok"):
             return response["payload"].encode(), False
         body = {k: response[k] for k in ("errorType", "errorMessage", "stackTrace") if k in response}
         return json.dumps(body).encode(), True
+
+    def _fault(self, spec: FunctionSpec, payload: str) -> dict[str, Any] | None:
+        if self.faults is None or not self.faults.active():
+            return None
+        short = spec.environment.get("POWERTOOLS_SERVICE_NAME") or spec.name
+        try:
+            event = json.loads(payload) if payload else {}
+        except ValueError:
+            event = {}
+        step = event.get("action") if isinstance(event, dict) and isinstance(event.get("action"), str) else None
+        lambda_actions = (faults.LAMBDA_ERROR, faults.LAMBDA_DELAY, faults.LAMBDA_KILL)
+        return self.faults.take(lambda f: f["action"] in lambda_actions and faults.for_function(f, short, step))
 
     def close(self) -> None:
         with self._cond:
@@ -291,6 +321,11 @@ def _invoke_async(runner: LambdaRunner, name: str, body: Any) -> None:
             log.warning("%s: asynchronous invocation failed: %s", name, payload[:500])
     except Exception:
         log.exception("%s: asynchronous invocation failed", name)
+
+
+def _injected(request_id: str, fault: dict[str, Any]) -> bytes:
+    message = f"RequestId: {request_id} Error: injected fault {fault['id']} ({fault['action']})"
+    return json.dumps({"errorType": "InjectedFault", "errorMessage": message}).encode()
 
 
 def _header(headers: Any, name: str) -> str | None:

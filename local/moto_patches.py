@@ -129,8 +129,34 @@ def serialize_dynamodb() -> None:
     _installed.add("dynamodb")
 
 
+def refuse_used_task_tokens() -> None:
+    """A task token answers once. moto 5.2.5 accepts a second ``SendTaskSuccess``/``SendTaskFailure`` for a task
+    that already has its outcome; Step Functions refuses it with ``TaskTimedOut``, and so does the local stack."""
+    if "task_tokens" in _installed:
+        return
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackConsumerTimeout,
+        CallbackNotifyConsumerError,
+        CallbackPoolManager,
+    )
+
+    original_notify = CallbackPoolManager.notify
+    lock = threading.Lock()
+
+    def notify(self: Any, callback_id: Any, outcome: Any) -> bool:
+        with lock:
+            endpoint = self.get(callback_id)
+            if endpoint is not None and getattr(endpoint, "_outcome", None) is not None:
+                raise CallbackNotifyConsumerError(callback_consumer_error=CallbackConsumerTimeout())
+            return bool(original_notify(self, callback_id, outcome))
+
+    CallbackPoolManager.notify = notify  # type: ignore[method-assign]
+    _installed.add("task_tokens")
+
+
 def install_all(scale: float | None = None) -> None:
     scale_retry_waits(scale)
     keep_email_bodies()
     stamp_sms()
     serialize_dynamodb()
+    refuse_used_task_tokens()

@@ -14,14 +14,18 @@ import threading
 from typing import Any
 
 from local.deployer import EventSourceSpec
+from local.faults import SQS_DUPLICATE, FaultBook
 
 log = logging.getLogger("local.pollers")
 
 
 class SqsPoller(threading.Thread):
-    def __init__(self, spec: EventSourceSpec, sqs: Any, lambda_client: Any, region: str = "us-east-1") -> None:
+    def __init__(self, spec: EventSourceSpec, sqs: Any, lambda_client: Any, region: str = "us-east-1",
+                 fault_book: FaultBook | None = None, consumer: str = "") -> None:
         super().__init__(name=f"sqs-poller-{spec.function_name}", daemon=True)
         self.spec = spec
+        self.faults = fault_book
+        self.consumer = consumer or spec.function_name
         self.sqs = sqs
         self.lambda_client = lambda_client
         self.region = region
@@ -51,6 +55,10 @@ class SqsPoller(threading.Thread):
         if not messages:
             return 0
         event = {"Records": [self.record(m) for m in messages]}
+        if self.faults and self.faults.take(lambda f: f["action"] == SQS_DUPLICATE
+                                            and f.get("function") in (None, self.consumer)):
+            # At-least-once delivery: the same batch arrives twice (the first answer is lost).
+            self.lambda_client.invoke(FunctionName=self.spec.function_name, Payload=json.dumps(event).encode())
         resp = self.lambda_client.invoke(FunctionName=self.spec.function_name, Payload=json.dumps(event).encode())
         payload = resp["Payload"].read()
         if resp.get("FunctionError"):

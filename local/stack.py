@@ -25,6 +25,7 @@ import requests
 
 from local import moto_patches, outbox
 from local.deployer import ACCOUNT, REGION, Deployer, Deployment, deploy_all
+from local.faults import FaultBook
 from local.gateway import Gateway
 from local.lambda_runner import LambdaRunner, install
 from local.pollers import SqsPoller
@@ -64,6 +65,7 @@ class LocalStack:
         self.gateway: Gateway | None = None
         self.pollers: list[SqsPoller] = []
         self.deployment: Deployment | None = None
+        self.faults: FaultBook | None = None
         self.endpoint_url = ""
         self.timings: dict[str, float] = {}
 
@@ -84,8 +86,10 @@ class LocalStack:
         session = boto3.Session(region_name=self.region, **FAKE_CREDENTIALS)
         self.deployment = deploy_all(Deployer(session, self.endpoint_url, self.region, ACCOUNT), stacks)
         self.timings["deploy"] = time.monotonic() - t0
+        self.faults = FaultBook(self.state_dir / "faults.json")
+        self.faults.clear()
         self.runner = LambdaRunner(self.deployment.functions, self.endpoint_url, self.state_dir / "logs",
-                                   self.region)
+                                   self.region, fault_book=self.faults)
         install(self.runner)
         self.gateway = Gateway(self.deployment, self.endpoint_url, session, self.region, port=self.api_port)
         self.gateway.local_routes[("GET", "/_local/outbox")] = lambda query: outbox.collect()
@@ -97,8 +101,9 @@ class LocalStack:
         lambda_client = session.client("lambda", endpoint_url=self.endpoint_url)
         for spec in self.deployment.event_sources:
             if spec.enabled and spec.function_name in self.deployment.functions:
+                consumer = self.deployment.functions[spec.function_name].environment.get("POWERTOOLS_SERVICE_NAME", "")
                 poller = SqsPoller(spec, session.client("sqs", endpoint_url=self.endpoint_url), lambda_client,
-                                   self.region)
+                                   self.region, fault_book=self.faults, consumer=consumer)
                 poller.start()
                 self.pollers.append(poller)
 
@@ -155,6 +160,7 @@ class LocalStack:
             "sender_email": sender,
             "functions": {f.environment.get("POWERTOOLS_SERVICE_NAME", n): n for n, f in dep.functions.items()},
             "logs_dir": str(self.state_dir / "logs"),
+            "faults_file": str(self.state_dir / "faults.json"),
             "pid": os.getpid(),
         }
 
