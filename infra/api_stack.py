@@ -35,6 +35,8 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("admin", "GET", "/admin/orders", True),
     ("admin", "POST", "/admin/orders/{order_id}/review", True),
     ("admin", "POST", "/admin/orders/{order_id}/shipments", True),
+    ("admin", "POST", "/admin/orders/{order_id}/retry", True),
+    ("admin", "POST", "/admin/orders/{order_id}/cancel", True),
     ("tracking_webhook", "POST", "/webhooks/tracking/easypost", False),
 ]
 

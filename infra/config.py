@@ -23,6 +23,8 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "fraudThreshold": "60",
     "reviewTimeoutHours": 168,
     "fulfillmentTimeoutHours": 336,
+    # A parked order (a technical failure after the retries) waits this long for ops, then is compensated.
+    "technicalHoldTimeoutHours": 72,
     "paymentGateway": "sandbox",
     # AWSLambdaPowertoolsPythonV3-python314-x86_64:<version>; 27 is the version the Powertools docs
     # list for the python314 layer. Override with -c powertoolsLayerVersion=N to follow a newer release.
@@ -66,6 +68,7 @@ class OmsConfig:
     fraud_threshold: str
     review_timeout_hours: int
     fulfillment_timeout_hours: int
+    technical_hold_timeout_hours: int
     payment_gateway: str
     powertools_layer_version: int
     log_level: str
@@ -102,6 +105,7 @@ class OmsConfig:
             fraud_threshold=str(fraud_threshold),
             review_timeout_hours=_int("reviewTimeoutHours", merged["reviewTimeoutHours"]),
             fulfillment_timeout_hours=_int("fulfillmentTimeoutHours", merged["fulfillmentTimeoutHours"]),
+            technical_hold_timeout_hours=_int("technicalHoldTimeoutHours", merged["technicalHoldTimeoutHours"]),
             payment_gateway=str(merged["paymentGateway"]).strip(),
             powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
             log_level=log_level,

@@ -11,9 +11,13 @@ The state machine, in flow order (``docs/architecture.md`` has the same list):
 7. ``CapturePayment`` (payment/capture): charge the card; a failure goes to ``FlagCaptureFailure``.
 8. ``MarkShipped`` (order_status/mark_shipped): SHIPPED; the workflow ends (``Shipped``).
 
-Any failure of steps 1-5 (a business refusal, a timeout of a wait, a review rejection) runs ``Compensate``:
-``ReleaseStock`` -> ``VoidPayment`` -> ``CloseOrder`` (order_status/close: REJECTED or CANCELLED with the reason).
-Action and error names come from ``oms.contract``, shared with the functions.
+Errors follow ``oms.contract``: a refusal (declined, out of stock, a rejected review, a human wait that timed out)
+runs ``Compensate``: ``ReleaseStock`` -> ``VoidPayment`` -> ``CloseOrder`` (order_status/close: REJECTED or
+CANCELLED with the reason). Everything else is retried with backoff and full jitter, then **parked**: the step's
+``<Step>Failed`` state records which step failed and ``ParkOrder`` (before shipment), ``ParkShipment`` (after) or
+``ParkCompensation`` waits (task token) for ops to retry from that step (``POST /admin/orders/{id}/retry``) or,
+before shipment, to cancel; after ``technicalHoldTimeoutHours`` a parked order is compensated (or, past shipment
+or mid-compensation, the execution fails and alarms). Action and error names come from ``oms.contract``.
 """
 
 from __future__ import annotations
@@ -40,14 +44,18 @@ from infra.nag import (
     acknowledge_table_indexes,
     depend_only_on_default_policy,
 )
-from oms.contract import Action, Error
+from oms.contract import DEFECT_RETRY, GATEWAY_RETRY, RETRY, TASK_TIMEOUT_SECONDS, Action, Error, RetryPolicy
+from oms.contract import REFUSALS as REFUSALS_
+from oms.contract import RETRYABLE as RETRYABLE_
 
 JsonPath = sfn.JsonPath
 
-GATEWAY_ERRORS = [Error.PAYMENT_GATEWAY.value, Error.TRANSIENT.value]
-TRANSIENT = [Error.TRANSIENT.value]
 ALL = [sfn.Errors.ALL]
 TIMEOUT = [sfn.Errors.TIMEOUT]
+REFUSALS = list(REFUSALS_)
+RETRYABLE = list(RETRYABLE_)
+#: A wait's own timeout is its policy (review, fulfillment, technical hold), never retried.
+RETRYABLE_IN_WAITS = [e for e in RETRYABLE if e != sfn.Errors.TIMEOUT]
 
 
 def _payload(action: Action, **extra: Any) -> sfn.TaskInput:
@@ -112,20 +120,63 @@ class WorkflowStack(Stack):
 
     def _invoke(self, state_id: str, fn: lambda_.IFunction, action: Action, *, result_path: str,
                 **extra: Any) -> tasks.LambdaInvoke:
-        return tasks.LambdaInvoke(self, state_id, lambda_function=fn, payload=_payload(action, **extra),
-                                  payload_response_only=True, result_path=result_path)
+        """A synchronous step: answers within ``TASK_TIMEOUT_SECONDS`` or is a (retried) ``States.Timeout``."""
+        return tasks.LambdaInvoke(
+            self, state_id, lambda_function=fn, payload=_payload(action, **extra), payload_response_only=True,
+            result_path=result_path, retry_on_service_exceptions=False,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(TASK_TIMEOUT_SECONDS)),
+        )
 
     def _wait(self, state_id: str, fn: lambda_.IFunction, action: Action, *, result_path: str, timeout_hours: int,
               **extra: Any) -> tasks.LambdaInvoke:
+        """A step that waits (task token) for a person or the warehouse, at most ``timeout_hours``."""
         return tasks.LambdaInvoke(
             self, state_id, lambda_function=fn, integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             payload=_payload(action, task_token=JsonPath.task_token, **extra), result_path=result_path,
-            task_timeout=sfn.Timeout.duration(Duration.hours(timeout_hours)),
+            task_timeout=sfn.Timeout.duration(Duration.hours(timeout_hours)), retry_on_service_exceptions=False,
         )
 
     @staticmethod
-    def _retry(task: tasks.LambdaInvoke, errors: list[str], *, attempts: int = 3) -> None:
-        task.add_retry(errors=errors, interval=Duration.seconds(2), max_attempts=attempts, backoff_rate=2.0)
+    def _retry(task: tasks.LambdaInvoke, errors: list[str], policy: RetryPolicy) -> None:
+        task.add_retry(errors=errors, interval=Duration.seconds(policy.interval_seconds),
+                       max_attempts=policy.max_attempts, backoff_rate=policy.backoff_rate,
+                       max_delay=Duration.seconds(policy.max_delay_seconds), jitter_strategy=sfn.JitterType.FULL)
+
+    def _retries(self, task: tasks.LambdaInvoke, *, waits: bool = False, refusals: list[str] | None = None,
+                 gateway: bool = False) -> None:
+        """The error policy of ``oms.contract``, in order: refusals, a wait's own timeout and a cancellation are not
+        retried; the gateway's processing errors a few times; retryable errors for minutes; anything else (defects)
+        a few times."""
+        not_retried = [*(refusals or []), *([*TIMEOUT, Error.ORDER_CANCELLED.value] if waits else [])]
+        if not_retried:
+            task.add_retry(errors=not_retried, max_attempts=0)
+        if gateway:
+            self._retry(task, [Error.PAYMENT_GATEWAY.value], GATEWAY_RETRY)
+        self._retry(task, RETRYABLE_IN_WAITS if waits else RETRYABLE, RETRY)
+        self._retry(task, ALL, DEFECT_RETRY)
+
+    def _failed(self, step: tasks.LambdaInvoke, park: sfn.IChainable) -> sfn.Pass:
+        """``<Step>Failed``: which step failed goes with its error (at ``$.failure``) to the park."""
+        return sfn.Pass(self, f"{step.id}Failed", result=sfn.Result.from_string(step.id),
+                        result_path="$.failure.step").next(park)
+
+    def _park(self, state_id: str, fn: lambda_.IFunction, *, hours: int, steps: list[tasks.LambdaInvoke],
+              on_timeout: sfn.IChainable, cancel: sfn.IChainable | None) -> tasks.LambdaInvoke:
+        """Wait (task token) for ops after a step failed past its retries; ``retry`` resumes at that step."""
+        park = self._wait(state_id, fn, Action.PARK, result_path="$.park", timeout_hours=hours,
+                          failure=JsonPath.object_at("$.failure"))
+        self._retries(park, waits=True)
+        park.add_catch(on_timeout, errors=TIMEOUT, result_path="$.error")
+        if cancel is not None:
+            park.add_catch(cancel, errors=[Error.ORDER_CANCELLED.value], result_path="$.error")
+        park.add_catch(sfn.Fail(self, f"{state_id}Unavailable", error="ParkFailed",
+                                cause="The order could not be parked for ops; see the execution's history"),
+                       errors=ALL, result_path="$.park_error")
+        resume = sfn.Choice(self, f"ResumeAfter{state_id}")
+        for step in steps:
+            resume.when(sfn.Condition.string_equals("$.failure.step", step.id), step)
+        park.next(resume.otherwise(on_timeout))
+        return park
 
     # -- the state machine, in flow order --------------------------------------------------------------
 
@@ -135,65 +186,71 @@ class WorkflowStack(Stack):
         fraud = self.fraud.function
         fulfillment = self.fulfillment.function
         order_status = self.order_status.function
+        hours = config.technical_hold_timeout_hours
 
-        compensate = self._compensation(payment, inventory, order_status)
-
-        def to_compensate(task: tasks.LambdaInvoke, *errors: list[str]) -> None:
-            for error_list in (*errors, ALL):
-                task.add_catch(compensate, errors=error_list, result_path="$.error")
-
-        def wait_timeout_compensates(task: tasks.LambdaInvoke, state_id: str, error: Error, cause: str) -> None:
-            """A wait that times out compensates with a named error; any other failure compensates as is."""
-            timed_out = sfn.Pass(
-                self, state_id, result=sfn.Result.from_object({"Error": error.value, "Cause": cause}),
-                result_path="$.error",
-            ).next(compensate)
-            task.add_catch(timed_out, errors=TIMEOUT, result_path="$.error")
-            task.add_catch(compensate, errors=ALL, result_path="$.error")
+        compensate = self._compensation(payment, inventory, order_status, hours)
+        technical_failure = sfn.Pass(
+            self, "TechnicalHoldTimedOut", result_path="$.error",
+            result=sfn.Result.from_object({"Error": Error.TECHNICAL_FAILURE.value,
+                                           "Cause": "A technical failure was not resolved in time"}),
+        ).next(compensate)
 
         # 1. Authorize payment.
         authorize = self._invoke("AuthorizePayment", payment, Action.AUTHORIZE, result_path="$.payment")
-        self._retry(authorize, GATEWAY_ERRORS)
-        to_compensate(authorize, [Error.PAYMENT_DECLINED.value])
-
         # 2. Reserve stock.
         reserve = self._invoke("ReserveStock", inventory, Action.RESERVE, result_path="$.reservation")
-        self._retry(reserve, TRANSIENT)
-        to_compensate(reserve)
-
         # 3. Assess risk.
         assess = self._invoke("AssessRisk", fraud, Action.ASSESS, result_path="$.risk")
-        self._retry(assess, TRANSIENT)
-        to_compensate(assess)
-
         # 4. Hold for review (task token), then the decision.
         hold = self._wait("HoldForReview", fraud, Action.HOLD, result_path="$.review",
                           timeout_hours=config.review_timeout_hours, risk=JsonPath.object_at("$.risk"))
-        wait_timeout_compensates(hold, "ReviewTimedOut", Error.REVIEW_TIMEOUT, "The order was not reviewed in time")
         review_rejected = sfn.Pass(
             self, "ReviewRejected",
             parameters={"Error": Error.REVIEW_REJECTED.value, "Cause": JsonPath.string_at("$.review.note")},
             result_path="$.error",
         ).next(compensate)
-
         # 5. Request fulfillment (task token): the warehouse ships.
         request_fulfillment = self._wait("RequestFulfillment", fulfillment, Action.REQUEST_FULFILLMENT,
                                          result_path="$.shipment", timeout_hours=config.fulfillment_timeout_hours)
-        wait_timeout_compensates(request_fulfillment, "FulfillmentTimedOut", Error.FULFILLMENT_TIMEOUT,
-                                 "The order was not shipped in time")
-
         # 6-8. After the shipment nothing is compensated: commit stock, capture (or flag), mark shipped.
         commit = self._invoke("CommitStock", inventory, Action.COMMIT, result_path="$.committed")
-        self._retry(commit, TRANSIENT)
-        commit.add_retry(errors=ALL, interval=Duration.seconds(2), max_attempts=5, backoff_rate=2.0)
         capture = self._invoke("CapturePayment", payment, Action.CAPTURE, result_path="$.capture")
-        self._retry(capture, GATEWAY_ERRORS)
         mark_shipped = self._invoke("MarkShipped", order_status, Action.MARK_SHIPPED, result_path="$.shipped")
-        self._retry(mark_shipped, TRANSIENT)
         flag = self._invoke("FlagCaptureFailure", order_status, Action.FLAG_CAPTURE_FAILURE,
                             result_path=JsonPath.DISCARD, error=JsonPath.object_at("$.error"))
-        self._retry(flag, TRANSIENT)
+
+        # Before the shipment: refusals compensate; anything else past its retries parks the order.
+        park_order = self._park("ParkOrder", order_status, hours=hours, on_timeout=technical_failure,
+                                cancel=compensate, steps=[authorize, reserve, assess, hold, request_fulfillment])
+        self._retries(authorize, refusals=REFUSALS, gateway=True)
+        for task in (reserve, assess):
+            self._retries(task, refusals=REFUSALS)
+        authorize.add_catch(compensate, errors=[*REFUSALS, Error.PAYMENT_GATEWAY.value], result_path="$.error")
+        for task in (reserve, assess):
+            task.add_catch(compensate, errors=REFUSALS, result_path="$.error")
+        for task in (authorize, reserve, assess):
+            task.add_catch(self._failed(task, park_order), errors=ALL, result_path="$.failure")
+        for wait, timed_out, error, cause in (
+            (hold, "ReviewTimedOut", Error.REVIEW_TIMEOUT, "The order was not reviewed in time"),
+            (request_fulfillment, "FulfillmentTimedOut", Error.FULFILLMENT_TIMEOUT,
+             "The order was not shipped in time"),
+        ):
+            self._retries(wait, waits=True)
+            result = sfn.Result.from_object({"Error": error.value, "Cause": cause})
+            wait.add_catch(sfn.Pass(self, timed_out, result=result, result_path="$.error").next(compensate),
+                           errors=TIMEOUT, result_path="$.error")
+            wait.add_catch(compensate, errors=[Error.ORDER_CANCELLED.value], result_path="$.error")
+            wait.add_catch(self._failed(wait, park_order), errors=ALL, result_path="$.failure")
+
+        # After the shipment: a capture that keeps failing is flagged; anything else past its retries parks.
+        stuck = sfn.Fail(self, "ShipmentStuck", error="ShipmentStuck", cause="A step after the shipment kept failing")
+        park_shipment = self._park("ParkShipment", order_status, hours=hours, on_timeout=stuck, cancel=None,
+                                   steps=[commit, capture, flag, mark_shipped])
+        self._retries(capture, gateway=True)
         capture.add_catch(flag, errors=ALL, result_path="$.error")
+        for task in (commit, flag, mark_shipped):
+            self._retries(task)
+            task.add_catch(self._failed(task, park_shipment), errors=ALL, result_path="$.failure")
         flag.next(mark_shipped)
 
         hold.next(
@@ -214,22 +271,20 @@ class WorkflowStack(Stack):
         return self._machine(definition, tracing=config.tracing)
 
     def _compensation(self, payment: lambda_.IFunction, inventory: lambda_.IFunction,
-                      order_status: lambda_.IFunction) -> sfn.Pass:
-        """Undo the order's side effects, then close it with the reason in ``$.error``."""
-        compensation_failed = sfn.Fail(
-            self, "CompensationFailed", error="CompensationFailed",
-            cause="Compensation did not complete; the order needs manual attention",
-        )
-
-        def compensating(task: tasks.LambdaInvoke) -> tasks.LambdaInvoke:
-            task.add_retry(errors=ALL, interval=Duration.seconds(1), max_attempts=5, backoff_rate=2.0)
-            task.add_catch(compensation_failed, errors=ALL, result_path="$.compensation_error")
-            return task
-
-        release = compensating(self._invoke("ReleaseStock", inventory, Action.RELEASE, result_path=JsonPath.DISCARD))
-        void = compensating(self._invoke("VoidPayment", payment, Action.VOID, result_path=JsonPath.DISCARD))
-        close = compensating(self._invoke("CloseOrder", order_status, Action.CLOSE, result_path="$.closed",
-                                          error=JsonPath.object_at("$.error")))
+                      order_status: lambda_.IFunction, hours: int) -> sfn.Pass:
+        """Undo the order's side effects, then close it with the reason in ``$.error``. A step that keeps failing
+        parks the order (ops retry it; past the technical hold the execution fails and alarms)."""
+        release = self._invoke("ReleaseStock", inventory, Action.RELEASE, result_path=JsonPath.DISCARD)
+        void = self._invoke("VoidPayment", payment, Action.VOID, result_path=JsonPath.DISCARD)
+        close = self._invoke("CloseOrder", order_status, Action.CLOSE, result_path="$.closed",
+                             error=JsonPath.object_at("$.error"))
+        failed = sfn.Fail(self, "CompensationFailed", error="CompensationFailed",
+                          cause="Compensation did not complete; the order needs manual attention")
+        park = self._park("ParkCompensation", order_status, hours=hours, on_timeout=failed, cancel=None,
+                          steps=[release, void, close])
+        for task in (release, void, close):
+            self._retries(task)
+            task.add_catch(self._failed(task, park), errors=ALL, result_path="$.failure")
         compensate = sfn.Pass(self, "Compensate", comment="Undo the order's side effects, then close it")
         compensate.next(release).next(void).next(close).next(sfn.Succeed(self, "Closed"))
         return compensate

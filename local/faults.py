@@ -17,11 +17,12 @@ apply as on AWS), and the SQS pollers apply duplicate deliveries.
 - ``oms:states:duplicate-callback``: every ``SendTaskSuccess`` / ``SendTaskFailure`` is sent twice.
 
 Every fault may also name ``function`` (short name, e.g. ``inventory``; default: any), ``step`` (a workflow task's
-``action``, e.g. ``reserve``), ``percentage`` (default 100) and ``count`` (fire this many times in all, then stop:
-a transient fault; without it the fault is persistent). API faults may set ``attempts``: fail only the first N
-attempts of one SDK call (``attempts: 2`` is absorbed by the SDK's own retries; with ``max_attempts`` 3 the SDK
-makes 4 attempts). ``service`` is the SigV4 signing name (``dynamodb``, ``states``, ``sqs``, ``sns``, ``ses``,
-``secretsmanager``); ``operations`` a list of operation names (default: all).
+``action``, e.g. ``reserve``), ``order_id`` (Lambda faults: only that order's tasks), ``percentage`` (default 100)
+and ``count`` (fire this many times in all, then stop: a transient fault; without it the fault is persistent). API
+faults may set ``attempts``: fail only the first N attempts of one SDK call (``attempts: 2`` is absorbed by the
+SDK's own retries; with ``max_attempts`` 3 the SDK makes 4 attempts). ``service`` is the SigV4 signing name
+(``dynamodb``, ``states``, ``sqs``, ``sns``, ``ses``, ``secretsmanager``); ``operations`` a list of operation names
+(default: all).
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ class FaultBook:
         return None
 
 
-def for_function(fault: dict[str, Any], function: str, step: str | None = None) -> bool:
-    return fault.get("function") in (None, function) and fault.get("step") in (None, step)
+def for_function(fault: dict[str, Any], function: str, step: str | None = None, order_id: str | None = None) -> bool:
+    return (fault.get("function") in (None, function) and fault.get("step") in (None, step)
+            and fault.get("order_id") in (None, order_id))
 
 
 # -- AWS API faults, applied inside a function's process ------------------------------------------------------

@@ -260,9 +260,11 @@ class LambdaRunner:
             event = json.loads(payload) if payload else {}
         except ValueError:
             event = {}
-        step = event.get("action") if isinstance(event, dict) and isinstance(event.get("action"), str) else None
+        event = event if isinstance(event, dict) else {}
+        step, order_id = event.get("action"), event.get("order_id")
         lambda_actions = (faults.LAMBDA_ERROR, faults.LAMBDA_DELAY, faults.LAMBDA_KILL)
-        return self.faults.take(lambda f: f["action"] in lambda_actions and faults.for_function(f, short, step))
+        return self.faults.take(lambda f: f["action"] in lambda_actions
+                                and faults.for_function(f, short, step, order_id))
 
     def close(self) -> None:
         with self._cond:

@@ -154,9 +154,27 @@ def refuse_used_task_tokens() -> None:
     _installed.add("task_tokens")
 
 
+def pass_task_failure_cause() -> None:
+    """moto 5.2.5 drops the ``cause`` of ``SendTaskFailure``; Step Functions hands it to the Catch as ``Cause``."""
+    if "task_failure_cause" in _installed:
+        return
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        from moto.core.responses import EmptyResult
+
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause"))
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    _installed.add("task_failure_cause")
+
+
 def install_all(scale: float | None = None) -> None:
     scale_retry_waits(scale)
     keep_email_bodies()
     stamp_sms()
     serialize_dynamodb()
     refuse_used_task_tokens()
+    pass_task_failure_cause()

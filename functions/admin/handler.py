@@ -20,12 +20,21 @@ from oms.adapters.workflow import Workflow
 from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
 from oms.domain.catalog import Product, StockLevels
-from oms.domain.models import SKU_PATTERN, InventoryRequest, ProductRequest, ReviewRequest, ShipmentRequest
+from oms.domain.models import (
+    SKU_PATTERN,
+    InventoryRequest,
+    OpsCancelRequest,
+    ProductRequest,
+    ReviewRequest,
+    ShipmentRequest,
+)
 from oms.domain.order import ORDER_ID_PATTERN, OpsOrderPage, OpsOrderView, ops_view
 from oms.domain.status import OrderStatus
 from oms.logic import catalog as catalog_logic
+from oms.logic.cancellation import cancel_by_ops
 from oms.logic.fulfillment import record_shipment
 from oms.logic.review import review_order
+from oms.logic.technical_hold import retry_order
 from oms.settings import AdminSettings
 
 logger = observability.logger()
@@ -112,6 +121,35 @@ def create_shipment(order_id: OrderId, shipment: ShipmentRequest) -> Response[An
     d = deps()
     order = record_shipment(order_id, shipment.carrier, shipment.tracking_number, d.orders, d.workflow)
     return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
+                    body=ops_view(order))
+
+
+@app.post("/admin/orders/<order_id>/retry", summary="Resume an order parked by a technical failure",
+          security=OPS,
+          description="Runs the step that kept failing again (see `technical_hold` on the order). 409 when the "
+                      "order is not parked.",
+          responses=responses(200, OpsOrderView, "The order, no longer parked", 401, 403, 404, 409))
+@tracer.capture_method
+def retry(order_id: OrderId) -> Any:
+    who = app.caller
+    d = deps()
+    return ops_view(retry_order(order_id, who.email or who.user_id, d.orders, d.workflow))
+
+
+@app.post("/admin/orders/<order_id>/cancel", summary="Cancel an order that has not shipped", security=OPS,
+          description="The order's waiting step (review, fulfillment, or a technical hold) ends with "
+                      "`OrderCancelled`; the workflow releases the stock, voids the authorization and closes the "
+                      "order CANCELLED. 202: the cancellation is recorded and under way. 409 `not_cancellable` once "
+                      "it has shipped; 409 `conflict` while it is between two steps (retry shortly).",
+          responses=responses(202, OpsOrderView, "The order with its cancellation, being cancelled", 400, 401,
+                              403, 404, 409, 413, 415, 422))
+@tracer.capture_method
+def cancel(order_id: OrderId, cancellation: OpsCancelRequest) -> Response[Any]:
+    who = app.caller
+    d = deps()
+    order = cancel_by_ops(order_id, cancellation.reason, cancellation.note, cancellation.notify_customer,
+                          who.email or who.user_id, d.orders, d.workflow)
+    return Response(status_code=HTTPStatus.ACCEPTED.value, content_type=content_types.APPLICATION_JSON,
                     body=ops_view(order))
 
 

@@ -1,8 +1,10 @@
-"""Workflow step: the order's final states (shipped, or closed with a reason) and capture failures."""
+"""Workflow step: the order's final states (shipped, or closed with a reason), capture failures, and parking an
+order whose step kept failing (task token: ops retry or cancel it)."""
 
 from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import observability
@@ -15,6 +17,7 @@ from oms.steps import run_step
 
 logger = observability.logger()
 tracer = observability.tracer()
+metrics = observability.metrics()
 
 
 @cache
@@ -32,15 +35,45 @@ def _queue() -> NotificationQueue:
     return NotificationQueue(_settings().notifications_queue_url)
 
 
+def _alerts() -> OpsAlerts:
+    return OpsAlerts(_settings().ops_alerts_topic_arn)
+
+
+def _count(name: str, condition: bool = True) -> None:
+    if condition:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+
+
+def _close(event: dict[str, Any]) -> dict[str, Any]:
+    result = order_status.close(event["order_id"], event.get("error") or {}, _orders(), _queue())
+    _count("TechnicalCompensations", result.get("reason") == "technical_failure")
+    return result
+
+
+def _park(event: dict[str, Any]) -> dict[str, Any]:
+    result = order_status.park(event["order_id"], event["task_token"], event.get("failure") or {}, _orders(),
+                               _alerts())
+    _count("OrdersParked")
+    _count("OrderAlertsFailed", not result["alerted"])
+    return result
+
+
+def _flag(event: dict[str, Any]) -> dict[str, Any]:
+    result = order_status.flag_capture_failure(event["order_id"], event.get("error") or {}, _orders(), _alerts())
+    _count("OrderAlertsFailed", not result["alerted"])
+    return result
+
+
 STEPS = {
     Action.MARK_SHIPPED: lambda e: order_status.mark_shipped(e["order_id"], _orders(), _queue()),
-    Action.CLOSE: lambda e: order_status.close(e["order_id"], e.get("error") or {}, _orders(), _queue()),
-    Action.FLAG_CAPTURE_FAILURE: lambda e: order_status.flag_capture_failure(
-        e["order_id"], e.get("error") or {}, _orders(), OpsAlerts(_settings().ops_alerts_topic_arn)),
+    Action.CLOSE: _close,
+    Action.FLAG_CAPTURE_FAILURE: _flag,
+    Action.PARK: _park,
 }
 
 
 @logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     return run_step(STEPS, event, logger)

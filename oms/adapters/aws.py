@@ -27,6 +27,33 @@ def client(service: str) -> Any:
     return _session().create_client(service, config=_CONFIG)
 
 
+#: Error codes of AWS calls that may succeed when repeated (throttling, a dependency's 5xx, a transaction that lost
+#: a race): after the SDK's own retries, the caller retries later.
+TRANSIENT_CODES = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "RequestThrottled", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "TransactionConflictException", "TransactionInProgressException", "InternalServerError", "InternalFailure",
+    "InternalError", "ServiceUnavailable", "ServiceUnavailableException", "InternalServerErrorException",
+})
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for an AWS failure worth retrying: a transient error code (also inside a cancelled transaction), a 5xx,
+    or no answer at all (connection error, timeout)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError, ReadTimeoutError
+
+    if isinstance(error, ConnectionError | ReadTimeoutError | HTTPClientError):
+        return True
+    if not isinstance(error, ClientError):
+        return False
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in TRANSIENT_CODES or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+        return True
+    reasons = [r.get("Code") for r in error.response.get("CancellationReasons", []) or []]
+    return code == "TransactionCanceledException" and any(r in TRANSIENT_CODES or r == "TransactionConflict"
+                                                           for r in reasons)
+
+
 def reset() -> None:
     """Forget the session and clients (tests that swap the AWS backend between cases)."""
     client.cache_clear()

@@ -2,6 +2,8 @@
 
 import json
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from oms.adapters.aws import client
 
 
@@ -17,9 +19,17 @@ class NotificationQueue:
 
 
 class OpsAlerts:
+    """Alerts about orders for the ops team (the order-alerts topic; CloudWatch alarms have their own topic)."""
+
     def __init__(self, topic_arn: str) -> None:
         self.topic_arn = topic_arn
         self.sns = client("sns")
 
-    def alert(self, subject: str, message: str) -> None:
-        self.sns.publish(TopicArn=self.topic_arn, Subject=subject[:100], Message=message)
+    def alert(self, subject: str, message: str) -> bool:
+        """Publish; False when the publish failed. An alert informs ops and never decides an order's fate, so a
+        failure is reported to the caller (who counts it) instead of failing the step."""
+        try:
+            self.sns.publish(TopicArn=self.topic_arn, Subject=subject[:100], Message=message)
+        except (ClientError, BotoCoreError):
+            return False
+        return True

@@ -25,8 +25,17 @@ class Workflow:
                 raise
 
     def resume(self, task_token: str, output: dict[str, Any]) -> None:
+        """Complete the waiting task; ``Conflict`` when it is no longer waiting (answered, timed out)."""
+        self._answer(self.sfn.send_task_success, taskToken=task_token, output=json.dumps(output))
+
+    def fail(self, task_token: str, error: str, cause: dict[str, Any]) -> None:
+        """Fail the waiting task with ``error`` (the state machine's Catch decides); ``Conflict`` as for resume."""
+        self._answer(self.sfn.send_task_failure, taskToken=task_token, error=error, cause=json.dumps(cause))
+
+    @staticmethod
+    def _answer(call: Any, **params: Any) -> None:
         try:
-            self.sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+            call(**params)
         except ClientError as error:
             if error.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
                 raise Conflict("the order is no longer waiting for this step") from error

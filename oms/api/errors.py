@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any, NotRequired
 
 from typing_extensions import TypedDict
 
-from oms.domain.errors import Conflict, IdempotencyKeyReused, NotFound, StockUnavailable, ValidationFailed
+from oms.domain.errors import (
+    Conflict,
+    IdempotencyKeyReused,
+    NotCancellable,
+    NotFound,
+    StockUnavailable,
+    TransientError,
+    ValidationFailed,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -70,16 +78,11 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return text or "body"
 
 
-_TRANSIENT_AWS_CODES = frozenset({
-    "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-    "TransactionConflictException", "TooManyRequestsException", "ServiceUnavailable", "InternalServerError",
-    "InternalFailure", "RequestThrottled",
-})
-
-
 def install_error_handlers(app: APIGatewayRestResolver) -> None:
     from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
     from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
+
+    from oms.adapters.aws import is_transient
 
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response[ErrorBody]:
@@ -119,14 +122,22 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def _missing(exc: NotFound) -> Response[ErrorBody]:
         return error(HTTPStatus.NOT_FOUND, "not_found", str(exc))
 
+    @app.exception_handler(NotCancellable)
+    def _not_cancellable(exc: NotCancellable) -> Response[ErrorBody]:
+        return error(HTTPStatus.CONFLICT, "not_cancellable", str(exc))
+
     @app.exception_handler(Conflict)
     def _conflict(exc: Conflict) -> Response[ErrorBody]:
         return error(HTTPStatus.CONFLICT, "conflict", str(exc))
 
     @app.exception_handler(ClientError)
     def _aws(exc: ClientError) -> Response[ErrorBody]:
-        if exc.response.get("Error", {}).get("Code") not in _TRANSIENT_AWS_CODES:
+        if not is_transient(exc):
             raise exc
+        return _unavailable()
+
+    @app.exception_handler(TransientError)
+    def _transient(exc: TransientError) -> Response[ErrorBody]:
         return _unavailable()
 
     @app.exception_handler(ConnectionError)

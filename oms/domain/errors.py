@@ -26,6 +26,10 @@ class Conflict(DomainError):
     """The request conflicts with the current state (e.g. a second review of the same order)."""
 
 
+class NotCancellable(Conflict):
+    """The order can no longer be cancelled (it has shipped, or is already closed)."""
+
+
 class IdempotencyKeyReused(DomainError):
     """An ``Idempotency-Key`` that already placed an order arrived with a different request body."""
 

@@ -134,6 +134,12 @@ class ReviewRequest(StrictModel):
         return self
 
 
+class OpsCancelRequest(StrictModel):
+    reason: Literal["CUSTOMER_REQUEST", "FRAUD", "OUT_OF_STOCK", "PAYMENT_ISSUE", "STAFF_ERROR", "OTHER"]
+    note: Annotated[Text, Field(min_length=1, max_length=500, description="Why; kept on the order")]
+    notify_customer: bool = True
+
+
 class ShipmentRequest(StrictModel):
     carrier: Annotated[Text, Field(min_length=1, max_length=64)]
     tracking_number: Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]

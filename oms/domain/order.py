@@ -91,6 +91,25 @@ class Review(TypedDict):
     at: str
 
 
+class TechnicalHold(TypedDict):
+    """A workflow step kept failing past its retries; the order waits for ops (retry or cancel)."""
+
+    step: str  # the state that failed, e.g. ReserveStock
+    error: str
+    cause: str
+    attempts: int  # how many times the step ran before the order was parked
+    parked_at: str
+    count: int  # how many times this order has been parked
+
+
+class Cancellation(TypedDict):
+    reason: str
+    note: str
+    by: Literal["customer", "ops", "system"]
+    at: str
+    fee: int  # minor units
+
+
 class AllocationRecord(TypedDict):
     sku: str
     warehouse: str
@@ -148,21 +167,28 @@ class Order(_OrderFields):
     close_reason: NotRequired[str]
     review_task_token: NotRequired[str]
     fulfillment_task_token: NotRequired[str]
+    technical_hold: NotRequired[TechnicalHold]
+    park_task_token: NotRequired[str]
+    parked_count: NotRequired[int]
+    cancellation: NotRequired[Cancellation]
 
 
 class OrderView(_OrderFields):
     """The order resource of the public API (money in minor units of ``currency``)."""
 
     shipments: list[Shipment]
+    cancellation: NotRequired[Cancellation]
 
 
 class OpsOrderView(OrderView):
-    """What ops see of an order: the public resource plus risk, review, payment reference and close reason."""
+    """What ops see of an order: the public resource plus risk, review, payment reference, close reason and a
+    technical hold (a step that kept failing: ops retry it or cancel the order)."""
 
     risk: NotRequired[Risk]
     review: NotRequired[Review]
     payment_reference: NotRequired[str]
     close_reason: NotRequired[str]
+    technical_hold: NotRequired[TechnicalHold]
 
 
 class OrderPage(TypedDict):
@@ -256,7 +282,7 @@ def fingerprint(request_json: object) -> str:
 
 def public_view(order: Order) -> OrderView:
     """The order resource as the API returns it: shipments as a list, internal fields left out."""
-    return {
+    view: OrderView = {
         "order_id": order["order_id"],
         "customer_id": order["customer_id"],
         "status": order["status"],
@@ -280,6 +306,9 @@ def public_view(order: Order) -> OrderView:
         "created_at": order["created_at"],
         "updated_at": order["updated_at"],
     }
+    if "cancellation" in order:
+        view["cancellation"] = order["cancellation"]
+    return view
 
 
 def ops_view(order: Order) -> OpsOrderView:
@@ -290,6 +319,8 @@ def ops_view(order: Order) -> OpsOrderView:
         view["review"] = order["review"]
     if "close_reason" in order:
         view["close_reason"] = order["close_reason"]
+    if "technical_hold" in order:
+        view["technical_hold"] = order["technical_hold"]
     authorization = order["payment"].get("authorization_id")
     if authorization:
         view["payment_reference"] = authorization
@@ -347,5 +378,12 @@ def close_outcome(error: str, cause: str) -> Outcome:
     if error == Error.FULFILLMENT_TIMEOUT:
         return Outcome(OrderStatus.CANCELLED, "fulfillment_timeout",
                        f"We could not ship your order in time, so it was cancelled. {not_charged}", None)
+    if error == Error.ORDER_CANCELLED:
+        return Outcome(OrderStatus.CANCELLED, "ops_cancelled",
+                       f"Your order was cancelled by our team. {not_charged}", None)
+    if error == Error.TECHNICAL_FAILURE:
+        return Outcome(OrderStatus.CANCELLED, "technical_failure",
+                       f"We could not complete your order because of a technical problem, so we cancelled it. "
+                       f"{not_charged}", None)
     return Outcome(OrderStatus.CANCELLED, "internal_error",
                    f"We could not complete your order because of a technical problem. {not_charged}", None)

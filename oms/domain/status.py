@@ -100,6 +100,10 @@ def allowed_sources(new: StrEnum) -> frozenset[StrEnum]:
     return frozenset(s for s, targets in TRANSITIONS[type(new)].items() if new in targets)
 
 
+#: ``status_detail`` while an order is held for a technical problem (before it ships).
+TECHNICAL_HOLD_DETAIL = ("Your order is taking a little longer than usual. We are on it and will email you as soon "
+                         "as it is confirmed.")
+
 # What each order status means to the customer; shown as ``status_detail`` unless a
 # more specific sentence (a decline reason, a carrier event) replaces it.
 CUSTOMER_DETAIL: dict[OrderStatus, str] = {

@@ -29,7 +29,7 @@ def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, rev
     return {"decision": result.decision, "score": result.score, "reasons": result.reasons}
 
 
-def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, alerts: OpsAlerts) -> None:
+def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, alerts: OpsAlerts) -> dict[str, Any]:
     """Put the order ON_HOLD and keep the task token the ops review will resume."""
     change = Change(
         status=OrderStatus.ON_HOLD,
@@ -42,13 +42,15 @@ def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, al
     except TransitionRejected as rejected:
         if rejected.order["status"] != OrderStatus.ON_HOLD:
             raise
-        # A retried invocation of the same wait: keep the newest token.
-        order = orders.apply(
-            order_id, Change(sets={"review_task_token": task_token}, expect={"status": OrderStatus.ON_HOLD.value})
-        )
+        # A retried invocation of the same wait, or a retry after a technical hold: keep the newest token.
+        order = orders.apply(order_id, Change(
+            sets={"review_task_token": task_token}, status_detail=CUSTOMER_DETAIL[OrderStatus.ON_HOLD],
+            expect={"status": OrderStatus.ON_HOLD.value},
+        ))
     reasons = "\n".join(f"- {reason}" for reason in order.get("risk", {}).get("reasons", []))
-    alerts.alert(
+    alerted = alerts.alert(
         f"Order {order_id} is waiting for review",
         f"Order {order_id} ({order['total']} {order['currency']} minor units) is ON_HOLD.\n{reasons}\n"
         f"Decide with POST /admin/orders/{order_id}/review.",
     )
+    return {"alerted": alerted}

@@ -40,7 +40,9 @@ def reserve(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
             fulfillment_status=FulfillmentStatus.RESERVED,
             sets={"reservation": reservation},
             absent=["reservation"],
-            expect_in={"status": [OrderStatus.PENDING.value, OrderStatus.BACKORDERED.value]},
+            # ON_HOLD: the step is retried after a technical hold (see oms.contract).
+            expect_in={"status": [OrderStatus.PENDING.value, OrderStatus.ON_HOLD.value,
+                                  OrderStatus.BACKORDERED.value]},
             events=[timeline_entry(now(), "stock_reserved", "Your items are reserved.")],
         )
         try:

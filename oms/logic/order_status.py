@@ -1,11 +1,19 @@
-"""Workflow steps of the order_status function: the order's final states."""
+"""Workflow steps of the order_status function: the order's final states, and parking an order ops must see."""
 
+import json
 from typing import Any
 
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
-from oms.domain.order import close_outcome, timeline_entry
-from oms.domain.status import CUSTOMER_DETAIL, TERMINAL_ORDER_STATUSES, OrderStatus, PaymentStatus
+from oms.contract import attempts_before_park
+from oms.domain.order import TechnicalHold, close_outcome, iso, timeline_entry
+from oms.domain.status import (
+    CUSTOMER_DETAIL,
+    TECHNICAL_HOLD_DETAIL,
+    TERMINAL_ORDER_STATUSES,
+    OrderStatus,
+    PaymentStatus,
+)
 from oms.logic.clock import now
 
 
@@ -46,10 +54,64 @@ def close(order_id: str, error: dict[str, Any], orders: OrdersRepository, queue:
     except TransitionRejected as rejected:
         if rejected.order["status"] not in TERMINAL_ORDER_STATUSES:
             raise
-        return {"status": rejected.order["status"]}
-    event = "order_rejected" if outcome.status == OrderStatus.REJECTED else "order_cancelled"
-    queue.publish(order_id, event)
+        order = rejected.order
+        if order["status"] != outcome.status:
+            return {"status": order["status"]}
+        # A retry after the write: publish again (the consumer sends each event once).
+    if _notify_customer(error):
+        queue.publish(order_id, "order_rejected" if outcome.status == OrderStatus.REJECTED else "order_cancelled")
     return {"status": order["status"], "reason": outcome.reason}
+
+
+def _notify_customer(error: dict[str, Any]) -> bool:
+    """An ops cancellation may ask not to email the customer (``notify_customer: false`` in its cause)."""
+    try:
+        cause = json.loads(str(error.get("Cause") or "{}"))
+    except ValueError:
+        return True
+    return not (isinstance(cause, dict) and cause.get("notify_customer") is False)
+
+
+def park(order_id: str, task_token: str, failure: dict[str, Any], orders: OrdersRepository,
+         alerts: OpsAlerts) -> dict[str, Any]:
+    """A step kept failing past its retries: hold the order where ops see it (status ON_HOLD before it is
+    confirmed), keeping its authorization and reservation, until ops retry it or cancel it."""
+    order = orders.require(order_id)
+    error = str(failure.get("Error", ""))
+    repeat = "technical_hold" in order  # a retried invocation of the same park
+    hold: TechnicalHold = {
+        "step": str(failure.get("step", "")),
+        "error": error,
+        "cause": _cause_message(failure.get("Cause"))[:500],
+        "attempts": attempts_before_park(error),
+        "parked_at": iso(now()),
+        "count": order.get("parked_count", 0) + (0 if repeat else 1),
+    }
+    change = Change(sets={"technical_hold": hold, "park_task_token": task_token, "parked_count": hold["count"]})
+    if order["status"] in (OrderStatus.PENDING, OrderStatus.ON_HOLD):
+        change.status_detail = TECHNICAL_HOLD_DETAIL
+        change.expect_in = {"status": [OrderStatus.PENDING.value, OrderStatus.ON_HOLD.value]}
+        if order["status"] == OrderStatus.PENDING:
+            change.status = OrderStatus.ON_HOLD
+        if not repeat:
+            change.events = [timeline_entry(now(), "technical_hold", TECHNICAL_HOLD_DETAIL)]
+    orders.apply(order_id, change)
+    alerted = alerts.alert(
+        f"Order {order_id} is parked: {hold['step']} kept failing",
+        f"{hold['step']} failed {hold['attempts']} times ({error}: {hold['cause']}). The order keeps its payment "
+        f"authorization and stock. Retry it with POST /admin/orders/{order_id}/retry once the cause is fixed, or "
+        f"cancel it with POST /admin/orders/{order_id}/cancel (before it ships).",
+    )
+    return {"technical_hold": hold, "alerted": alerted}
+
+
+def _cause_message(cause: Any) -> str:
+    """Step Functions passes a Lambda error as JSON in ``Cause``; keep its message."""
+    try:
+        parsed = json.loads(str(cause or ""))
+    except ValueError:
+        return str(cause or "")
+    return str(parsed.get("errorMessage", parsed)) if isinstance(parsed, dict) else str(parsed)
 
 
 def flag_capture_failure(
@@ -61,8 +123,8 @@ def flag_capture_failure(
     except TransitionRejected as rejected:
         if rejected.order["payment_status"] != PaymentStatus.CAPTURE_FAILED:
             raise
-    alerts.alert(
+    alerted = alerts.alert(
         f"Payment capture failed for order {order_id}",
         f"The order shipped but capturing its payment failed: {error.get('Error')}: {error.get('Cause')}",
     )
-    return {"payment_status": PaymentStatus.CAPTURE_FAILED.value}
+    return {"payment_status": PaymentStatus.CAPTURE_FAILED.value, "alerted": alerted}

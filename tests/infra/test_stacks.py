@@ -35,6 +35,8 @@ ROUTES = {
     ("GET", "/admin/orders"): ("admin", True),
     ("POST", "/admin/orders/{order_id}/review"): ("admin", True),
     ("POST", "/admin/orders/{order_id}/shipments"): ("admin", True),
+    ("POST", "/admin/orders/{order_id}/retry"): ("admin", True),
+    ("POST", "/admin/orders/{order_id}/cancel"): ("admin", True),
     ("POST", "/webhooks/tracking/easypost"): ("tracking_webhook", False),
 }
 

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
+from oms.contract import DEFECT_RETRY, RETRY, TASK_TIMEOUT_SECONDS
 from tests.infra.conftest import Synthesized
-
-LAMBDA_SERVICE_ERRORS = ["Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException"]
 
 
 def _placeholder(part: Any) -> str:
@@ -47,14 +46,6 @@ def _function_of(state: dict[str, Any]) -> str:
     return state["Parameters"]["FunctionName"].rsplit(":", 1)[1]
 
 
-def _catches(state: dict[str, Any]) -> list[tuple[list[str], str, str | None]]:
-    return [(c["ErrorEquals"], c["Next"], c.get("ResultPath")) for c in state.get("Catch", [])]
-
-
-def _custom_retries(state: dict[str, Any]) -> list[dict[str, Any]]:
-    return [r for r in state.get("Retry", []) if not r["ErrorEquals"][0].startswith("Lambda.")]
-
-
 def test_machine_settings(synthesized: Synthesized) -> None:
     (machine,) = synthesized.resources("OmsWorkflow", "AWS::StepFunctions::StateMachine").values()
     props = machine["Properties"]
@@ -74,6 +65,11 @@ def test_start_and_main_path(asl: dict[str, Any], states: dict[str, dict[str, An
     assert states["CapturePayment"]["Next"] == "MarkShipped"
     assert states["MarkShipped"]["Next"] == "Shipped"
     assert states["Shipped"]["Type"] == "Succeed"
+
+
+SYNC_TASKS = ["AuthorizePayment", "ReserveStock", "AssessRisk", "CommitStock", "CapturePayment", "MarkShipped",
+              "FlagCaptureFailure", "ReleaseStock", "VoidPayment", "CloseOrder"]
+WAITS = ["HoldForReview", "RequestFulfillment", "ParkOrder", "ParkShipment", "ParkCompensation"]
 
 
 @pytest.mark.parametrize(
@@ -99,8 +95,8 @@ def test_plain_tasks(
     assert task["Resource"].startswith(f"arn:aws:lambda:us-east-1:123456789012:function:{function}Function")
     assert task["Parameters"]["action"] == action
     assert task["Parameters"]["order_id.$"] == "$.order_id"
+    assert task["Parameters"]["execution.$"] == "$$.Execution.Id"
     assert task["ResultPath"] == result_path
-    assert any(r["ErrorEquals"][0].startswith("Lambda.") for r in task["Retry"])
 
 
 def test_error_payloads(states: dict[str, dict[str, Any]]) -> None:
@@ -113,6 +109,9 @@ def test_error_payloads(states: dict[str, dict[str, Any]]) -> None:
     [
         ("HoldForReview", "Fraud", "hold", "$.review", 168),
         ("RequestFulfillment", "Fulfillment", "request_fulfillment", "$.shipment", 336),
+        ("ParkOrder", "OrderStatus", "park", "$.park", 72),
+        ("ParkShipment", "OrderStatus", "park", "$.park", 72),
+        ("ParkCompensation", "OrderStatus", "park", "$.park", 72),
     ],
 )
 def test_task_token_waits(
@@ -129,29 +128,119 @@ def test_task_token_waits(
     assert task["TimeoutSeconds"] == hours * 3600
     if state == "HoldForReview":
         assert payload["risk.$"] == "$.risk"
+    if state.startswith("Park"):
+        assert payload["failure.$"] == "$.failure"
 
 
-def test_authorize_retry_and_catch(states: dict[str, dict[str, Any]]) -> None:
-    authorize = states["AuthorizePayment"]
-    assert _custom_retries(authorize) == [
-        {
-            "ErrorEquals": ["PaymentGatewayError", "TransientError"],
-            "IntervalSeconds": 2,
-            "MaxAttempts": 3,
-            "BackoffRate": 2,
-        }
-    ]
-    assert _catches(authorize) == [
-        (["PaymentDeclined"], "Compensate", "$.error"),
-        (["States.ALL"], "Compensate", "$.error"),
-    ]
-    assert _custom_retries(states["CapturePayment"]) == _custom_retries(authorize)
+# -- the error policy (oms.contract), for every task ----------------------------------------------------------
+
+def _retrier(state: dict[str, Any], error: str) -> dict[str, Any] | None:
+    """The retrier Step Functions uses for ``error``: the first whose ErrorEquals names it (or States.ALL)."""
+    for retrier in state.get("Retry", []):
+        if error in retrier["ErrorEquals"] or retrier["ErrorEquals"] == ["States.ALL"]:
+            return retrier
+    return None
 
 
-@pytest.mark.parametrize("state", ["ReserveStock", "AssessRisk"])
-def test_transient_retry_and_catch_all(states: dict[str, dict[str, Any]], state: str) -> None:
-    assert [r["ErrorEquals"] for r in _custom_retries(states[state])] == [["TransientError"]]
-    assert _catches(states[state]) == [(["States.ALL"], "Compensate", "$.error")]
+def _catcher(state: dict[str, Any], error: str) -> str | None:
+    for catch in state.get("Catch", []):
+        if error in catch["ErrorEquals"] or catch["ErrorEquals"] == ["States.ALL"]:
+            return catch["Next"]
+    return None
+
+
+@pytest.mark.parametrize("state", SYNC_TASKS + WAITS)
+def test_every_task_retries_throttling_crashes_and_timeouts_with_full_jitter_for_minutes(
+    states: dict[str, dict[str, Any]], state: str
+) -> None:
+    task = states[state]
+    retryable = ["TransientError", "Lambda.TooManyRequestsException", "Lambda.ServiceException",
+                 "Sandbox.Timedout", "Runtime.ExitError"]
+    if state not in WAITS:
+        retryable.append("States.Timeout")
+    for error in retryable:
+        retrier = _retrier(task, error)
+        assert retrier is not None and retrier["MaxAttempts"] == RETRY.max_attempts, (state, error)
+        assert retrier["JitterStrategy"] == "FULL" and retrier["MaxDelaySeconds"] == RETRY.max_delay_seconds
+        assert retrier["BackoffRate"] == 2 and retrier["IntervalSeconds"] == RETRY.interval_seconds
+    defect = _retrier(task, "KeyError")
+    assert defect is not None and defect["ErrorEquals"] == ["States.ALL"]
+    assert defect["MaxAttempts"] == DEFECT_RETRY.max_attempts and defect["JitterStrategy"] == "FULL"
+    assert task["Retry"][-1] is defect  # States.ALL last, as Step Functions requires
+    assert RETRY.budget_seconds >= 180, "retryable errors are retried for minutes, not seconds"
+
+
+@pytest.mark.parametrize("state", SYNC_TASKS)
+def test_synchronous_tasks_have_a_timeout(states: dict[str, dict[str, Any]], state: str) -> None:
+    assert states[state]["TimeoutSeconds"] == TASK_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize("state", SYNC_TASKS + WAITS)
+def test_every_task_catches_every_error(states: dict[str, dict[str, Any]], state: str) -> None:
+    """Nothing falls out of the workflow unhandled: each task ends in a Catch of States.ALL (to a park, the
+    capture-failure flag, or, for a park itself, a Fail state that alarms)."""
+    assert states[state]["Catch"][-1]["ErrorEquals"] == ["States.ALL"]
+
+
+@pytest.mark.parametrize(("state", "refusals"), [
+    ("AuthorizePayment", ["PaymentDeclined", "PaymentGatewayError"]),
+    ("ReserveStock", ["OutOfStock"]),
+    ("AssessRisk", ["OutOfStock"]),
+])
+def test_refusals_compensate_without_a_retry(states: dict[str, dict[str, Any]], state: str,
+                                             refusals: list[str]) -> None:
+    task = states[state]
+    for error in refusals:
+        assert _catcher(task, error) == "Compensate"
+        retrier = _retrier(task, error)
+        if error == "PaymentGatewayError":  # the gateway could not process the card now: a few tries first
+            assert retrier is not None and retrier["MaxAttempts"] == 3
+        else:
+            assert retrier is not None and retrier["MaxAttempts"] == 0
+    assert _catcher(task, "TransientError") == f"{state}Failed"
+
+
+@pytest.mark.parametrize(("state", "park"), [
+    ("AuthorizePayment", "ParkOrder"), ("ReserveStock", "ParkOrder"), ("AssessRisk", "ParkOrder"),
+    ("HoldForReview", "ParkOrder"), ("RequestFulfillment", "ParkOrder"),
+    ("CommitStock", "ParkShipment"), ("FlagCaptureFailure", "ParkShipment"), ("MarkShipped", "ParkShipment"),
+    ("ReleaseStock", "ParkCompensation"), ("VoidPayment", "ParkCompensation"), ("CloseOrder", "ParkCompensation"),
+])
+def test_a_step_past_its_retries_parks_the_order_and_ops_resume_at_that_step(
+    states: dict[str, dict[str, Any]], state: str, park: str
+) -> None:
+    failed = states[_catcher(states[state], "KeyError")]
+    assert failed == {"Type": "Pass", "Result": state, "ResultPath": "$.failure.step", "Next": park}
+    catch = states[state]["Catch"][-1]
+    assert catch["ResultPath"] == "$.failure"
+    resume = states[states[park]["Next"]]
+    assert resume["Type"] == "Choice"
+    assert {"Variable": "$.failure.step", "StringEquals": state, "Next": state} in resume["Choices"]
+
+
+def test_capture_failures_are_flagged_not_parked(states: dict[str, dict[str, Any]]) -> None:
+    assert _catcher(states["CapturePayment"], "KeyError") == "FlagCaptureFailure"
+    assert states["FlagCaptureFailure"]["Next"] == "MarkShipped"
+
+
+@pytest.mark.parametrize(("park", "on_timeout", "cancellable"), [
+    ("ParkOrder", "TechnicalHoldTimedOut", True),
+    ("ParkShipment", "ShipmentStuck", False),
+    ("ParkCompensation", "CompensationFailed", False),
+])
+def test_parks_time_out_by_policy_and_only_orders_before_shipment_can_be_cancelled(
+    states: dict[str, dict[str, Any]], park: str, on_timeout: str, cancellable: bool
+) -> None:
+    task = states[park]
+    assert _catcher(task, "States.Timeout") == on_timeout
+    assert _retrier(task, "States.Timeout")["MaxAttempts"] == 0
+    assert (_catcher(task, "OrderCancelled") == "Compensate") is cancellable
+    assert _retrier(task, "OrderCancelled")["MaxAttempts"] == 0
+    if park == "ParkOrder":
+        timed_out = states[on_timeout]
+        assert timed_out["Result"]["Error"] == "TechnicalFailure" and timed_out["Next"] == "Compensate"
+    else:
+        assert states[on_timeout]["Type"] == "Fail"
 
 
 def test_choices(states: dict[str, dict[str, Any]]) -> None:
@@ -180,25 +269,16 @@ def test_choices(states: dict[str, dict[str, Any]]) -> None:
         ("RequestFulfillment", "FulfillmentTimedOut", "FulfillmentTimeout", "The order was not shipped in time"),
     ],
 )
-def test_wait_timeouts(states: dict[str, dict[str, Any]], state: str, pass_state: str, error: str, cause: str) -> None:
-    assert _catches(states[state]) == [
-        (["States.Timeout"], pass_state, "$.error"),
-        (["States.ALL"], "Compensate", "$.error"),
-    ]
+def test_wait_timeouts_and_cancellations(states: dict[str, dict[str, Any]], state: str, pass_state: str,
+                                         error: str, cause: str) -> None:
+    assert _catcher(states[state], "States.Timeout") == pass_state
+    assert _catcher(states[state], "OrderCancelled") == "Compensate"
+    assert _retrier(states[state], "OrderCancelled")["MaxAttempts"] == 0
     timed_out = states[pass_state]
     assert timed_out["Type"] == "Pass"
     assert timed_out["Result"] == {"Error": error, "Cause": cause}
     assert timed_out["ResultPath"] == "$.error"
     assert timed_out["Next"] == "Compensate"
-
-
-def test_after_shipment(states: dict[str, dict[str, Any]]) -> None:
-    commit = states["CommitStock"]
-    custom = _custom_retries(commit)
-    assert custom[0]["ErrorEquals"] == ["TransientError"]
-    assert custom[-1]["ErrorEquals"] == ["States.ALL"] and custom[-1]["MaxAttempts"] == 5
-    assert _catches(states["CapturePayment"]) == [(["States.ALL"], "FlagCaptureFailure", "$.error")]
-    assert states["FlagCaptureFailure"]["Next"] == "MarkShipped"
 
 
 def test_compensation_chain(states: dict[str, dict[str, Any]]) -> None:
@@ -208,15 +288,6 @@ def test_compensation_chain(states: dict[str, dict[str, Any]]) -> None:
     assert states["VoidPayment"]["Next"] == "CloseOrder"
     assert states["CloseOrder"]["Next"] == "Closed"
     assert states["Closed"]["Type"] == "Succeed"
-    assert states["CompensationFailed"]["Type"] == "Fail"
-    for name in ("ReleaseStock", "VoidPayment", "CloseOrder"):
-        retries = _custom_retries(states[name])
-        assert retries == [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 5, "BackoffRate": 2}], (
-            name
-        )
-        assert [(errors, target) for errors, target, _ in _catches(states[name])] == [
-            (["States.ALL"], "CompensationFailed")
-        ]
 
 
 def _successors(state: dict[str, Any]) -> set[str]:
@@ -228,7 +299,7 @@ def _successors(state: dict[str, Any]) -> set[str]:
     return nxt
 
 
-def test_no_dead_states_and_every_failure_reaches_close_order(
+def test_no_dead_states_and_every_refusal_reaches_close_order(
     asl: dict[str, Any], states: dict[str, dict[str, Any]]
 ) -> None:
     seen, todo = set(), [asl["StartAt"]]
@@ -250,15 +321,12 @@ def test_no_dead_states_and_every_failure_reaches_close_order(
                 stack.extend(_successors(states[name]))
         return False
 
-    before_shipment = ["AuthorizePayment", "ReserveStock", "AssessRisk", "HoldForReview", "RequestFulfillment"]
-    for name in before_shipment:
-        for _, target, result_path in _catches(states[name]):
-            assert result_path == "$.error"
-            assert target == "Compensate" or states[target]["Next"] == "Compensate"
-            assert reaches(target, "CloseOrder")
-    # Every terminal state is one of the three ends.
+    for name in ["AuthorizePayment", "ReserveStock", "AssessRisk", "HoldForReview", "RequestFulfillment"]:
+        for catch in states[name]["Catch"]:
+            assert reaches(catch["Next"], "CloseOrder"), (name, catch)
     ends = {n for n, s in states.items() if s["Type"] in ("Succeed", "Fail")}
-    assert ends == {"Shipped", "Closed", "CompensationFailed"}
+    assert ends == {"Shipped", "Closed", "CompensationFailed", "ShipmentStuck", "ParkOrderUnavailable",
+                    "ParkShipmentUnavailable", "ParkCompensationUnavailable"}
 
 
 def test_state_machine_may_invoke_exactly_the_workflow_functions(synthesized: Synthesized) -> None:

@@ -14,7 +14,6 @@ from local import faults, lambda_runner, moto_patches
 from tests.local.test_lambda_runner import _spec
 
 
-
 def _side_effect_handler(code_dir: Path) -> None:
     """A handler that appends a line to a file (its side effect) and answers."""
     pkg = code_dir / "functions" / "demo"
@@ -101,7 +100,8 @@ def test_api_faults_go_through_the_sdks_own_retries(tmp_path, moto_endpoint):
     before = list(handlers.BUILTIN_HANDLERS)
     faults.install_api_faults(book, "inventory")
     try:
-        ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1",
+        # A session created after the hook, as in a function's process (the hook is installed before any import).
+        ddb = boto3.Session().client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1",
                            aws_access_key_id="a", aws_secret_access_key="b",
                            config=Config(retries={"mode": "standard", "max_attempts": 3}))
         book.add({"action": "aws:fis:inject-api-throttle-error", "service": "dynamodb",

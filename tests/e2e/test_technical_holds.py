@@ -1,0 +1,99 @@
+"""Faults injected into the running stack: a transient one is retried to PROCESSING; a persistent one parks the
+order (ON_HOLD, reason technical) with its authorization and stock kept, until ops retry it or cancel it."""
+
+import time
+
+import pytest
+
+from local.faults import FaultBook
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def faults(local_stack):
+    book = FaultBook(local_stack.config["faults_file"])
+    book.clear()
+    yield book
+    book.clear()
+
+
+def _wait_for(api, token, order_id, predicate, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        order = api.call("GET", f"/orders/{order_id}", api.ops).json()
+        if predicate(order):
+            return order
+        if time.monotonic() > deadline:
+            raise AssertionError(f"order {order_id} never matched: {order}")
+        time.sleep(0.2)
+
+
+def _place(api, ann, sku):
+    answer = api.place(ann, sku)
+    assert answer.status_code == 201, answer.text
+    return answer.json()["order_id"]
+
+
+@pytest.mark.parametrize("fault", [
+    {"action": "aws:lambda:invocation-error", "function": "inventory", "step": "reserve", "when": "after"},
+    {"action": "oms:lambda:kill", "function": "payment", "step": "authorize", "when": "after"},
+    {"action": "aws:fis:inject-api-throttle-error", "service": "dynamodb", "operations": ["TransactWriteItems"],
+     "function": "inventory"},
+])
+def test_a_transient_fault_is_retried_and_the_order_goes_on(api, ann, faults, fault):
+    sku = api.product(on_hand=3)
+    faults.add({**fault, "count": 2})
+    order_id = _place(api, ann, sku)
+    order = api.wait(ann, order_id, "PROCESSING", "CANCELLED", "REJECTED", "ON_HOLD")
+    assert order["status"] == "PROCESSING", order
+    assert faults.list()[0]["fired"] == 2
+    stock = api.stock(sku)
+    assert (stock["reserved"], stock["available"]) == (1, 2)  # reserved once, whatever was retried
+
+
+def test_a_persistent_fault_parks_the_order_until_ops_retry_it(api, ann, faults, local_stack):
+    sku = api.product(on_hand=3)
+    order_id = _place(api, ann, sku)
+    api.wait(ann, order_id, "PROCESSING")
+    # A second order meets a persistent failure of its stock reservation.
+    faults.add({"action": "aws:lambda:invocation-error", "function": "inventory", "step": "reserve"})
+    parked_id = _place(api, ann, sku)
+    parked = _wait_for(api, ann, parked_id, lambda o: "technical_hold" in o)
+    hold = parked["technical_hold"]
+    assert parked["status"] == "ON_HOLD" and parked["payment_status"] == "AUTHORIZED"
+    assert (hold["step"], hold["error"], hold["attempts"], hold["count"]) == ("ReserveStock", "InjectedFault", 4, 1)
+    assert "longer than usual" in api.order(ann, parked_id)["status_detail"]
+    assert "technical_hold" not in api.order(ann, parked_id)  # customers do not see the ops detail
+    held = api.call("GET", "/admin/orders?status=ON_HOLD&limit=100", api.ops).json()["orders"]
+    assert parked_id in [o["order_id"] for o in held]
+    assert api.call("POST", f"/admin/orders/{order_id}/retry", api.ops).status_code == 409  # not parked
+
+    faults.clear()  # the cause is fixed
+    retried = api.call("POST", f"/admin/orders/{parked_id}/retry", api.ops)
+    assert retried.status_code == 200, retried.text
+    assert "technical_hold" not in retried.json()
+    order = api.wait(ann, parked_id, "PROCESSING", "CANCELLED", "REJECTED")
+    assert order["status"] == "PROCESSING"
+    assert api.stock(sku)["reserved"] == 2
+    assert api.call("POST", f"/admin/orders/{parked_id}/retry", api.ops).status_code == 409  # already resumed
+
+
+def test_ops_cancel_a_parked_order_and_its_stock_and_authorization_are_released(api, ann, faults, local_stack):
+    sku = api.product(on_hand=2)
+    faults.add({"action": "aws:lambda:invocation-error", "function": "fraud", "step": "assess"})
+    order_id = _place(api, ann, sku)
+    parked = _wait_for(api, ann, order_id, lambda o: "technical_hold" in o)
+    assert parked["technical_hold"]["step"] == "AssessRisk" and api.stock(sku)["reserved"] == 1
+    body = {"reason": "STAFF_ERROR", "note": "the risk service is down for the day", "notify_customer": False}
+    answer = api.call("POST", f"/admin/orders/{order_id}/cancel", api.ops, json=body)
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["cancellation"]["by"] == "ops"
+    order = api.wait(ann, order_id, "CANCELLED")
+    assert order["payment_status"] == "VOIDED" and order["cancellation"]["reason"] == "STAFF_ERROR"
+    assert api.call("GET", f"/orders/{order_id}", api.ops).json()["close_reason"] == "ops_cancelled"
+    assert api.stock(sku)["reserved"] == 0
+    time.sleep(2)  # the notification queue would have delivered by now
+    assert not [m for m in local_stack.outbox(order_id)["email"] if "cancelled" in m["subject"]]  # not notified
+    again = api.call("POST", f"/admin/orders/{order_id}/cancel", api.ops, json=body)
+    assert again.status_code == 409 and again.json()["code"] == "not_cancellable"
