@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -84,8 +85,22 @@ class WorkflowStack(Stack):
         notifications = messaging.notifications.queue_url
 
         function = function_factory(self, config, WORKFLOW_TIMEOUT, messaging.ops_alerts)
-        self.payment = function("payment", "Payment",
-                                {"ORDERS_TABLE": orders, "PAYMENT_GATEWAY": config.payment_gateway})
+        payment_env = {"ORDERS_TABLE": orders, "PAYMENT_GATEWAY": config.payment_gateway}
+        self.sandbox_ledger: dynamodb.Table | None = None
+        if config.payment_gateway == "sandbox":
+            # The sandbox gateway's own memory of its authorizations (a real gateway keeps them on its side).
+            self.sandbox_ledger = dynamodb.Table(
+                self, "SandboxLedger",
+                partition_key=dynamodb.Attribute(name="authorization_id", type=dynamodb.AttributeType.STRING),
+                billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST, encryption=dynamodb.TableEncryption.AWS_MANAGED,
+                point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                    point_in_time_recovery_enabled=True),
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            payment_env["SANDBOX_LEDGER_TABLE"] = self.sandbox_ledger.table_name
+        self.payment = function("payment", "Payment", payment_env)
+        if self.sandbox_ledger is not None:
+            self.sandbox_ledger.grant_read_write_data(self.payment.function)
         self.inventory = function("inventory", "Inventory",
                                   {"ORDERS_TABLE": orders, "INVENTORY_TABLE": data.inventory.table_name})
         self.fraud = function("fraud", "Fraud", {

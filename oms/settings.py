@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Self, get_type_hints
+from typing import Any, Self, get_args, get_type_hints
 
 
 class SettingsError(RuntimeError):
@@ -19,7 +19,8 @@ class SettingsError(RuntimeError):
 
 
 class Settings:
-    """Each annotated field is read from the upper-cased variable of its name (``orders_table`` <- ``ORDERS_TABLE``).
+    """Each annotated field is read from the upper-cased variable of its name (``orders_table`` <- ``ORDERS_TABLE``);
+    an optional field (``str | None``) may be absent, any other must be set.
 
     Plain classes rather than dataclasses: a dataclass compiles its methods when the module is imported, and
     every function imports this module during its cold start.
@@ -43,9 +44,10 @@ class Settings:
         for field, kind in get_type_hints(cls).items():
             name = field.upper()
             raw = env.get(name, "")
-            if raw == "":
+            optional = type(None) in get_args(kind)
+            if raw == "" and not optional:
                 raise SettingsError(f"environment variable {name} is not set")
-            values[field] = _convert(name, raw, kind)
+            values[field] = _convert(name, raw, kind) if raw else None
         return cls(**values)
 
     @classmethod
@@ -101,6 +103,7 @@ class TrackingWebhookSettings(Settings):
 class PaymentSettings(Settings):
     orders_table: str
     payment_gateway: str
+    sandbox_ledger_table: str | None  # set when payment_gateway is "sandbox"
 
 
 class InventorySettings(Settings):

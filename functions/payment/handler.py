@@ -20,7 +20,7 @@ tracer = observability.tracer()
 @cache
 def _deps() -> tuple[OrdersRepository, PaymentGateway]:
     env = PaymentSettings.from_env()
-    return OrdersRepository(env.orders_table), gateway_for(env.payment_gateway)
+    return OrdersRepository(env.orders_table), gateway_for(env.payment_gateway, env.sandbox_ledger_table)
 
 
 STEPS = {

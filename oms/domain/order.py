@@ -126,6 +126,8 @@ class Reservation(TypedDict):
 
 class PaymentRecord(TypedDict):
     token: str
+    authorization_key: NotRequired[str]  # the gateway idempotency key, recorded before authorizing
+    authorization_requested_at: NotRequired[str]
     authorization_id: NotRequired[str]
     capture_id: NotRequired[str]
 

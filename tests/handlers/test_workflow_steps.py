@@ -166,3 +166,58 @@ def test_step_logs_carry_their_own_order_and_execution_and_no_secrets(stack, con
     assert [(line["order_id"], line["correlation_id"]) for line in mine] == [(first, "exec-1"), (second, "exec-2")]
     text = json.dumps(lines)
     assert "secret-token" not in text and "ann@example.com" not in text
+
+
+def _sandbox(stack):
+    from oms.adapters.payment_gateway import SandboxGateway
+
+    return SandboxGateway(stack.env("payment", "SANDBOX_LEDGER_TABLE"))
+
+
+def test_sandbox_gateway_follows_stripe_test_tokens_and_remembers_its_authorizations(stack):
+    from oms.domain.errors import PaymentDeclined as Declined
+
+    gateway = _sandbox(stack)
+    first = gateway.authorize(token="tok_visa", amount=100, currency="USD", idempotency_key="k")
+    assert first == gateway.authorize(token="tok_mastercard", amount=100, currency="USD", idempotency_key="k")
+    assert gateway.find_authorization("k") == {"authorization_id": first, "status": "requires_capture", "amount": 100}
+    assert gateway.find_authorization("never") is None
+    with pytest.raises(Declined) as declined:
+        gateway.authorize(token="tok_chargeDeclinedInsufficientFunds", amount=100, currency="USD", idempotency_key="x")
+    assert declined.value.code == "insufficient_funds"
+    with pytest.raises(PaymentGatewayError):
+        gateway.authorize(token="tok_chargeDeclinedProcessingError", amount=100, currency="USD", idempotency_key="y")
+    gateway.void(authorization_id=first, idempotency_key="v")
+    gateway.void(authorization_id=first, idempotency_key="v")  # repeating is a no-op
+    with pytest.raises(Declined):  # a canceled intent cannot be captured
+        gateway.capture(authorization_id=first, amount=100, idempotency_key="c")
+    assert [(a["authorization_id"], a["status"]) for a in gateway.ledger()] == [(first, "canceled")]
+
+
+def test_a_hold_the_order_never_recorded_is_found_and_voided(stack, context):
+    """The gateway authorized, then the write that records it failed: compensation asks the gateway."""
+    stock(stack, context)
+    order_id = placed(stack, context)
+    step(stack, context, "payment", "authorize", order_id)  # records the intent, then the authorization
+    from oms.adapters.orders_repo import OrdersRepository
+
+    # Rewind to "authorized at the gateway, not recorded": the state a crash after the gateway call leaves.
+    orders = OrdersRepository(stack.env("payment", "ORDERS_TABLE"))
+    boto3.resource("dynamodb").Table(stack.env("payment", "ORDERS_TABLE")).update_item(
+        Key={"order_id": order_id}, UpdateExpression="SET payment_status = :p REMOVE payment.authorization_id",
+        ExpressionAttributeValues={":p": "PENDING"})
+    assert "authorization_key" in order(stack, order_id)["payment"]
+    step(stack, context, "payment", "void", order_id)
+    final = order(stack, order_id)
+    assert final["payment_status"] == "VOIDED"
+    assert [a["status"] for a in _sandbox(stack).ledger()] == ["canceled"]
+    assert orders.require(order_id)["payment"]["authorization_id"].startswith("pi_sandbox_")
+
+
+def test_a_declined_card_leaves_nothing_to_void(stack, context):
+    stock(stack, context)
+    order_id = placed(stack, context, token="tok_chargeDeclined")
+    with pytest.raises(PaymentDeclined):
+        step(stack, context, "payment", "authorize", order_id)
+    assert step(stack, context, "payment", "void", order_id) == {"payment_status": "PENDING"}
+    assert _sandbox(stack).ledger() == []

@@ -4,9 +4,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from oms.adapters.payment_gateway import SandboxGateway
 from oms.domain.easypost import sign, signature_is_valid
-from oms.domain.errors import PaymentDeclined, PaymentGatewayError
 from oms.domain.models import PlaceOrderRequest
 from oms.domain.order import close_outcome, new_order, order_id_for, public_view
 from oms.domain.pricing import CatalogProduct
@@ -70,17 +68,6 @@ def test_close_outcomes_explain_the_reason():
     assert close_outcome("ReviewRejected", "fraud ring").status == OrderStatus.REJECTED
     assert close_outcome("PaymentGatewayError", "").payment_status == PaymentStatus.FAILED
     assert close_outcome("States.TaskFailed", "boom").reason == "internal_error"
-
-
-def test_sandbox_gateway_follows_stripe_test_tokens():
-    gateway = SandboxGateway()
-    first = gateway.authorize(token="tok_visa", amount=100, currency="USD", idempotency_key="k")
-    assert first == gateway.authorize(token="tok_mastercard", amount=100, currency="USD", idempotency_key="k")
-    with pytest.raises(PaymentDeclined) as declined:
-        gateway.authorize(token="tok_chargeDeclinedInsufficientFunds", amount=100, currency="USD", idempotency_key="x")
-    assert declined.value.code == "insufficient_funds"
-    with pytest.raises(PaymentGatewayError):
-        gateway.authorize(token="tok_chargeDeclinedProcessingError", amount=100, currency="USD", idempotency_key="y")
 
 
 def test_easypost_signature():
