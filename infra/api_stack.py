@@ -86,7 +86,7 @@ class ApiStack(Stack):
 
         state_machine = workflow.state_machine
 
-        function = function_factory(self, config, API_TIMEOUT, messaging.ops_alerts)
+        function = function_factory(self, config, API_TIMEOUT, messaging.alarms)
 
         place_order = function(
             "place_order",
@@ -152,7 +152,8 @@ class ApiStack(Stack):
         self._build_api()
 
         alarm_on(self, "Api5xxAlarm", "The OMS API returned 5XX responses",
-                 self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"), messaging.ops_alerts)
+                 self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"), messaging.alarms,
+                 runbook="api-5xx")
 
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)

@@ -25,6 +25,8 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "fulfillmentTimeoutHours": 336,
     # A parked order (a technical failure after the retries) waits this long for ops, then is compensated.
     "technicalHoldTimeoutHours": 72,
+    # A PENDING order older than this has lost its workflow or is stuck: the sweeper starts it and alarms.
+    "pendingAlarmMinutes": 5,
     "paymentGateway": "sandbox",
     # AWSLambdaPowertoolsPythonV3-python314-x86_64:<version>; 27 is the version the Powertools docs
     # list for the python314 layer. Override with -c powertoolsLayerVersion=N to follow a newer release.
@@ -69,6 +71,7 @@ class OmsConfig:
     review_timeout_hours: int
     fulfillment_timeout_hours: int
     technical_hold_timeout_hours: int
+    pending_alarm_minutes: int
     payment_gateway: str
     powertools_layer_version: int
     log_level: str
@@ -106,6 +109,7 @@ class OmsConfig:
             review_timeout_hours=_int("reviewTimeoutHours", merged["reviewTimeoutHours"]),
             fulfillment_timeout_hours=_int("fulfillmentTimeoutHours", merged["fulfillmentTimeoutHours"]),
             technical_hold_timeout_hours=_int("technicalHoldTimeoutHours", merged["technicalHoldTimeoutHours"]),
+            pending_alarm_minutes=_int("pendingAlarmMinutes", merged["pendingAlarmMinutes"]),
             payment_gateway=str(merged["paymentGateway"]).strip(),
             powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
             log_level=log_level,

@@ -35,7 +35,8 @@ ASSET_EXCLUDES = [
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 assert RUNTIME.name == PYTHON_RUNTIME
 
-API_TIMEOUT = Duration.seconds(10)
+# Below API Gateway's 29 s: the SDK's retries (oms.adapters.aws) end well before, so a client gets a 503, not a 504.
+API_TIMEOUT = Duration.seconds(28)
 WORKFLOW_TIMEOUT = Duration.seconds(30)
 NOTIFY_TIMEOUT = Duration.seconds(60)
 
@@ -135,7 +136,8 @@ class PowertoolsFunction(Construct):
         depend_only_on_default_policy(self.function, self.role)
         if alarm_topic is not None:
             alarm_on(self, "ErrorsAlarm", f"OMS {name} function errors",
-                     self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"), alarm_topic)
+                     self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"), alarm_topic,
+                     runbook="function-errors")
 
     @property
     def stack(self) -> Stack:

@@ -35,10 +35,19 @@ class MessagingStack(Stack):
             enable_key_rotation=True,
         )
         self.alerts_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        # Two topics: alerts about orders (held for review, parked, capture failed) and CloudWatch alarms. An
+        # order alert that cannot be published never fails the order's step, and alarms never depend on it.
         self.ops_alerts = sns.Topic(
             self,
             "OpsAlerts",
-            display_name="OMS ops alerts",
+            display_name="OMS order alerts",
+            master_key=self.alerts_key,
+            enforce_ssl=True,
+        )
+        self.alarms = sns.Topic(
+            self,
+            "Alarms",
+            display_name="OMS alarms",
             master_key=self.alerts_key,
             enforce_ssl=True,
         )
@@ -57,7 +66,9 @@ class MessagingStack(Stack):
             enforce_ssl=True,
             # Lambda's guidance: at least 6x the consumer's timeout.
             visibility_timeout=Duration.seconds(NOTIFY_TIMEOUT.to_seconds() * 6),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=3, queue=self.dead_letters),
+            # Each message is one event for one order, delivered in a batch of one: a message that keeps failing
+            # reaches the DLQ alone (after 5 receives), never with innocent neighbours.
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.dead_letters),
         )
 
         self.sender_identity = ses.EmailIdentity(
@@ -71,7 +82,7 @@ class MessagingStack(Stack):
             config=config,
             code=oms_code(),
             timeout=NOTIFY_TIMEOUT,
-            alarm_topic=self.ops_alerts,
+            alarm_topic=self.alarms,
             environment={
                 "ORDERS_TABLE": data.orders.table_name,
                 "IDEMPOTENCY_TABLE": data.idempotency.table_name,
@@ -97,10 +108,10 @@ class MessagingStack(Stack):
             )
         )
         fn.add_event_source(
-            event_sources.SqsEventSource(self.notifications, batch_size=10, report_batch_item_failures=True)
+            event_sources.SqsEventSource(self.notifications, batch_size=1, report_batch_item_failures=True)
         )
 
         alarm_on(self, "NotificationsDlqAlarm", "Notifications are landing in the dead-letter queue",
                  self.dead_letters.metric_approximate_number_of_messages_visible(
                      period=Duration.minutes(5), statistic="Maximum"),
-                 self.ops_alerts)
+                 self.alarms, runbook="notifications-dead-letter-queue")

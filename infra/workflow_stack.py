@@ -26,14 +26,17 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.alarms import alarm_on
+from infra.alarms import alarm_on, service_metric
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import WORKFLOW_TIMEOUT, function_factory
@@ -84,7 +87,7 @@ class WorkflowStack(Stack):
         alerts_topic = messaging.ops_alerts.topic_arn
         notifications = messaging.notifications.queue_url
 
-        function = function_factory(self, config, WORKFLOW_TIMEOUT, messaging.ops_alerts)
+        function = function_factory(self, config, WORKFLOW_TIMEOUT, messaging.alarms)
         payment_env = {"ORDERS_TABLE": orders, "PAYMENT_GATEWAY": config.payment_gateway}
         self.sandbox_ledger: dynamodb.Table | None = None
         if config.payment_gateway == "sandbox":
@@ -126,10 +129,40 @@ class WorkflowStack(Stack):
         self.state_machine = self._state_machine(config)
         acknowledge_function_versions(self.state_machine.role, *(pf.function for pf in step_functions))
 
-        alarm_on(self, "ExecutionsFailedAlarm", "Order workflow executions failed (an order may be stuck)",
-                 self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"), messaging.ops_alerts)
+        # No order without a workflow: every minute, PENDING orders older than the limit get their execution.
+        self.sweeper = function("sweeper", "Sweeper", {
+            "ORDERS_TABLE": orders, "STATE_MACHINE_ARN": self.state_machine.state_machine_arn,
+            "PENDING_ALARM_SECONDS": str(config.pending_alarm_minutes * 60),
+        })
+        data.orders.grant_read_data(self.sweeper.function)
+        acknowledge_table_indexes(self.sweeper.role, data.orders)
+        self.state_machine.grant_start_execution(self.sweeper.function)
+        events.Rule(self, "SweepPendingOrders", schedule=events.Schedule.rate(Duration.minutes(1)),
+                    description="Start the workflow of PENDING orders that have none (oms/logic/sweeper.py)",
+                    targets=[events_targets.LambdaFunction(self.sweeper.function)])
+
+        self._alarms(messaging.alarms)
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
+
+    def _alarms(self, topic: sns.ITopic) -> None:
+        """The per-order signals (docs/operating.md has a runbook section for each)."""
+        alarm_on(self, "ExecutionsFailedAlarm", "Order workflow executions failed (an order may be stuck)",
+                 self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"), topic,
+                 runbook="executions-failed")
+        alarm_on(self, "OrdersParkedAlarm", "An order is parked: a workflow step kept failing past its retries",
+                 service_metric("order_status", "OrdersParked"), topic, runbook="orders-parked")
+        alarm_on(self, "TechnicalCompensationsAlarm", "An order was cancelled for a technical reason",
+                 service_metric("order_status", "TechnicalCompensations"), topic, runbook="technical-compensations")
+        alarm_on(self, "StalePendingOrdersAlarm", "Orders are PENDING for longer than the sweeper's limit",
+                 service_metric("sweeper", "StalePendingOrders").with_(statistic="Maximum"), topic, periods=2,
+                 runbook="stale-pending-orders")
+        alarm_on(self, "WorkflowsStartedBySweeperAlarm", "An order had no workflow; the sweeper started it",
+                 service_metric("sweeper", "WorkflowsStartedBySweeper"), topic, runbook="stale-pending-orders")
+        for service in ("fraud", "order_status"):
+            alarm_on(self, f"OrderAlertsFailed{service.title().replace('_', '')}Alarm",
+                     f"{service} could not publish an order alert to ops", service_metric(service, "OrderAlertsFailed"),
+                     topic, runbook="order-alerts-failed")
 
     # -- task builders -------------------------------------------------------------------------------
 

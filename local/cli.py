@@ -4,6 +4,7 @@
   oms outbox [--order ID]    email and SMS the system sent
   oms trace ORDER_ID         the order's Step Functions execution, state by state
   oms faults [add JSON|FILE | clear]   FIS-like faults the running stack applies (docs/local.md)
+  oms notifications redrive  move dead-lettered notifications back to their queue (nothing is sent twice)
   oms status                 is the local stack up?
 """
 
@@ -141,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("faults", help="list, add or clear injected faults (see docs/local.md)")
     p.add_argument("verb", nargs="?", choices=["list", "add", "clear"], default="list")
     p.add_argument("fault", nargs="*", help="a fault as JSON (or @file with a JSON list)")
+    p = sub.add_parser("notifications", help="the notification queues")
+    p.add_argument("verb", choices=["redrive"])
     sub.add_parser("status", help="is the local stack up?")
     args = ap.parse_args(argv)
 
@@ -167,7 +170,31 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(trace(config, args.order_id)))
     elif args.command == "faults":
         return faults_command(config, args.verb, args.fault)
+    elif args.command == "notifications":
+        for source, moved in redrive(config).items():
+            print(f"{moved} message(s) moved back to {source}")
     return 0
+
+
+def redrive(config: dict[str, Any]) -> dict[str, int]:
+    """Move every dead-lettered message back to the queue it came from (as SQS's StartMessageMoveTask does on
+    AWS). The consumer sends each (order, event, channel) once, so a redriven message sends only what failed."""
+    sqs = _client(config, "sqs")
+    moved: dict[str, int] = {}
+    for url in sqs.list_queues().get("QueueUrls", []):
+        policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"].get(
+            "RedrivePolicy")
+        if not policy:
+            continue
+        dlq_url = sqs.get_queue_url(QueueName=json.loads(policy)["deadLetterTargetArn"].rsplit(":", 1)[-1])["QueueUrl"]
+        count = 0
+        while messages := sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                sqs.send_message(QueueUrl=url, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+                count += 1
+        moved[url.rsplit("/", 1)[-1]] = count
+    return moved
 
 
 def faults_command(config: dict[str, Any], verb: str, specs: list[str]) -> int:

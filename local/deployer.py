@@ -598,6 +598,11 @@ class Deployer:
             self.client("ses").verify_domain_identity(Domain=identity)
         return Resource(lid, "", identity, {}, {"EmailIdentity": identity})
 
+    def _Events_Rule(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
+        """A scheduled rule: kept with its resolved properties; ``local/scheduler.py`` runs its targets."""
+        name = p.get("Name") or physical_name(stack, lid)
+        return Resource(lid, "", name, {"Arn": self.arn("events", f"rule/{name}")}, p)
+
     def _api_gateway_any(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
         """API Gateway is served by local/gateway.py: keep the resolved properties, create nothing."""
         type_ = spec["Type"]

@@ -171,7 +171,9 @@ def install_api_faults(book: FaultBook, function: str) -> None:
             return first
         return None
 
-    handlers.BUILTIN_HANDLERS.append(("before-send", before_send))
+    # First: botocore uses the first response a before-send handler returns (an in-process moto still sees the
+    # request; in a function's process nothing else answers, so a faulted request never leaves).
+    handlers.BUILTIN_HANDLERS.insert(0, ("before-send", before_send))
 
 
 def _header(request: Any, name: str) -> str:

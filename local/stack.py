@@ -29,6 +29,7 @@ from local.faults import FaultBook
 from local.gateway import Gateway
 from local.lambda_runner import LambdaRunner, install
 from local.pollers import SqsPoller
+from local.scheduler import Scheduler
 
 log = logging.getLogger("local")
 SEED_FILE = Path(__file__).with_name("seed.json")
@@ -64,6 +65,7 @@ class LocalStack:
         self.runner: LambdaRunner | None = None
         self.gateway: Gateway | None = None
         self.pollers: list[SqsPoller] = []
+        self.scheduler: Scheduler | None = None
         self.deployment: Deployment | None = None
         self.faults: FaultBook | None = None
         self.endpoint_url = ""
@@ -106,6 +108,8 @@ class LocalStack:
                                    self.region, fault_book=self.faults, consumer=consumer)
                 poller.start()
                 self.pollers.append(poller)
+        self.scheduler = Scheduler(self.deployment, lambda_client)
+        self.scheduler.start()
 
     def _synth(self) -> list[tuple[str, dict[str, Any]]]:
         from local.synth import synthesize
@@ -215,6 +219,8 @@ class LocalStack:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         if self.gateway is not None:
             self.gateway.stop()
         if self.runner is not None:

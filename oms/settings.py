@@ -135,6 +135,12 @@ class NotifySettings(Settings):
     sender_email: str
 
 
+class SweeperSettings(Settings):
+    orders_table: str
+    state_machine_arn: str
+    pending_alarm_seconds: int
+
+
 #: function name (folder under functions/) -> its settings class
 BY_FUNCTION: dict[str, type[Settings]] = {
     "place_order": PlaceOrderSettings,
@@ -147,4 +153,5 @@ BY_FUNCTION: dict[str, type[Settings]] = {
     "fulfillment": FulfillmentSettings,
     "order_status": OrderStatusSettings,
     "notify": NotifySettings,
+    "sweeper": SweeperSettings,
 }

@@ -1,6 +1,11 @@
-"""SQS consumer: send each order event's email (and SMS) once; failed records are retried, then DLQ'd."""
+"""SQS consumer (batches of one): send an order event's messages, each (order, event, channel) exactly once.
+
+A channel that fails fails the record, which SQS redelivers; the channels already sent answer from their
+idempotency record and are not sent again. After 5 receives the message moves to the dead-letter queue, alone.
+"""
 
 import json
+from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -17,35 +22,46 @@ from oms import observability
 from oms.adapters.aws import client
 from oms.adapters.mailer import Mailer
 from oms.adapters.orders_repo import OrdersRepository
-from oms.logic.notify import send_notification
+from oms.logic import notify
 from oms.settings import NotifySettings
 
 logger = observability.logger()
 tracer = observability.tracer()
 metrics = observability.metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A failed record is reported (SQS redelivers it), not raised: a function error then means a crash.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 env = NotifySettings.from_env()
-orders = OrdersRepository(env.orders_table)
-mailer = Mailer(env.sender_email)
-idempotency = IdempotencyConfig(event_key_jmespath="event_id", expires_after_seconds=7 * 24 * 3600)
+idempotency = IdempotencyConfig(event_key_jmespath="[order_id, event, channel]", expires_after_seconds=30 * 86400)
 # The persistence layer reuses the function's DynamoDB client instead of building a second session.
 persistence = DynamoDBPersistenceLayer(table_name=env.idempotency_table, boto3_client=client("dynamodb"))
 
 
-@idempotent_function(data_keyword_argument="message", config=idempotency, persistence_store=persistence)
-def deliver(message: dict[str, Any]) -> dict[str, Any]:
-    """Exactly once per event id (a redelivered message returns the first result)."""
-    sent = send_notification(message["order_id"], message["event"], orders, mailer)
+@cache
+def _deps() -> tuple[OrdersRepository, Mailer]:
+    return OrdersRepository(env.orders_table), Mailer(env.sender_email)
+
+
+@idempotent_function(data_keyword_argument="delivery", config=idempotency, persistence_store=persistence)
+def deliver(delivery: notify.Delivery, message: Any) -> dict[str, str]:
+    """Once per (order, event, channel): a repeat returns the first result and sends nothing."""
+    message_id = notify.send(delivery, message, _deps()[1])
     metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
-    return sent
+    return {"channel": delivery["channel"], "message_id": message_id}
 
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
-    message = json.loads(record.body)
+    body = json.loads(record.body)
     logger.set_correlation_id(record.message_id)
-    logger.append_keys(order_id=message.get("order_id"), notification=message.get("event"))
-    deliver(message=message)
+    logger.append_keys(order_id=body.get("order_id"), notification=body.get("event"))
+    order = _deps()[0].require(body["order_id"])
+    message = notify.message_for(order, body["event"])
+    for delivery in notify.deliveries(order, body["event"]):
+        try:
+            deliver(delivery=delivery, message=message)
+        except Exception:
+            metrics.add_metric(name=f"NotificationsFailed_{delivery['channel']}", unit=MetricUnit.Count, value=1)
+            raise
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -12,7 +12,9 @@ from botocore.config import Config
 from botocore.session import Session
 
 # The user agent names the function, so CloudTrail (and moto's request recorder locally) can tell who called.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10,
+# Timeouts and retries end within ~20 s, inside every function's timeout (API functions: 28 s), so a failing call
+# is reported (503 to a client, a retried step to the workflow) rather than cut off.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=3,
                  user_agent_extra=f"oms-function/{os.environ.get('POWERTOOLS_SERVICE_NAME', 'unknown')}")
 
 

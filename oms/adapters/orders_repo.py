@@ -131,6 +131,16 @@ class OrdersRepository:
         """Orders in one status, newest first (the ops queues)."""
         return self._query("by_status", "status", status.value, limit, cursor)
 
+    def pending_before(self, created_before: str, limit: int) -> list[Order]:
+        """PENDING orders placed before ``created_before`` (ISO-8601), oldest first."""
+        response = self.ddb.query(
+            TableName=self.table, IndexName="by_status", Limit=limit, ScanIndexForward=True,
+            KeyConditionExpression="#s = :pending AND created_key < :before",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":pending": {"S": OrderStatus.PENDING.value}, ":before": {"S": created_before}},
+        )
+        return [_order(from_item(item)) for item in response.get("Items", [])]
+
     def apply(self, order_id: str, change: Change) -> Order:
         """Apply ``change`` atomically; raises ``TransitionRejected`` (with the current order) if the
         order is not in a state the change may follow, ``NotFound`` if there is no such order."""

@@ -1,6 +1,7 @@
 """The order workflow (Step Functions): start it, and resume the executions waiting on task tokens."""
 
 import json
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -14,15 +15,19 @@ class Workflow:
         self.state_machine_arn = state_machine_arn
         self.sfn = client("stepfunctions")
 
-    def start(self, order_id: str) -> None:
-        """Start the order's execution; the execution name is the order id, so a repeated start is a no-op."""
+    def start(self, order_id: str) -> datetime | None:
+        """Start the order's execution; the execution name is the order id, so a repeated start is a no-op.
+        Returns when the (running) execution started, or None when it has already finished."""
         try:
-            self.sfn.start_execution(
+            response = self.sfn.start_execution(
                 stateMachineArn=self.state_machine_arn, name=order_id, input=json.dumps({"order_id": order_id})
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
+            return None
+        started: datetime = response["startDate"]
+        return started
 
     def resume(self, task_token: str, output: dict[str, Any]) -> None:
         """Complete the waiting task; ``Conflict`` when it is no longer waiting (answered, timed out)."""

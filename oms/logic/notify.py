@@ -1,17 +1,41 @@
-"""Send the customer message for one order event."""
+"""Customer messages for an order event: one delivery per channel (email, SMS when the order has a phone).
 
-from typing import Any
+Each (order, event, channel) is sent once: the notify function makes every delivery idempotent on that key, so a
+failing SMS is retried alone and never repeats the email, and a redelivered or redriven message sends nothing twice.
+"""
+
+from typing import Literal, TypedDict
 
 from oms.adapters.mailer import Mailer
-from oms.adapters.orders_repo import OrdersRepository
-from oms.domain.messages import render
+from oms.domain.messages import Message, render
+from oms.domain.order import Order
+
+Channel = Literal["email", "sms"]
 
 
-def send_notification(order_id: str, event: str, orders: OrdersRepository, mailer: Mailer) -> dict[str, Any]:
-    order = orders.require(order_id)
-    message = render(event, order)
-    sent = {"email": mailer.email(order["contact"]["email"], message)}
+class Delivery(TypedDict):
+    order_id: str
+    event: str
+    channel: Channel
+    to: str
+
+
+def deliveries(order: Order, event: str) -> list[Delivery]:
+    """The messages one event of ``order`` sends, one per channel."""
+    planned: list[Delivery] = [{"order_id": order["order_id"], "event": event, "channel": "email",
+                                "to": order["contact"]["email"]}]
     phone = order["contact"].get("phone")
     if phone:
-        sent["sms"] = mailer.sms(phone, message)
-    return sent
+        planned.append({"order_id": order["order_id"], "event": event, "channel": "sms", "to": phone})
+    return planned
+
+
+def send(delivery: Delivery, message: Message, mailer: Mailer) -> str:
+    """Send one delivery; returns the provider's message id."""
+    if delivery["channel"] == "email":
+        return mailer.email(delivery["to"], message)
+    return mailer.sms(delivery["to"], message)
+
+
+def message_for(order: Order, event: str) -> Message:
+    return render(event, order)

@@ -93,3 +93,41 @@ def test_a_failing_message_is_reported_for_retry_not_lost(stack, context):
     notify = stack.handler("notify")
     answer = notify.handler({"Records": [good, record]}, context)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
+
+
+def test_a_failing_sms_is_retried_alone_and_never_repeats_the_email(stack, context, tmp_path):
+    """Each (order, event, channel) is one unit: SNS fails, the record is retried, the email is not sent again."""
+    from botocore import handlers
+    from moto.sns.models import sns_backends
+
+    from local import faults
+    from oms.adapters.aws import reset
+
+    stock(stack, context)
+    _, body = place(stack, context, order_body())
+    record = {"messageId": "m1", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
+              "body": json.dumps({"event_id": f"{body['order_id']}:order_confirmed", "order_id": body["order_id"],
+                                  "event": "order_confirmed"}),
+              "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
+              "awsRegion": "us-east-1"}
+    book = faults.FaultBook(tmp_path / "faults.json")
+    before = list(handlers.BUILTIN_HANDLERS)
+    faults.install_api_faults(book, "notify")
+    try:
+        reset()  # new clients see the fault hook, as a function's process would
+        notify = stack.handler("notify")
+        book.add({"action": "aws:fis:inject-api-unavailable-error", "service": "sns", "operations": ["Publish"]})
+        assert notify.handler({"Records": [record]}, context) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+        assert book.list()[0]["fired"] == 4  # the SDK's own retries, then the record failed
+        book.clear()
+        # (In-process moto still records the attempts the fault answered; in a function's process they never leave.)
+        sms = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages
+        attempts = len(sms)
+        for redelivery in ("m1", "m1-redriven"):
+            assert notify.handler({"Records": [{**record, "messageId": redelivery}]}, context) == {
+                "batchItemFailures": []}
+        assert len(sms) == attempts + 1  # the SMS, once
+    finally:
+        handlers.BUILTIN_HANDLERS[:] = before
+        reset()
+    assert len(ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages) == 1  # the email was never repeated

@@ -13,6 +13,7 @@ from infra.app import STACK_IDS, create_app
 from infra.config import ConfigError, OmsConfig
 from infra.functions import ASSET_EXCLUDES, REPO_ROOT
 from infra.nag import add_nag_checks
+from oms.settings import BY_FUNCTION
 from tests.infra.conftest import Synthesized
 
 
@@ -35,7 +36,7 @@ def test_cfn_lint_clean(synthesized: Synthesized, stack: str) -> None:
 
 def test_every_function_points_at_the_repository_root(synthesized: Synthesized) -> None:
     functions = synthesized.all_resources("AWS::Lambda::Function")
-    assert len(functions) == 10
+    assert len(functions) == len(BY_FUNCTION) == 11
     keys = set()
     for name, fn in functions.items():
         metadata = fn["Metadata"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ FUNCTION_STACK = {
     "fulfillment": "OmsWorkflow",
     "order_status": "OmsWorkflow",
     "notify": "OmsMessaging",
+    "sweeper": "OmsWorkflow",
 }
 ROUTES = {
     ("POST", "/orders"): ("place_order", True),
@@ -139,7 +141,7 @@ def test_functions(synthesized: Synthesized) -> None:
         assert joined.startswith(
             "arn:aws:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:"
         )
-        expected_timeout = {"OmsApi": 10, "OmsWorkflow": 30, "OmsMessaging": 60}[stack]
+        expected_timeout = {"OmsApi": 28, "OmsWorkflow": 30, "OmsMessaging": 60}[stack]
         assert props["Timeout"] == expected_timeout
     assert functions["payment"][1]["Properties"]["Environment"]["Variables"]["PAYMENT_GATEWAY"] == "sandbox"
     assert functions["admin"][1]["Properties"]["Environment"]["Variables"]["WAREHOUSES"] == "wh-east,wh-west"
@@ -203,7 +205,7 @@ def test_queues_dlq_and_event_source(synthesized: Synthesized) -> None:
     assert len(queues) == 2
     main = next(q for q in queues.values() if "RedrivePolicy" in q["Properties"])
     dlq_id = main["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert main["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 3
+    assert main["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
     assert main["Properties"]["VisibilityTimeout"] >= 6 * 60
     assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     for q in queues.values():
@@ -215,20 +217,30 @@ def test_queues_dlq_and_event_source(synthesized: Synthesized) -> None:
 
     (mapping,) = synthesized.resources("OmsMessaging", "AWS::Lambda::EventSourceMapping").values()
     props = mapping["Properties"]
-    assert props["BatchSize"] == 10
+    assert props["BatchSize"] == 1  # a failing message never takes innocent neighbours to the DLQ
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["EventSourceArn"] == {"Fn::GetAtt": [next(k for k, q in queues.items() if q is main), "Arn"]}
 
 
-def test_topic_identity_and_alarms(synthesized: Synthesized) -> None:
-    (topic,) = synthesized.resources("OmsMessaging", "AWS::SNS::Topic").values()
-    assert "KmsMasterKeyId" in topic["Properties"]
+def test_topics_identity_and_alarms(synthesized: Synthesized) -> None:
+    topics = synthesized.resources("OmsMessaging", "AWS::SNS::Topic")
+    by_name = {t["Properties"]["DisplayName"]: lid for lid, t in topics.items()}
+    assert set(by_name) == {"OMS order alerts", "OMS alarms"}
+    for topic in topics.values():
+        assert "KmsMasterKeyId" in topic["Properties"]
     (identity,) = synthesized.resources("OmsMessaging", "AWS::SES::EmailIdentity").values()
     assert identity["Properties"]["EmailIdentity"] == "orders@example.com"
-    metrics = {a["Properties"].get("MetricName") for a in synthesized.all_resources("AWS::CloudWatch::Alarm").values()}
-    assert {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed", "5XXError", "Errors"} <= metrics
-    for alarm in synthesized.all_resources("AWS::CloudWatch::Alarm").values():
-        assert alarm["Properties"]["AlarmActions"], alarm
+    alarms = synthesized.all_resources("AWS::CloudWatch::Alarm").values()
+    metrics = {a["Properties"].get("MetricName") for a in alarms}
+    assert {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed", "5XXError", "Errors", "OrdersParked",
+            "TechnicalCompensations", "StalePendingOrders", "WorkflowsStartedBySweeper", "OrderAlertsFailed"} <= metrics
+    runbook = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text()
+    for alarm in alarms:
+        # Alarms go to the alarms topic, never to the order-alerts topic, and name their runbook section.
+        (action,) = alarm["Properties"]["AlarmActions"]
+        assert json.dumps(action).count(by_name["OMS alarms"]) == 1, alarm
+        anchor = alarm["Properties"]["AlarmDescription"].rsplit("#", 1)[-1]
+        assert f"<a id=\"{anchor}\"></a>" in runbook, f"docs/operating.md has no runbook section {anchor!r}"
 
 
 # -- api -------------------------------------------------------------------------------------------

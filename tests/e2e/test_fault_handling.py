@@ -1,6 +1,7 @@
 """Faults injected into the running stack: a transient one is retried to PROCESSING; a persistent one parks the
 order (ON_HOLD, reason technical) with its authorization and stock kept, until ops retry it or cancel it."""
 
+import json
 import time
 
 import pytest
@@ -97,3 +98,50 @@ def test_ops_cancel_a_parked_order_and_its_stock_and_authorization_are_released(
     assert not [m for m in local_stack.outbox(order_id)["email"] if "cancelled" in m["subject"]]  # not notified
     again = api.call("POST", f"/admin/orders/{order_id}/cancel", api.ops, json=body)
     assert again.status_code == 409 and again.json()["code"] == "not_cancellable"
+
+
+def test_no_order_without_a_workflow_503_then_the_sweeper_or_the_retry_starts_it(api, ann, faults, local_stack):
+    import boto3
+
+    sku = api.product(on_hand=5)
+    faults.add({"action": "aws:fis:inject-api-throttle-error", "service": "states", "operations": ["StartExecution"],
+                "function": "place_order"})
+    key = "sweep-me"
+    refused = api.place(ann, sku, key=key)
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1", refused.text
+    assert refused.json()["code"] == "service_unavailable"
+    order_id = api.call("GET", "/orders?limit=1", ann).json()["orders"][0]["order_id"]
+    assert api.order(ann, order_id)["status"] == "PENDING"  # written, but its workflow never started
+    faults.clear()
+
+    config = local_stack.config
+    lam = boto3.client("lambda", endpoint_url=config["aws_endpoint_url"], region_name=config["region"],
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    swept = lam.invoke(FunctionName=config["functions"]["sweeper"], Payload=b'{"older_than_seconds": 0}')
+    result = json.loads(swept["Payload"].read())
+    assert order_id in result["started"], result
+    assert api.wait(ann, order_id, "PROCESSING", "CANCELLED", "REJECTED")["status"] == "PROCESSING"
+    # The client's own retry with the same key answers the same order and starts nothing new.
+    again = api.place(ann, sku, key=key)
+    assert again.status_code == 201 and again.json()["order_id"] == order_id
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+def test_the_same_shipment_twice_at_once_gets_the_same_answer(api, ann):
+    from concurrent.futures import ThreadPoolExecutor
+
+    sku = api.product(on_hand=2)
+    order_id = _place(api, ann, sku)
+    api.wait(ann, order_id, "PROCESSING")
+    shipment = {"carrier": "UPS", "tracking_number": f"1Z{order_id[-10:]}"}
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: api.call("POST", f"/admin/orders/{order_id}/shipments", api.ops,
+                                                    json=shipment), range(2)))
+    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
+    assert answers[0].json()["shipments"] == answers[1].json()["shipments"]
+    later = api.call("POST", f"/admin/orders/{order_id}/shipments", api.ops, json=shipment)
+    assert later.status_code == 201
+    other = api.call("POST", f"/admin/orders/{order_id}/shipments", api.ops,
+                     json={"carrier": "DHL", "tracking_number": shipment["tracking_number"]})
+    assert other.status_code == 409
+    assert api.wait(ann, order_id, "SHIPPED")["payment_status"] == "CAPTURED"
