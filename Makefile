@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint openapi fuzz bench bench-cold-start bench-requests bench-storm bench-latency clean
+.PHONY: install run test lint openapi fuzz faults bench bench-cold-start bench-requests bench-storm bench-latency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ openapi: $(STAMP) ## regenerate docs/openapi.json from the handlers' routes
 
 fuzz: install ## the contract test with many more generated cases per operation (OMS_CONTRACT_EXAMPLES)
 	OMS_CONTRACT_EXAMPLES=$${OMS_CONTRACT_EXAMPLES:-500} $(BIN)/python -m pytest tests/e2e/test_contract.py -v
+
+faults: install ## the fault suite: every scenario, 20 concurrent orders each (make test runs a fast subset)
+	OMS_FAULT_SWEEP=full OMS_FAULT_ORDERS=$${OMS_FAULT_ORDERS:-20} $(BIN)/python -m pytest tests/e2e/test_fault_suite.py -v
 
 bench: bench-cold-start bench-requests bench-storm bench-latency ## every benchmark, one after another
 

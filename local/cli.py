@@ -182,8 +182,8 @@ def redrive(config: dict[str, Any]) -> dict[str, int]:
     sqs = _client(config, "sqs")
     moved: dict[str, int] = {}
     for url in sqs.list_queues().get("QueueUrls", []):
-        policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"])["Attributes"].get(
-            "RedrivePolicy")
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
+        policy = attributes.get("RedrivePolicy")
         if not policy:
             continue
         dlq_url = sqs.get_queue_url(QueueName=json.loads(policy)["deadLetterTargetArn"].rsplit(":", 1)[-1])["QueueUrl"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from local.deployer import EventSourceSpec
 from local.faults import SQS_DUPLICATE, FaultBook
+from local.moto_patches import retry_scale
 
 log = logging.getLogger("local.pollers")
 
@@ -30,6 +31,10 @@ class SqsPoller(threading.Thread):
         self.lambda_client = lambda_client
         self.region = region
         self.queue_url = sqs.get_queue_url(QueueName=spec.queue_arn.rsplit(":", 1)[-1])["QueueUrl"]
+        visibility = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["VisibilityTimeout"])
+        # A failed message comes back after the queue's visibility timeout, on the local stack's scaled clock
+        # (OMS_LOCAL_RETRY_SCALE, as for Step Functions retry waits): 6 minutes become 18 s by default.
+        self.retry_after = max(1, round(int(visibility["Attributes"]["VisibilityTimeout"]) * retry_scale()))
         self._stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -64,6 +69,7 @@ class SqsPoller(threading.Thread):
         if resp.get("FunctionError"):
             log.warning("%s: batch of %d failed, left for redelivery: %s", self.spec.function_name,
                         len(messages), payload[:300])
+            self._later(messages)
             return len(messages)
         failed = self.failed_ids(payload, messages)
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -73,7 +79,13 @@ class SqsPoller(threading.Thread):
         if failed:
             log.info("%s: %d of %d messages reported failed, left for redelivery", self.spec.function_name,
                      len(failed), len(messages))
+            self._later([m for m in messages if m["MessageId"] in failed])
         return len(messages)
+
+    def _later(self, messages: list[dict[str, Any]]) -> None:
+        for message in messages:
+            self.sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"],
+                                               VisibilityTimeout=self.retry_after)
 
     def failed_ids(self, payload: bytes, messages: list[dict[str, Any]]) -> set[str]:
         if not self.spec.report_batch_item_failures:

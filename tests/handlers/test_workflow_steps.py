@@ -221,3 +221,53 @@ def test_a_declined_card_leaves_nothing_to_void(stack, context):
         step(stack, context, "payment", "authorize", order_id)
     assert step(stack, context, "payment", "void", order_id) == {"payment_status": "PENDING"}
     assert _sandbox(stack).ledger() == []
+
+
+def test_park_holds_an_unconfirmed_order_keeps_its_payment_and_counts_repeats(stack, context):
+    stock(stack, context)
+    order_id = placed(stack, context)
+    step(stack, context, "payment", "authorize", order_id)
+    failure = {"step": "ReserveStock", "Error": "TransientError",
+               "Cause": json.dumps({"errorMessage": "ThrottlingException: Rate exceeded"})}
+    result = step(stack, context, "order_status", "park", order_id, task_token="t1", failure=failure)
+    parked = order(stack, order_id)
+    assert (parked["status"], parked["payment_status"]) == ("ON_HOLD", "AUTHORIZED")
+    hold = parked["technical_hold"]
+    assert (hold["step"], hold["error"], hold["attempts"], hold["count"]) == ("ReserveStock", "TransientError", 9, 1)
+    assert hold["cause"] == "ThrottlingException: Rate exceeded" and result["alerted"] is True
+    assert "longer than usual" in parked["status_detail"]
+    step(stack, context, "order_status", "park", order_id, task_token="t2", failure=failure)  # a retried park
+    again = order(stack, order_id)
+    assert again["technical_hold"]["count"] == 1 and again["park_task_token"] == "t2"
+    assert [e["event"] for e in again["timeline"]].count("technical_hold") == 1
+
+
+def test_a_failing_ops_alert_never_fails_the_step(stack, context):
+    from oms.adapters.notifications import OpsAlerts
+    from oms.adapters.orders_repo import OrdersRepository
+    from oms.logic import order_status
+
+    stock(stack, context)
+    order_id = placed(stack, context)
+    broken = OpsAlerts("arn:aws:sns:us-east-1:123456789012:no-such-topic")
+    result = order_status.park(order_id, "t", {"step": "AssessRisk", "Error": "KeyError", "Cause": "{}"},
+                               OrdersRepository(stack.env("order_status", "ORDERS_TABLE")), broken)
+    assert result["alerted"] is False and order(stack, order_id)["status"] == "ON_HOLD"
+
+
+@pytest.mark.parametrize(("error", "reason", "says"), [
+    ({"Error": "TechnicalFailure", "Cause": "not resolved in time"}, "technical_failure", "technical problem"),
+    ({"Error": "OrderCancelled", "Cause": json.dumps({"reason": "FRAUD", "notify_customer": False})},
+     "ops_cancelled", "cancelled by our team"),
+])
+def test_closing_tells_the_truth_and_honours_notify_customer(stack, context, error, reason, says):
+    stock(stack, context)
+    order_id = placed(stack, context)
+    step(stack, context, "payment", "authorize", order_id)
+    step(stack, context, "payment", "void", order_id)
+    step(stack, context, "order_status", "close", order_id, error=error)
+    final = order(stack, order_id)
+    assert (final["status"], final["close_reason"]) == ("CANCELLED", reason)
+    assert says in final["status_detail"] and "not been charged" in final["status_detail"]
+    notified = "order_cancelled" in queued_events(stack)
+    assert notified is (error["Error"] != "OrderCancelled")
