@@ -18,7 +18,8 @@ apply as on AWS), and the SQS pollers apply duplicate deliveries.
 
 Every fault may also name ``function`` (short name, e.g. ``inventory``; default: any), ``step`` (a workflow task's
 ``action``, e.g. ``reserve``), ``order_id`` (Lambda faults: only that order's tasks), ``percentage`` (default 100)
-and ``count`` (fire this many times in all, then stop: a transient fault; without it the fault is persistent). API
+and ``count`` (fire this many times in all, then stop: a transient fault; without it the fault is persistent;
+with ``per_order: true``, a Lambda fault fires ``count`` times for each order). API
 faults may set ``attempts``: fail only the first N attempts of one SDK call (``attempts: 2`` is absorbed by the
 SDK's own retries; with ``max_attempts`` 3 the SDK makes 4 attempts). ``service`` is the SigV4 signing name
 (``dynamodb``, ``states``, ``sqs``, ``sns``, ``ses``, ``secretsmanager``); ``operations`` a list of operation names
@@ -116,17 +117,22 @@ class FaultBook:
         with self._locked() as data:
             return list(data["faults"])
 
-    def take(self, matches: Callable[[dict[str, Any]], bool]) -> dict[str, Any] | None:
-        """The first fault that matches and fires now (its percentage, its remaining count); counted as fired."""
+    def take(self, matches: Callable[[dict[str, Any]], bool], order_id: str | None = None) -> dict[str, Any] | None:
+        """The first fault that matches and fires now (its percentage, its remaining count); counted as fired.
+        A fault with ``per_order`` counts its ``count`` for each order (``order_id``) separately."""
         if not self.active():
             return None
         with self._locked() as data:
             for fault in data["faults"]:
-                if fault.get("count") is not None and fault["fired"] >= fault["count"]:
+                per_order = fault.get("per_order") and order_id is not None
+                fired = fault.setdefault("fired_by_order", {}).get(order_id, 0) if per_order else fault["fired"]
+                if fault.get("count") is not None and fired >= fault["count"]:
                     continue
                 if not matches(fault) or random.uniform(0, 100) >= fault.get("percentage", 100):
                     continue
                 fault["fired"] += 1
+                if per_order:
+                    fault["fired_by_order"][order_id] = fired + 1
                 return dict(fault)
         return None
 

@@ -264,7 +264,7 @@ class LambdaRunner:
         step, order_id = event.get("action"), event.get("order_id")
         lambda_actions = (faults.LAMBDA_ERROR, faults.LAMBDA_DELAY, faults.LAMBDA_KILL)
         return self.faults.take(lambda f: f["action"] in lambda_actions
-                                and faults.for_function(f, short, step, order_id))
+                                and faults.for_function(f, short, step, order_id), order_id=order_id)
 
     def close(self) -> None:
         with self._cond:

@@ -12,10 +12,16 @@ from botocore.config import Config
 from botocore.session import Session
 
 # The user agent names the function, so CloudTrail (and moto's request recorder locally) can tell who called.
-# Timeouts and retries end within ~20 s, inside every function's timeout (API functions: 28 s), so a failing call
-# is reported (503 to a client, a retried step to the workflow) rather than cut off.
-_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=3,
-                 user_agent_extra=f"oms-function/{os.environ.get('POWERTOOLS_SERVICE_NAME', 'unknown')}")
+_AGENT = f"oms-function/{os.environ.get('POWERTOOLS_SERVICE_NAME', 'unknown')}"
+# Three attempts of at most 2 + 5 s end well inside every function's timeout (API functions: 28 s), so a failing
+# call is reported (503 to a client, a retried step to the workflow) rather than cut off.
+_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=5,
+                 user_agent_extra=_AGENT)
+# Sending email or SMS is not idempotent at the provider: a read timeout followed by the SDK's retry could send a
+# message twice, so those calls wait longer before giving up (notify has 60 s).
+_SEND_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=2, read_timeout=15,
+                      user_agent_extra=_AGENT)
+_SENDERS = frozenset({"ses", "sesv2", "sns"})
 
 
 @cache
@@ -26,7 +32,7 @@ def _session() -> Session:
 @cache
 def client(service: str) -> Any:
     """A client for ``service`` with the standard retry mode; region and endpoint come from the environment."""
-    return _session().create_client(service, config=_CONFIG)
+    return _session().create_client(service, config=_SEND_CONFIG if service in _SENDERS else _CONFIG)
 
 
 #: Error codes of AWS calls that may succeed when repeated (throttling, a dependency's 5xx, a transaction that lost

@@ -5,12 +5,14 @@ the process died) the client gets 503 and its retry with the same key starts it;
 sweeper does. The execution is named after the order, so starting it again is a no-op for a running execution.
 """
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypedDict
 
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
 from oms.domain.order import iso
+
+CLOCK_SKEW = timedelta(seconds=1)
 
 
 class Sweep(TypedDict):
@@ -24,9 +26,10 @@ def sweep(orders: OrdersRepository, workflow: Workflow, *, older_than: timedelta
     result: Sweep = {"stale": 0, "started": [], "finished": []}
     for order in orders.pending_before(iso(now - older_than), limit):
         result["stale"] += 1
+        asked = datetime.now(UTC)
         started = workflow.start(order["order_id"])
         if started is None:
             result["finished"].append(order["order_id"])
-        elif started >= now - timedelta(seconds=5):
+        elif started >= asked - CLOCK_SKEW:  # this call started it; an earlier one would answer its own start
             result["started"].append(order["order_id"])
     return result

@@ -53,7 +53,10 @@ class Scenario:
 
 
 def _transient(name: str, fault: dict[str, Any], **kw: Any) -> Scenario:
-    return Scenario(f"{name} (transient)", [{**fault, "count": ORDERS}], **kw)
+    """A Lambda fault hits each order's step once; an API fault hits the first calls (about one per order)."""
+    limit = {"count": 1, "per_order": True} if fault["action"].startswith(("aws:lambda", "oms:lambda")) else {
+        "count": ORDERS}
+    return Scenario(f"{name} (transient)", [{**fault, **limit}], **kw)
 
 
 SCENARIOS = [

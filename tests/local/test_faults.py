@@ -86,6 +86,18 @@ def test_faults_match_on_function_step_and_count(tmp_path):
         book.add({"action": "aws:lambda:nonsense"})
 
 
+def test_a_per_order_fault_fires_its_count_for_each_order(tmp_path):
+    book = faults.FaultBook(tmp_path / "f.json")
+    book.add({"action": faults.LAMBDA_ERROR, "step": "reserve", "count": 1, "per_order": True})
+
+    def hit(order_id):
+        return book.take(lambda f: faults.for_function(f, "inventory", "reserve", order_id), order_id=order_id)
+
+    assert hit("ord_a") is not None and hit("ord_a") is None  # once for this order
+    assert hit("ord_b") is not None and hit("ord_b") is None  # and once for the next
+    assert book.list()[0]["fired"] == 2
+
+
 @pytest.fixture(scope="module")
 def moto_endpoint():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
