@@ -85,7 +85,7 @@ def main() -> None:
                     while requests.get(f"{api}/orders/{order_id}", headers=headers, timeout=30).json()[
                             "status"] != "PROCESSING":
                         time.sleep(0.02)
-                    time.sleep(0.3)  # let the notification of PROCESSING be sent and recorded
+                    time.sleep(1.5)  # let the notification of PROCESSING be sent and recorded
                 calls = recorded(path)
                 placement = [op for origin, op in calls if origin == "place_order"]
                 per_post.append(len(placement))

@@ -38,7 +38,9 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "fulfillment": ("dynamodb", "sqs"),
     "order_status": ("dynamodb", "sqs", "sns"),
     "notify": ("dynamodb", "ses", "sns"),
+    "sweeper": ("dynamodb", "stepfunctions"),
 }
+assert set(CLIENTS) == set(BY_FUNCTION), "every function is benchmarked"
 
 
 def placeholder_env(settings: type[Settings]) -> dict[str, str]:
