@@ -62,14 +62,18 @@ def test_delivered_moves_the_order_to_delivered_once_and_stale_updates_are_ignor
     assert shipment["status"] == "delivered" and shipment["events"][0]["location"] == "Austin, TX"
 
 
+def sqs_record(message_id: str, order_id: str, event: str) -> dict:
+    """One notification as the SQS event source hands it to the notify function."""
+    body = {"event_id": f"{order_id}:{event}", "order_id": order_id, "event": event}
+    return {"messageId": message_id, "receiptHandle": "r", "body": json.dumps(body), "attributes": {},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
+
+
 def test_notify_sends_email_and_sms_once_per_event(stack, context):
     stock(stack, context)
     _, body = place(stack, context, order_body())
-    message = {"event_id": f"{body['order_id']}:order_confirmed", "order_id": body["order_id"],
-               "event": "order_confirmed"}
-    record = {"messageId": "m1", "receiptHandle": "r", "body": json.dumps(message), "attributes": {},
-              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-              "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q", "awsRegion": "us-east-1"}
+    record = sqs_record("m1", body["order_id"], "order_confirmed")
     notify = stack.handler("notify")
     assert notify.handler({"Records": [record]}, context) == {"batchItemFailures": []}
     assert notify.handler({"Records": [{**record, "messageId": "m2"}]}, context) == {"batchItemFailures": []}
@@ -81,15 +85,8 @@ def test_notify_sends_email_and_sms_once_per_event(stack, context):
 def test_a_failing_message_is_reported_for_retry_not_lost(stack, context):
     stock(stack, context)
     _, body = place(stack, context, order_body())
-    good = {"messageId": "good", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
-            "body": json.dumps({"event_id": f"{body['order_id']}:order_confirmed", "order_id": body["order_id"],
-                                "event": "order_confirmed"}),
-            "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-            "awsRegion": "us-east-1"}
-    record = {"messageId": "bad", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
-              "body": json.dumps({"event_id": "x:order_shipped", "order_id": "ord_missing", "event": "order_shipped"}),
-              "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-              "awsRegion": "us-east-1"}
+    good = sqs_record("good", body["order_id"], "order_confirmed")
+    record = sqs_record("bad", "ord_missing", "order_shipped")
     notify = stack.handler("notify")
     answer = notify.handler({"Records": [good, record]}, context)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}
@@ -101,15 +98,12 @@ def test_a_failing_sms_is_retried_alone_and_never_repeats_the_email(stack, conte
     from moto.sns.models import sns_backends
 
     from local import faults
+    from oms.adapters import aws
     from oms.adapters.aws import reset
 
     stock(stack, context)
     _, body = place(stack, context, order_body())
-    record = {"messageId": "m1", "receiptHandle": "r", "attributes": {}, "messageAttributes": {}, "md5OfBody": "",
-              "body": json.dumps({"event_id": f"{body['order_id']}:order_confirmed", "order_id": body["order_id"],
-                                  "event": "order_confirmed"}),
-              "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:q",
-              "awsRegion": "us-east-1"}
+    record = sqs_record("m1", body["order_id"], "order_confirmed")
     book = faults.FaultBook(tmp_path / "faults.json")
     before = list(handlers.BUILTIN_HANDLERS)
     faults.install_api_faults(book, "notify")
@@ -118,7 +112,8 @@ def test_a_failing_sms_is_retried_alone_and_never_repeats_the_email(stack, conte
         notify = stack.handler("notify")
         book.add({"action": "aws:fis:inject-api-unavailable-error", "service": "sns", "operations": ["Publish"]})
         assert notify.handler({"Records": [record]}, context) == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
-        assert book.list()[0]["fired"] == 4  # the SDK's own retries, then the record failed
+        calls = aws.client("sns").meta.config.retries["total_max_attempts"]  # the first call and the SDK's own retries
+        assert book.list()[0]["fired"] == calls  # then the record failed
         book.clear()
         # (In-process moto still records the attempts the fault answered; in a function's process they never leave.)
         sms = sns_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sms_messages
