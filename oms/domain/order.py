@@ -118,6 +118,9 @@ class AllocationRecord(TypedDict):
 
 ReservationState = Literal["HELD", "RELEASED", "COMMITTED"]
 
+#: Why ops have an order in front of them: a fraud review, or a step that kept failing (``technical_hold``).
+HoldReason = Literal["review", "technical"]
+
 
 class Reservation(TypedDict):
     state: ReservationState
@@ -190,6 +193,7 @@ class OpsOrderView(OrderView):
     review: NotRequired[Review]
     payment_reference: NotRequired[str]
     close_reason: NotRequired[str]
+    hold_reason: NotRequired[HoldReason]
     technical_hold: NotRequired[TechnicalHold]
 
 
@@ -322,7 +326,10 @@ def ops_view(order: Order) -> OpsOrderView:
     if "close_reason" in order:
         view["close_reason"] = order["close_reason"]
     if "technical_hold" in order:
+        view["hold_reason"] = "technical"
         view["technical_hold"] = order["technical_hold"]
+    elif order["status"] == OrderStatus.ON_HOLD and "review_task_token" in order and "review" not in order:
+        view["hold_reason"] = "review"  # waiting for an ops decision
     authorization = order["payment"].get("authorization_id")
     if authorization:
         view["payment_reference"] = authorization

@@ -67,13 +67,13 @@ def test_a_persistent_fault_parks_the_order_until_ops_retry_it(api, ann, faults,
     assert "longer than usual" in api.order(ann, parked_id)["status_detail"]
     assert "technical_hold" not in api.order(ann, parked_id)  # customers do not see the ops detail
     held = api.call("GET", "/admin/orders?status=ON_HOLD&limit=100", api.ops).json()["orders"]
-    assert parked_id in [o["order_id"] for o in held]
+    assert {o["order_id"]: o.get("hold_reason") for o in held}[parked_id] == "technical"
     assert api.call("POST", f"/admin/orders/{order_id}/retry", api.ops).status_code == 409  # not parked
 
     faults.clear()  # the cause is fixed
     retried = api.call("POST", f"/admin/orders/{parked_id}/retry", api.ops)
     assert retried.status_code == 200, retried.text
-    assert "technical_hold" not in retried.json()
+    assert "technical_hold" not in retried.json() and "hold_reason" not in retried.json()
     order = api.wait(ann, parked_id, "PROCESSING", "CANCELLED", "REJECTED")
     assert order["status"] == "PROCESSING"
     assert api.stock(sku)["reserved"] == 2

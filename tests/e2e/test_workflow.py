@@ -86,7 +86,7 @@ def _held(api, ann, on_hand=2):
     order = api.wait(ann, order_id, "ON_HOLD")
     queue = api.call("GET", "/admin/orders?status=ON_HOLD&limit=100", api.ops).json()["orders"]
     held = next(o for o in queue if o["order_id"] == order_id)
-    assert any("review amount" in reason for reason in held["risk"]["reasons"])
+    assert held["hold_reason"] == "review" and any("review amount" in reason for reason in held["risk"]["reasons"])
     assert order["payment_status"] == "AUTHORIZED" and api.stock(sku)["reserved"] == 1
     return sku, order_id
 

@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from oms.domain.easypost import sign, signature_is_valid
 from oms.domain.models import PlaceOrderRequest
-from oms.domain.order import close_outcome, new_order, order_id_for, public_view
+from oms.domain.order import close_outcome, new_order, ops_view, order_id_for, public_view
 from oms.domain.pricing import CatalogProduct
 from oms.domain.status import OrderStatus, PaymentStatus
 from oms.domain.tracking import is_forward, normalize
@@ -32,6 +32,22 @@ def test_new_order_is_pending_priced_and_keeps_no_card_data():
     view = public_view(order)
     assert "payment" not in view and "request_hash" not in view and view["shipments"] == []
     assert view["expected_delivery"] == {"earliest": "2026-11-26", "latest": "2026-11-30"}
+
+
+def test_ops_see_why_an_order_is_held_and_customers_do_not():
+    request = PlaceOrderRequest.model_validate(REQUEST)
+    order = new_order(order_id="ord_1", customer_id="c1", request=request,
+                      products={"MUG": CatalogProduct("MUG", "Mug", 1250, "USD")},
+                      now=datetime(2026, 11, 23, 9, tzinfo=UTC))
+    assert "hold_reason" not in ops_view(order)
+    waiting = {**order, "status": OrderStatus.ON_HOLD.value, "review_task_token": "t"}
+    assert ops_view(waiting)["hold_reason"] == "review"
+    decided = {**waiting, "review": {"decision": "approve", "note": "", "reviewer": "ops", "at": "x"}}
+    assert "hold_reason" not in ops_view(decided)
+    hold = {"step": "AssessRisk", "error": "InjectedFault", "cause": "", "attempts": 4, "parked_at": "x", "count": 1}
+    parked = {**waiting, "technical_hold": hold}
+    assert ops_view(parked)["hold_reason"] == "technical"
+    assert "hold_reason" not in public_view(parked)
 
 
 def test_order_id_is_stable_per_customer_and_key():
