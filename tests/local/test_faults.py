@@ -11,16 +11,13 @@ from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 from local import faults, lambda_runner, moto_patches
-from tests.local.test_lambda_runner import _spec
+from tests.local.test_lambda_runner import _spec, write_demo_function
 
 
 def _side_effect_handler(code_dir: Path) -> None:
     """A handler that appends a line to a file (its side effect) and answers."""
-    pkg = code_dir / "functions" / "demo"
-    pkg.mkdir(parents=True, exist_ok=True)
-    (code_dir / "functions" / "__init__.py").write_text("")
-    (pkg / "__init__.py").write_text("")
-    (pkg / "handler.py").write_text(
+    write_demo_function(
+        code_dir,
         "import os\n"
         "def handler(event, context):\n"
         "    with open(os.environ['SIDE_EFFECTS'], 'a') as f:\n"

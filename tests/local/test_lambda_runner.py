@@ -67,12 +67,18 @@ def _spec(code_dir: Path, handler: str = "functions.demo.handler.handler", timeo
                         timeout=timeout, memory=128, stack="S", logical_id="Demo")
 
 
-def _write_handler(code_dir: Path, version: str) -> None:
+def write_demo_function(code_dir: Path, source: str) -> None:
+    """``functions/demo/handler.py`` with ``source`` under ``code_dir``, as a function's asset holds it."""
     pkg = code_dir / "functions" / "demo"
     pkg.mkdir(parents=True, exist_ok=True)
     (code_dir / "functions" / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
-    (pkg / "handler.py").write_text(
+    (pkg / "handler.py").write_text(source)
+
+
+def _write_handler(code_dir: Path, version: str) -> None:
+    write_demo_function(
+        code_dir,
         "import os, time\n"
         f"VERSION = {version!r}\n"
         "def handler(event, context):\n"
