@@ -35,7 +35,10 @@ def cancel_by_ops(order_id: str, reason: str, note: str, notify_customer: bool, 
     try:
         workflow.fail(token, Error.ORDER_CANCELLED.value,
                       {"reason": reason, "note": note, "by": who, "notify_customer": notify_customer})
-    except Conflict:
-        orders.apply(order_id, Change(removes=["cancellation"]))  # the step moved on meanwhile; nothing cancelled
-        raise Conflict(f"order {order_id} moved to its next step while cancelling; try again") from None
+    except Exception as error:
+        # Nothing was cancelled (the step moved on, or Step Functions did not answer): ops may try again.
+        orders.apply(order_id, Change(removes=["cancellation"]))
+        if isinstance(error, Conflict):
+            raise Conflict(f"order {order_id} moved to its next step while cancelling; try again") from None
+        raise
     return orders.require(order_id)

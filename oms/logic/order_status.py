@@ -44,7 +44,7 @@ def close(order_id: str, error: dict[str, Any], orders: OrdersRepository, queue:
         status=outcome.status,
         status_detail=outcome.detail,
         sets={"close_reason": outcome.reason},
-        removes=["review_task_token", "fulfillment_task_token"],
+        removes=["review_task_token", "fulfillment_task_token", "technical_hold", "park_task_token"],
         events=[timeline_entry(now(), outcome.status.value.lower(), outcome.detail)],
     )
     if outcome.payment_status and order["payment_status"] == PaymentStatus.PENDING:

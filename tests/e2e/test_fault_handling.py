@@ -92,12 +92,36 @@ def test_ops_cancel_a_parked_order_and_its_stock_and_authorization_are_released(
     assert answer.json()["cancellation"]["by"] == "ops"
     order = api.wait(ann, order_id, "CANCELLED")
     assert order["payment_status"] == "VOIDED" and order["cancellation"]["reason"] == "STAFF_ERROR"
-    assert api.call("GET", f"/orders/{order_id}", api.ops).json()["close_reason"] == "ops_cancelled"
+    closed = api.call("GET", f"/orders/{order_id}", api.ops).json()
+    assert closed["close_reason"] == "ops_cancelled"
+    assert "technical_hold" not in closed and "hold_reason" not in closed  # nothing left for ops to retry
     assert api.stock(sku)["reserved"] == 0
     time.sleep(2)  # the notification queue would have delivered by now
     assert not [m for m in local_stack.outbox(order_id)["email"] if "cancelled" in m["subject"]]  # not notified
     again = api.call("POST", f"/admin/orders/{order_id}/cancel", api.ops, json=body)
     assert again.status_code == 409 and again.json()["code"] == "not_cancellable"
+
+
+def test_ops_actions_that_step_functions_did_not_take_can_be_repeated(api, ann, faults):
+    """Retry and cancel answer 503 when Step Functions is unavailable, and leave the order as it was."""
+    sku = api.product(on_hand=2)
+    faults.add({"action": "aws:lambda:invocation-error", "function": "fraud", "step": "assess"})
+    order_id = _place(api, ann, sku)
+    parked = _wait_for(api, ann, order_id, lambda o: "technical_hold" in o)
+    faults.clear()
+    cancel = {"reason": "STAFF_ERROR", "note": "the risk service is down", "notify_customer": False}
+    for path, operation, body in (("retry", "SendTaskSuccess", None), ("cancel", "SendTaskFailure", cancel)):
+        faults.add({"action": "aws:fis:inject-api-unavailable-error", "service": "states",
+                    "operations": [operation], "function": "admin"})
+        refused = api.call("POST", f"/admin/orders/{order_id}/{path}", api.ops, json=body)
+        assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
+        faults.clear()
+        unchanged = api.call("GET", f"/orders/{order_id}", api.ops).json()
+        assert unchanged["technical_hold"] == parked["technical_hold"] and "cancellation" not in unchanged
+        assert unchanged["hold_reason"] == "technical" and unchanged["status_detail"] == parked["status_detail"]
+    retried = api.call("POST", f"/admin/orders/{order_id}/retry", api.ops)
+    assert retried.status_code == 200, retried.text
+    assert api.wait(ann, order_id, "PROCESSING", "CANCELLED", "REJECTED")["status"] == "PROCESSING"
 
 
 def test_no_order_without_a_workflow_503_then_the_sweeper_or_the_retry_starts_it(api, ann, faults, local_stack):
