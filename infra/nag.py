@@ -7,10 +7,13 @@ and reads suppressions from CDK's native ``Validations.of(construct).acknowledge
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, CfnResource, Stack, Validations
+import json
+
+from aws_cdk import Acknowledgment, App, CfnResource, Fn, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -84,6 +87,15 @@ def acknowledge_function_versions(scope: IConstruct, *functions: lambda_.IFuncti
     findings = [f"Resource::{_arn_ref(scope, f, f.function_arn)}:*" for f in functions]
     if findings:
         acknowledge(scope, "IAM5", FUNCTION_VERSION_REASON, *findings)
+
+
+def acknowledge_executions(scope: IConstruct, machine: sfn.IStateMachine) -> None:
+    """Acknowledge the ``execution:<name>:*`` resource of an execution grant (e.g. DescribeExecution)."""
+    name = json.dumps(Stack.of(scope).resolve(Fn.select(6, Fn.split(":", machine.state_machine_arn))),
+                      separators=(",", ":"))
+    arn = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*"
+    acknowledge(scope, "IAM5", "Executions are named after orders: the grant covers this one state machine's "
+                "executions.", f"Resource::{arn}")
 
 
 def acknowledge_kms_data_keys(scope: IConstruct) -> None:

@@ -43,6 +43,7 @@ from infra.functions import WORKFLOW_TIMEOUT, function_factory
 from infra.messaging_stack import MessagingStack
 from infra.nag import (
     acknowledge,
+    acknowledge_executions,
     acknowledge_function_versions,
     acknowledge_kms_data_keys,
     acknowledge_table_indexes,
@@ -137,6 +138,8 @@ class WorkflowStack(Stack):
         data.orders.grant_read_data(self.sweeper.function)
         acknowledge_table_indexes(self.sweeper.role, data.orders)
         self.state_machine.grant_start_execution(self.sweeper.function)
+        self.state_machine.grant_execution(self.sweeper.function, "states:DescribeExecution")
+        acknowledge_executions(self.sweeper.role, self.state_machine)
         events.Rule(self, "SweepPendingOrders", schedule=events.Schedule.rate(Duration.minutes(1)),
                     description="Start the workflow of PENDING orders that have none (oms/logic/sweeper.py)",
                     targets=[events_targets.LambdaFunction(self.sweeper.function)])

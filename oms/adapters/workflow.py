@@ -1,7 +1,6 @@
 """The order workflow (Step Functions): start it, and resume the executions waiting on task tokens."""
 
 import json
-from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,19 +14,28 @@ class Workflow:
         self.state_machine_arn = state_machine_arn
         self.sfn = client("stepfunctions")
 
-    def start(self, order_id: str) -> datetime | None:
-        """Start the order's execution; the execution name is the order id, so a repeated start is a no-op.
-        Returns when the (running) execution started, or None when it has already finished."""
+    def start(self, order_id: str) -> None:
+        """Start the order's execution; the execution name is the order id, so a repeated start is a no-op (and
+        an execution that has already ended is not started again)."""
         try:
-            response = self.sfn.start_execution(
+            self.sfn.start_execution(
                 stateMachineArn=self.state_machine_arn, name=order_id, input=json.dumps({"order_id": order_id})
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
+
+    def execution_status(self, order_id: str) -> str | None:
+        """``RUNNING``, ``SUCCEEDED``, ``FAILED``, ``TIMED_OUT`` or ``ABORTED``; None when the order has none."""
+        assert self.state_machine_arn, "needs the state machine's ARN"
+        machine = self.state_machine_arn.replace(":stateMachine:", ":execution:", 1)
+        try:
+            response = self.sfn.describe_execution(executionArn=f"{machine}:{order_id}")
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
             return None
-        started: datetime = response["startDate"]
-        return started
+        return str(response["status"])
 
     def resume(self, task_token: str, output: dict[str, Any]) -> None:
         """Complete the waiting task; ``Conflict`` when it is no longer waiting (answered, timed out)."""

@@ -107,3 +107,38 @@ def test_an_order_written_before_a_failed_workflow_start_is_started_on_retry(sta
     status, body = place(stack, context, order_body(), key="crash")
     assert status == 201
     assert executions(stack) == [body["order_id"]]
+
+
+def test_the_sweeper_starts_only_the_workflows_that_never_started(stack, context):
+    """Running executions are left alone, a missing one is started, an ended one is reported for ops."""
+    from datetime import UTC, datetime
+
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from oms.adapters.catalog_repo import PlacementReader
+    from oms.adapters.orders_repo import OrdersRepository
+    from oms.adapters.workflow import Workflow
+    from oms.domain.models import PlaceOrderRequest
+    from oms.logic.place_order import place_order
+
+    stock(stack, context)
+    _, running = place(stack, context, order_body(), key="running")
+    _, ended = place(stack, context, order_body(), key="ended")
+    sfn = boto3.client("stepfunctions")
+    arn = stack.env("place_order", "STATE_MACHINE_ARN")
+    sfn.stop_execution(executionArn=f"{arn.replace(':stateMachine:', ':execution:')}:{ended['order_id']}")
+    env = lambda key: stack.env("place_order", key)  # noqa: E731
+    reader = PlacementReader(env("CATALOG_TABLE"), env("INVENTORY_TABLE"), tuple(env("WAREHOUSES").split(",")))
+    with pytest.raises(ClientError):
+        place_order(customer_id="cust-1", idempotency_key="lost", request=PlaceOrderRequest.model_validate(
+                    order_body()), reader=reader, orders=OrdersRepository(env("ORDERS_TABLE")),
+                    workflow=Workflow(arn + "-missing"), now=datetime.now(UTC))
+    lost = next(o for o in OrdersRepository(env("ORDERS_TABLE")).pending_before("9999", 10)
+                if o["order_id"] not in (running["order_id"], ended["order_id"]))
+
+    result = stack.handler("sweeper").handler({"older_than_seconds": 0}, context)
+    assert (result["stale"], result["started"], result["finished"]) == (3, [lost["order_id"]], [ended["order_id"]])
+    assert sorted(executions(stack)) == sorted(o["order_id"] for o in (running, ended, lost))
+    again = stack.handler("sweeper").handler({"older_than_seconds": 0}, context)
+    assert (again["started"], again["finished"]) == ([], [ended["order_id"]])  # the start is not counted twice
