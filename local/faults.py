@@ -21,7 +21,7 @@ Every fault may also name ``function`` (short name, e.g. ``inventory``; default:
 and ``count`` (fire this many times in all, then stop: a transient fault; without it the fault is persistent;
 with ``per_order: true``, a Lambda fault fires ``count`` times for each order). API
 faults may set ``attempts``: fail only the first N attempts of one SDK call (``attempts: 2`` is absorbed by the
-SDK's own retries; with ``max_attempts`` 3 the SDK makes 4 attempts). ``service`` is the SigV4 signing name
+SDK's own retries: our clients make 3 attempts, ``oms.adapters.aws``). ``service`` is the SigV4 signing name
 (``dynamodb``, ``states``, ``sqs``, ``sns``, ``ses``, ``secretsmanager``); ``operations`` a list of operation names
 (default: all).
 """

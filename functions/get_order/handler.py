@@ -35,7 +35,8 @@ def _orders() -> OrdersRepository:
 @app.get(
     "/orders/<order_id>",
     summary="Read an order (its owner or ops)",
-    description="Ops also see `risk`, `review`, `payment_reference` and `close_reason`.",
+    description="Ops also see `risk`, `review`, `payment_reference`, `close_reason`, `hold_reason` and "
+                "`technical_hold`.",
     responses=responses(200, OpsOrderView, "The order", 401, 404),
     security=[{"cognito": []}],
 )

@@ -16,6 +16,11 @@ class Caller:
     def is_ops(self) -> bool:
         return OPS_GROUP in self.groups
 
+    @property
+    def name(self) -> str:
+        """How an ops action records who took it: the email, or the user id when there is none."""
+        return self.email or self.user_id
+
 
 def _groups(raw: Any) -> frozenset[str]:
     """The Cognito authorizer passes ``cognito:groups`` as a string ("ops", "[a b]" or "a,b")."""
