@@ -6,6 +6,7 @@ from typing import Any
 from oms.adapters.notifications import OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.domain.fraud import RiskInput, assess
+from oms.domain.money import format_minor
 from oms.domain.order import Risk, iso, timeline_entry
 from oms.domain.status import CUSTOMER_DETAIL, OrderStatus
 from oms.logic.clock import now
@@ -50,7 +51,7 @@ def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, al
     reasons = "\n".join(f"- {reason}" for reason in order.get("risk", {}).get("reasons", []))
     alerted = alerts.alert(
         f"Order {order_id} is waiting for review",
-        f"Order {order_id} ({order['total']} {order['currency']} minor units) is ON_HOLD.\n{reasons}\n"
+        f"Order {order_id} ({format_minor(order['total'], order['currency'])}) is ON_HOLD.\n{reasons}\n"
         f"Decide with POST /admin/orders/{order_id}/review.",
     )
     return {"alerted": alerted}

@@ -128,11 +128,30 @@ def test_shipping_commits_stock_and_captures_payment(stack, context):
     assert (levels["on_hand"], levels["reserved"], levels["available"]) == (1, 0, 1)
 
 
-def test_a_failed_capture_after_shipping_is_flagged_and_ops_are_told(stack, context):
+def ops_inbox(stack):
+    """A queue subscribed to the order-alerts topic: what ops receive, as SNS notifications."""
     sqs, sns = boto3.client("sqs"), boto3.client("sns")
     inbox = sqs.create_queue(QueueName="ops-inbox")["QueueUrl"]
     inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     sns.subscribe(TopicArn=stack.env("order_status", "OPS_ALERTS_TOPIC_ARN"), Protocol="sqs", Endpoint=inbox_arn)
+    return lambda: [json.loads(m["Body"]) for m in
+                    sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])]
+
+
+def test_an_order_held_for_review_is_announced_to_ops_with_its_amount_and_reasons(stack, context):
+    received = ops_inbox(stack)
+    stock(stack, context, price=120000)
+    order_id = placed(stack, context)
+    step(stack, context, "fraud", "assess", order_id)
+    step(stack, context, "fraud", "hold", order_id, task_token="review-token")
+    (alert,) = received()
+    assert order_id in alert["Subject"]
+    assert f"Order {order_id} (USD 1,200.00) is ON_HOLD" in alert["Message"]  # free shipping over USD 100
+    assert "review amount" in alert["Message"] and f"/admin/orders/{order_id}/review" in alert["Message"]
+
+
+def test_a_failed_capture_after_shipping_is_flagged_and_ops_are_told(stack, context):
+    received = ops_inbox(stack)
     stock(stack, context)
     order_id = placed(stack, context)
     step(stack, context, "payment", "authorize", order_id)
@@ -140,8 +159,8 @@ def test_a_failed_capture_after_shipping_is_flagged_and_ops_are_told(stack, cont
     step(stack, context, "order_status", "flag_capture_failure", order_id, error=error)
     step(stack, context, "order_status", "flag_capture_failure", order_id, error=error)  # a retry is harmless
     assert order(stack, order_id)["payment_status"] == "CAPTURE_FAILED"
-    alerts = sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", [])
-    assert alerts and all(order_id in json.loads(m["Body"])["Subject"] for m in alerts)
+    alerts = received()
+    assert alerts and all(order_id in alert["Subject"] for alert in alerts)
     step(stack, context, "payment", "void", order_id)  # ops may still release it: CAPTURE_FAILED -> VOIDED
     assert order(stack, order_id)["payment_status"] == "VOIDED"
 
