@@ -30,6 +30,7 @@ TARGET = 1.3
 CLIENTS: dict[str, tuple[str, ...]] = {
     "place_order": ("dynamodb", "stepfunctions"),
     "get_order": ("dynamodb", "secretsmanager"),
+    "order_changes": ("dynamodb", "stepfunctions"),
     "admin": ("dynamodb", "stepfunctions", "secretsmanager"),
     "tracking_webhook": ("dynamodb", "sqs", "secretsmanager"),
     "payment": ("dynamodb",),

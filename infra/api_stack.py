@@ -29,6 +29,8 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("place_order", "POST", "/orders", True),
     ("get_order", "GET", "/orders", True),
     ("get_order", "GET", "/orders/{order_id}", True),
+    ("order_changes", "POST", "/orders/{order_id}/cancel", True),
+    ("order_changes", "POST", "/orders/{order_id}/payment", True),
     ("admin", "PUT", "/admin/products/{sku}", True),
     ("admin", "PUT", "/admin/inventory/{sku}", True),
     ("admin", "GET", "/admin/inventory/{sku}", True),
@@ -37,8 +39,14 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("admin", "POST", "/admin/orders/{order_id}/shipments", True),
     ("admin", "POST", "/admin/orders/{order_id}/retry", True),
     ("admin", "POST", "/admin/orders/{order_id}/cancel", True),
+    ("admin", "POST", "/admin/orders/{order_id}/picking", True),
+    ("admin", "POST", "/admin/orders/{order_id}/refunds", True),
+    ("admin", "GET", "/admin/orders/{order_id}/payments", True),
     ("tracking_webhook", "POST", "/webhooks/tracking/easypost", False),
 ]
+#: Routes API Gateway refuses (400) without an ``Idempotency-Key`` header.
+IDEMPOTENT_ROUTES = {("POST", "/orders"), ("POST", "/orders/{order_id}/cancel"),
+                     ("POST", "/admin/orders/{order_id}/refunds")}
 
 
 class ApiStack(Stack):
@@ -113,6 +121,13 @@ class ApiStack(Stack):
         acknowledge_table_indexes(get_order.role, data.orders)
         self.cursor_secret.grant_read(get_order.function)
 
+        order_changes = function("order_changes", "OrderChanges", {
+            "ORDERS_TABLE": data.orders.table_name, "CANCELLATION_POLICY": config.cancellation_policy,
+        })
+        data.orders.grant_read_write_data(order_changes.function)
+        acknowledge_table_indexes(order_changes.role, data.orders)
+        state_machine.grant_task_response(order_changes.function)
+
         admin = function(
             "admin",
             "Admin",
@@ -123,6 +138,9 @@ class ApiStack(Stack):
                 "SHIPMENTS_TABLE": data.shipments.table_name,
                 "WAREHOUSES": config.warehouses_csv,
                 "CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
+                "CANCELLATION_POLICY": config.cancellation_policy,
+                "NOTIFICATIONS_QUEUE_URL": messaging.notifications.queue_url,
+                **workflow.gateway_environment,
             },
         )
         for table in (data.catalog, data.inventory, data.orders, data.shipments):
@@ -130,6 +148,8 @@ class ApiStack(Stack):
         acknowledge_table_indexes(admin.role, data.orders)
         state_machine.grant_task_response(admin.function)
         self.cursor_secret.grant_read(admin.function)
+        messaging.notifications.grant_send_messages(admin.function)
+        workflow.grant_gateway(admin.function)  # refunds
 
         webhook = function(
             "tracking_webhook",
@@ -148,7 +168,7 @@ class ApiStack(Stack):
         self.webhook_secrets.grant_read(webhook.function)
         messaging.notifications.grant_send_messages(webhook.function)
 
-        self.functions = {pf.name: pf for pf in (place_order, get_order, admin, webhook)}
+        self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook)}
         self._build_api()
 
         alarm_on(self, "Api5xxAlarm", "The OMS API returned 5XX responses",
@@ -273,7 +293,7 @@ class ApiStack(Stack):
             options: dict[str, Any] = {}
             if authorized:
                 options.update(authorizer=authorizer, authorization_type=apigateway.AuthorizationType.COGNITO)
-            if (name, http_method) == ("place_order", "POST"):
+            if (http_method, path) in IDEMPOTENT_ROUTES:
                 options.update(
                     request_parameters={"method.request.header.Idempotency-Key": True},
                     request_validator=validator,

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from constructs import IConstruct
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # The newest Python runtime aws-cdk-lib 2.275 knows (cdk-nag AwsSolutions-L1 requires the newest of the family).
 # The Powertools public layer is published per runtime, so the layer name follows this value.
@@ -28,6 +31,15 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     # A PENDING order older than this has lost its workflow or is stuck: the sweeper starts it and alarms.
     "pendingAlarmMinutes": 5,
     "paymentGateway": "sandbox",
+    # With paymentGateway=stripe: the ARN of the Secrets Manager secret holding the Stripe secret key.
+    "stripeSecretArn": "",
+    # Card authorizations lapse (Stripe: 7 days online); an order still waiting renews its hold a seventh of this
+    # before it lapses. A renewed (merchant-initiated) Visa hold lasts less: lower this for Visa-heavy shops.
+    "authorizationHoldHours": 168,
+    # A renewal of the hold was declined: how long the order waits for the customer's new payment method.
+    "paymentUpdateHours": 72,
+    # The cancellation policy document (versioned data; validated here, at synth).
+    "cancellationPolicy": "policies/cancellation.json",
     # AWSLambdaPowertoolsPythonV3-python314-x86_64:<version>; 27 is the version the Powertools docs
     # list for the python314 layer. Override with -c powertoolsLayerVersion=N to follow a newer release.
     "powertoolsLayerVersion": 27,
@@ -62,6 +74,22 @@ def _bool(key: str, value: Any) -> bool:
     return text == "true"
 
 
+def _cancellation_policy(path: str) -> str:
+    """Load and validate the cancellation policy file (relative to the repository); a bad policy fails synth
+    with the field named."""
+    from pydantic import ValidationError
+
+    from oms.domain.cancellation import load_policy
+
+    file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+    try:
+        return load_policy(file.read_text()).to_json()
+    except OSError as exc:
+        raise ConfigError(f"context 'cancellationPolicy': cannot read {file}: {exc}") from exc
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(f"context 'cancellationPolicy': {file} is not a valid cancellation policy: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class OmsConfig:
     sender_email: str
@@ -73,6 +101,10 @@ class OmsConfig:
     technical_hold_timeout_hours: int
     pending_alarm_minutes: int
     payment_gateway: str
+    stripe_secret_arn: str
+    authorization_hold_hours: int
+    payment_update_hours: int
+    cancellation_policy: str  # the validated policy document, compact JSON
     powertools_layer_version: int
     log_level: str
     tracing: bool
@@ -98,6 +130,13 @@ class OmsConfig:
         except InvalidOperation as exc:
             raise ConfigError(f"context 'reviewAmount' must be a decimal, got {merged['reviewAmount']!r}") from exc
         fraud_threshold = _int("fraudThreshold", merged["fraudThreshold"])
+        gateway = str(merged["paymentGateway"]).strip()
+        if gateway not in ("sandbox", "stripe"):
+            raise ConfigError(f"context 'paymentGateway' must be sandbox or stripe, got {gateway!r}")
+        stripe_secret = str(merged["stripeSecretArn"] or "").strip()
+        if gateway == "stripe" and not stripe_secret.startswith("arn:"):
+            raise ConfigError("context 'stripeSecretArn' must be the ARN of the Secrets Manager secret holding the "
+                              "Stripe secret key when paymentGateway is stripe (docs/deploying.md)")
         log_level = str(merged["logLevel"]).upper()
         if log_level not in _LOG_LEVELS:
             raise ConfigError(f"context 'logLevel' must be one of {sorted(_LOG_LEVELS)}, got {log_level!r}")
@@ -110,7 +149,11 @@ class OmsConfig:
             fulfillment_timeout_hours=_int("fulfillmentTimeoutHours", merged["fulfillmentTimeoutHours"]),
             technical_hold_timeout_hours=_int("technicalHoldTimeoutHours", merged["technicalHoldTimeoutHours"]),
             pending_alarm_minutes=_int("pendingAlarmMinutes", merged["pendingAlarmMinutes"]),
-            payment_gateway=str(merged["paymentGateway"]).strip(),
+            payment_gateway=gateway,
+            stripe_secret_arn=stripe_secret,
+            authorization_hold_hours=_int("authorizationHoldHours", merged["authorizationHoldHours"]),
+            payment_update_hours=_int("paymentUpdateHours", merged["paymentUpdateHours"]),
+            cancellation_policy=_cancellation_policy(str(merged["cancellationPolicy"])),
             powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
             log_level=log_level,
             tracing=_bool("tracing", merged["tracing"]),

@@ -31,6 +31,7 @@ from aws_cdk import aws_events_targets as events_targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
@@ -89,8 +90,13 @@ class WorkflowStack(Stack):
         notifications = messaging.notifications.queue_url
 
         function = function_factory(self, config, WORKFLOW_TIMEOUT, messaging.alarms)
-        payment_env = {"ORDERS_TABLE": orders, "PAYMENT_GATEWAY": config.payment_gateway}
+        self.gateway_environment = {"PAYMENT_GATEWAY": config.payment_gateway}
         self.sandbox_ledger: dynamodb.Table | None = None
+        self.stripe_secret: secretsmanager.ISecret | None = None
+        if config.payment_gateway == "stripe":
+            self.stripe_secret = secretsmanager.Secret.from_secret_complete_arn(self, "StripeSecretKey",
+                                                                                config.stripe_secret_arn)
+            self.gateway_environment["STRIPE_SECRET_ARN"] = config.stripe_secret_arn
         if config.payment_gateway == "sandbox":
             # The sandbox gateway's own memory of its authorizations (a real gateway keeps them on its side).
             self.sandbox_ledger = dynamodb.Table(
@@ -101,10 +107,12 @@ class WorkflowStack(Stack):
                     point_in_time_recovery_enabled=True),
                 removal_policy=RemovalPolicy.DESTROY,
             )
-            payment_env["SANDBOX_LEDGER_TABLE"] = self.sandbox_ledger.table_name
-        self.payment = function("payment", "Payment", payment_env)
-        if self.sandbox_ledger is not None:
-            self.sandbox_ledger.grant_read_write_data(self.payment.function)
+            self.gateway_environment["SANDBOX_LEDGER_TABLE"] = self.sandbox_ledger.table_name
+        self.payment = function("payment", "Payment", {
+            "ORDERS_TABLE": orders, "AUTHORIZATION_HOLD_HOURS": str(config.authorization_hold_hours),
+            **self.gateway_environment,
+        })
+        self.grant_gateway(self.payment.function)
         self.inventory = function("inventory", "Inventory",
                                   {"ORDERS_TABLE": orders, "INVENTORY_TABLE": data.inventory.table_name})
         self.fraud = function("fraud", "Fraud", {
@@ -148,6 +156,13 @@ class WorkflowStack(Stack):
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
 
+    def grant_gateway(self, fn: lambda_.IFunction) -> None:
+        """What a function that calls the payment gateway needs: the sandbox's table or the Stripe key."""
+        if self.sandbox_ledger is not None:
+            self.sandbox_ledger.grant_read_write_data(fn)
+        if self.stripe_secret is not None:
+            self.stripe_secret.grant_read(fn)
+
     def _alarms(self, topic: sns.ITopic) -> None:
         """The per-order signals (docs/operating.md has a runbook section for each)."""
         alarm_on(self, "ExecutionsFailedAlarm", "Order workflow executions failed (an order may be stuck)",
@@ -178,13 +193,16 @@ class WorkflowStack(Stack):
             task_timeout=sfn.Timeout.duration(Duration.seconds(TASK_TIMEOUT_SECONDS)),
         )
 
-    def _wait(self, state_id: str, fn: lambda_.IFunction, action: Action, *, result_path: str, timeout_hours: int,
-              **extra: Any) -> tasks.LambdaInvoke:
-        """A step that waits (task token) for a person or the warehouse, at most ``timeout_hours``."""
+    def _wait(self, state_id: str, fn: lambda_.IFunction, action: Action, *, result_path: str,
+              timeout_hours: int | None = None, timeout_path: str | None = None, **extra: Any) -> tasks.LambdaInvoke:
+        """A step that waits (task token) for a person or the warehouse, at most ``timeout_hours`` (or the
+        seconds at ``timeout_path``, planned by the step before)."""
+        timeout = (sfn.Timeout.at(timeout_path) if timeout_path
+                   else sfn.Timeout.duration(Duration.hours(timeout_hours or 1)))
         return tasks.LambdaInvoke(
             self, state_id, lambda_function=fn, integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
             payload=_payload(action, task_token=JsonPath.task_token, **extra), result_path=result_path,
-            task_timeout=sfn.Timeout.duration(Duration.hours(timeout_hours)), retry_on_service_exceptions=False,
+            task_timeout=timeout, retry_on_service_exceptions=False,
         )
 
     @staticmethod
@@ -206,16 +224,19 @@ class WorkflowStack(Stack):
         self._retry(task, RETRYABLE_IN_WAITS if waits else RETRYABLE, RETRY)
         self._retry(task, ALL, DEFECT_RETRY)
 
-    def _failed(self, step: tasks.LambdaInvoke, park: sfn.IChainable) -> sfn.Pass:
-        """``<Step>Failed``: which step failed goes with its error (at ``$.failure``) to the park."""
-        return sfn.Pass(self, f"{step.id}Failed", result=sfn.Result.from_string(step.id),
+    def _failed(self, step: tasks.LambdaInvoke, park: sfn.IChainable,
+                resume: tasks.LambdaInvoke | None = None) -> sfn.Pass:
+        """``<Step>Failed``: which step failed goes with its error (at ``$.failure``) to the park; a retry resumes
+        there (or at ``resume``: a wait resumes at the step that plans it)."""
+        return sfn.Pass(self, f"{step.id}Failed", result=sfn.Result.from_string((resume or step).id),
                         result_path="$.failure.step").next(park)
 
     def _park(self, state_id: str, fn: lambda_.IFunction, *, hours: int, steps: list[tasks.LambdaInvoke],
               on_timeout: sfn.IChainable, cancel: sfn.IChainable | None) -> tasks.LambdaInvoke:
-        """Wait (task token) for ops after a step failed past its retries; ``retry`` resumes at that step."""
+        """Wait (task token) for ops after a step failed past its retries; ``retry`` resumes at that step. A park
+        that can be cancelled ends at once (``OrderCancelled``) for an order cancelled meanwhile."""
         park = self._wait(state_id, fn, Action.PARK, result_path="$.park", timeout_hours=hours,
-                          failure=JsonPath.object_at("$.failure"))
+                          failure=JsonPath.object_at("$.failure"), cancellable=cancel is not None)
         self._retries(park, waits=True)
         park.add_catch(on_timeout, errors=TIMEOUT, result_path="$.error")
         if cancel is not None:
@@ -252,9 +273,10 @@ class WorkflowStack(Stack):
         reserve = self._invoke("ReserveStock", inventory, Action.RESERVE, result_path="$.reservation")
         # 3. Assess risk.
         assess = self._invoke("AssessRisk", fraud, Action.ASSESS, result_path="$.risk")
-        # 4. Hold for review (task token), then the decision.
+        # 4. Hold for review (task token), then the decision. Each wait is planned first (how long it may wait
+        #    before the payment hold needs renewing) and renews the hold when that time comes (RenewPayment...).
         hold = self._wait("HoldForReview", fraud, Action.HOLD, result_path="$.review",
-                          timeout_hours=config.review_timeout_hours, risk=JsonPath.object_at("$.risk"))
+                          timeout_path="$.wait.seconds", risk=JsonPath.object_at("$.risk"))
         review_rejected = sfn.Pass(
             self, "ReviewRejected",
             parameters={"Error": Error.REVIEW_REJECTED.value, "Cause": JsonPath.string_at("$.review.note")},
@@ -262,7 +284,7 @@ class WorkflowStack(Stack):
         ).next(compensate)
         # 5. Request fulfillment (task token): the warehouse ships.
         request_fulfillment = self._wait("RequestFulfillment", fulfillment, Action.REQUEST_FULFILLMENT,
-                                         result_path="$.shipment", timeout_hours=config.fulfillment_timeout_hours)
+                                         result_path="$.shipment", timeout_path="$.wait.seconds")
         # 6-8. After the shipment nothing is compensated: commit stock, capture (or flag), mark shipped.
         commit = self._invoke("CommitStock", inventory, Action.COMMIT, result_path="$.committed")
         capture = self._invoke("CapturePayment", payment, Action.CAPTURE, result_path="$.capture")
@@ -270,9 +292,22 @@ class WorkflowStack(Stack):
         flag = self._invoke("FlagCaptureFailure", order_status, Action.FLAG_CAPTURE_FAILURE,
                             result_path=JsonPath.DISCARD, error=JsonPath.object_at("$.error"))
 
+        waits = []
+        for wait, policy_hours, timed_out, error, cause in (
+            (hold, config.review_timeout_hours, "ReviewTimedOut", Error.REVIEW_TIMEOUT,
+             "The order was not reviewed in time"),
+            (request_fulfillment, config.fulfillment_timeout_hours, "FulfillmentTimedOut",
+             Error.FULFILLMENT_TIMEOUT, "The order was not shipped in time"),
+        ):
+            result = sfn.Result.from_object({"Error": error.value, "Cause": cause})
+            waits.append((wait, self._renewing(wait, policy_hours, config),
+                          sfn.Pass(self, timed_out, result=result, result_path="$.error").next(compensate)))
+        (plan_hold, hold_renewal), (plan_fulfillment, fulfillment_renewal) = (w[1] for w in waits)
+
         # Before the shipment: refusals compensate; anything else past its retries parks the order.
         park_order = self._park("ParkOrder", order_status, hours=hours, on_timeout=technical_failure,
-                                cancel=compensate, steps=[authorize, reserve, assess, hold, request_fulfillment])
+                                cancel=compensate, steps=[authorize, reserve, assess, plan_hold, plan_fulfillment,
+                                                          *hold_renewal, *fulfillment_renewal])
         self._retries(authorize, refusals=REFUSALS, gateway=True)
         for task in (reserve, assess):
             self._retries(task, refusals=REFUSALS)
@@ -281,17 +316,27 @@ class WorkflowStack(Stack):
             task.add_catch(compensate, errors=REFUSALS, result_path="$.error")
         for task in (authorize, reserve, assess):
             task.add_catch(self._failed(task, park_order), errors=ALL, result_path="$.failure")
-        for wait, timed_out, error, cause in (
-            (hold, "ReviewTimedOut", Error.REVIEW_TIMEOUT, "The order was not reviewed in time"),
-            (request_fulfillment, "FulfillmentTimedOut", Error.FULFILLMENT_TIMEOUT,
-             "The order was not shipped in time"),
-        ):
+        for wait, (plan, (renew, await_payment)), timed_out_state in waits:
+            self._retries(plan)
+            plan.add_catch(self._failed(plan, park_order), errors=ALL, result_path="$.failure")
             self._retries(wait, waits=True)
-            result = sfn.Result.from_object({"Error": error.value, "Cause": cause})
-            wait.add_catch(sfn.Pass(self, timed_out, result=result, result_path="$.error").next(compensate),
-                           errors=TIMEOUT, result_path="$.error")
+            why = sfn.Choice(self, f"{wait.id}WaitEnded", comment="Renew the payment hold, or the wait's policy ended")
+            why.when(sfn.Condition.boolean_equals("$.wait.renew", True), renew).otherwise(timed_out_state)
+            wait.add_catch(why, errors=TIMEOUT, result_path="$.error")
             wait.add_catch(compensate, errors=[Error.ORDER_CANCELLED.value], result_path="$.error")
-            wait.add_catch(self._failed(wait, park_order), errors=ALL, result_path="$.failure")
+            wait.add_catch(self._failed(wait, park_order, resume=plan), errors=ALL, result_path="$.failure")
+            # Renewing the hold: declined -> the customer is asked for a new payment method (AwaitPayment...).
+            self._retries(renew, refusals=[Error.PAYMENT_DECLINED.value], gateway=True)
+            renew.add_catch(await_payment, errors=[Error.PAYMENT_DECLINED.value], result_path="$.error")
+            renew.add_catch(self._failed(renew, park_order), errors=ALL, result_path="$.failure")
+            self._retries(await_payment, waits=True)
+            not_updated = sfn.Pass(self, f"{await_payment.id}TimedOut", result_path="$.error",
+                                   result=sfn.Result.from_object({
+                                       "Error": Error.PAYMENT_NOT_UPDATED.value,
+                                       "Cause": "The payment method was not updated in time"})).next(compensate)
+            await_payment.add_catch(not_updated, errors=TIMEOUT, result_path="$.error")
+            await_payment.add_catch(compensate, errors=[Error.ORDER_CANCELLED.value], result_path="$.error")
+            await_payment.add_catch(self._failed(await_payment, park_order), errors=ALL, result_path="$.failure")
 
         # After the shipment: a capture that keeps failing is flagged; anything else past its retries parks.
         stuck = sfn.Fail(self, "ShipmentStuck", error="ShipmentStuck", cause="A step after the shipment kept failing")
@@ -306,7 +351,7 @@ class WorkflowStack(Stack):
 
         hold.next(
             sfn.Choice(self, "ReviewDecision")
-            .when(sfn.Condition.string_equals("$.review.decision", "approve"), request_fulfillment)
+            .when(sfn.Condition.string_equals("$.review.decision", "approve"), plan_fulfillment)
             .otherwise(review_rejected)
         )
         request_fulfillment.next(commit).next(capture).next(mark_shipped).next(sfn.Succeed(self, "Shipped"))
@@ -315,11 +360,28 @@ class WorkflowStack(Stack):
             .next(assess)
             .next(
                 sfn.Choice(self, "NeedsReview")
-                .when(sfn.Condition.string_equals("$.risk.decision", "review"), hold)
-                .otherwise(request_fulfillment)
+                .when(sfn.Condition.string_equals("$.risk.decision", "review"), plan_hold)
+                .otherwise(plan_fulfillment)
             )
         )
         return self._machine(definition, tracing=config.tracing)
+
+    def _renewing(self, wait: tasks.LambdaInvoke, policy_hours: int, config: OmsConfig
+                  ) -> tuple[tasks.LambdaInvoke, tuple[tasks.LambdaInvoke, tasks.LambdaInvoke]]:
+        """``Plan<Wait>`` -> ``<Wait>`` (timeout planned) and, when the payment hold is due for renewal,
+        ``RenewPaymentFor<Wait>`` -> ``Plan<Wait>`` again; a declined renewal waits for the customer's new payment
+        method (``AwaitPaymentFor<Wait>``, task token) and renews with it. The wait's own deadline does not move."""
+        payment = self.payment.function
+        plan = self._invoke(f"Plan{wait.id}", payment, Action.PLAN_WAIT, result_path="$.wait", wait=wait.id,
+                            policy_hours=policy_hours)
+        renew = self._invoke(f"RenewPaymentFor{wait.id}", payment, Action.REAUTHORIZE, result_path="$.renewal",
+                             wait=wait.id, plan=JsonPath.number_at("$.wait.plan"))
+        await_payment = self._wait(f"AwaitPaymentFor{wait.id}", self.order_status.function, Action.AWAIT_PAYMENT,
+                                   result_path="$.payment_update", timeout_hours=config.payment_update_hours)
+        plan.next(wait)
+        renew.next(plan)
+        await_payment.next(renew)
+        return plan, (renew, await_payment)
 
     def _compensation(self, payment: lambda_.IFunction, inventory: lambda_.IFunction,
                       order_status: lambda_.IFunction, hours: int) -> sfn.Pass:

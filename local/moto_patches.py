@@ -38,6 +38,33 @@ def scale_retry_waits(scale: float | None = None) -> None:
     _installed.add("retry")
 
 
+def timer_scale() -> float:
+    return float(os.environ.get("OMS_LOCAL_TIMER_SCALE", "1"))
+
+
+def scale_wait_timers(scale: float | None = None) -> None:
+    """Scale the timers of the workflow's waits (a task's TimeoutSecondsPath, or a TimeoutSeconds of an hour or
+    more: review, fulfillment, technical and payment holds) by ``OMS_LOCAL_TIMER_SCALE`` (default 1: real time).
+
+    A test can then watch a week-long wait end, or a payment hold come due, in seconds; the ASL stays as
+    synthesized. Synchronous tasks' timeouts (minutes) are left alone."""
+    from moto.stepfunctions.parser.asl.component.common.timeouts import timeout as timeouts
+
+    factor = timer_scale() if scale is None else scale
+    if factor == 1 or "timers" in _installed:
+        return
+
+    def eval_body(self: Any, env: Any) -> None:
+        seconds = self._eval_seconds(env=env)
+        if isinstance(self, timeouts.TimeoutSecondsPath) or (
+                isinstance(self, timeouts.TimeoutSeconds) and not self.is_default_value() and seconds >= 3600):
+            seconds = max(1, round(seconds * factor))
+        env.stack.append(seconds)
+
+    timeouts.Timeout._eval_body = eval_body  # type: ignore[method-assign]
+    _installed.add("timers")
+
+
 def keep_email_bodies() -> None:
     """moto's SES keeps only one body (HTML if both are sent); remember text and HTML for the outbox."""
     if "ses" in _installed:
@@ -173,6 +200,7 @@ def pass_task_failure_cause() -> None:
 
 def install_all(scale: float | None = None) -> None:
     scale_retry_waits(scale)
+    scale_wait_timers()
     keep_email_bodies()
     stamp_sms()
     serialize_dynamodb()

@@ -23,7 +23,7 @@ What can go wrong, and what the workflow does about it (``docs/architecture.md``
 from dataclasses import dataclass
 from enum import StrEnum
 
-from oms.domain.errors import OutOfStock, PaymentDeclined, PaymentGatewayError, TransientError
+from oms.domain.errors import OrderCancelled, OutOfStock, PaymentDeclined, PaymentGatewayError, TransientError
 
 
 class Action(StrEnum):
@@ -42,6 +42,9 @@ class Action(StrEnum):
     CLOSE = "close"
     FLAG_CAPTURE_FAILURE = "flag_capture_failure"
     PARK = "park"
+    PLAN_WAIT = "plan_wait"
+    REAUTHORIZE = "reauthorize"
+    AWAIT_PAYMENT = "await_payment"
 
 
 class Error(StrEnum):
@@ -57,7 +60,8 @@ class Error(StrEnum):
     REVIEW_TIMEOUT = "ReviewTimeout"
     FULFILLMENT_TIMEOUT = "FulfillmentTimeout"
     TECHNICAL_FAILURE = "TechnicalFailure"
-    ORDER_CANCELLED = "OrderCancelled"
+    PAYMENT_NOT_UPDATED = "PaymentNotUpdated"  # a renewed hold was declined and the customer did not update
+    ORDER_CANCELLED = OrderCancelled.__name__  # sent by a cancellation, or raised by a wait that finds one
 
 
 #: Business refusals: never retried; the order is compensated and closed.

@@ -54,6 +54,10 @@ class Settings:
     def variables(cls) -> set[str]:
         return {field.upper() for field in get_type_hints(cls)}
 
+    @classmethod
+    def required(cls) -> set[str]:
+        return {field.upper() for field, kind in get_type_hints(cls).items() if type(None) not in get_args(kind)}
+
 
 def _convert(name: str, raw: str, kind: Any) -> Any:
     try:
@@ -91,6 +95,16 @@ class AdminSettings(Settings):
     shipments_table: str
     warehouses: tuple[str, ...]
     cursor_secret_arn: str
+    cancellation_policy: str
+    notifications_queue_url: str
+    payment_gateway: str  # refunds
+    sandbox_ledger_table: str | None
+    stripe_secret_arn: str | None
+
+
+class OrderChangesSettings(Settings):
+    orders_table: str
+    cancellation_policy: str  # the policy document (JSON), validated when the CDK app synthesized it
 
 
 class TrackingWebhookSettings(Settings):
@@ -104,6 +118,8 @@ class PaymentSettings(Settings):
     orders_table: str
     payment_gateway: str
     sandbox_ledger_table: str | None  # set when payment_gateway is "sandbox"
+    stripe_secret_arn: str | None  # set when payment_gateway is "stripe"
+    authorization_hold_hours: int  # how long a card authorization lasts at the gateway
 
 
 class InventorySettings(Settings):
@@ -145,6 +161,7 @@ class SweeperSettings(Settings):
 BY_FUNCTION: dict[str, type[Settings]] = {
     "place_order": PlaceOrderSettings,
     "get_order": GetOrderSettings,
+    "order_changes": OrderChangesSettings,
     "admin": AdminSettings,
     "tracking_webhook": TrackingWebhookSettings,
     "payment": PaymentSettings,

@@ -1,38 +1,46 @@
 """Ops routes (Cognito group ``ops``, enforced once by the resolver's guard): catalog, stock, order queues,
-reviews and shipments."""
+reviews, picking and shipments, cancellations, refunds and the payment ledger."""
 
-from functools import cache
+from functools import cache, cached_property
 from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import observability
 from oms.adapters.catalog_repo import CatalogRepository
 from oms.adapters.inventory_repo import InventoryRepository
+from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.pagination import CursorCodec
+from oms.adapters.payment_gateway import PaymentGateway, gateway_for
 from oms.adapters.secrets import secret
 from oms.adapters.workflow import Workflow
 from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
+from oms.domain.cancellation import load_policy
 from oms.domain.catalog import Product, StockLevels
+from oms.domain.ledger import PaymentEntry, payment_entries
 from oms.domain.models import (
     SKU_PATTERN,
     InventoryRequest,
     OpsCancelRequest,
     ProductRequest,
+    RefundRequest,
     ReviewRequest,
     ShipmentRequest,
 )
 from oms.domain.order import ORDER_ID_PATTERN, OpsOrderPage, OpsOrderView, ops_view
 from oms.domain.status import OrderStatus
 from oms.logic import catalog as catalog_logic
-from oms.logic.cancellation import cancel_by_ops
-from oms.logic.fulfillment import record_shipment
+from oms.logic import refunds
+from oms.logic.cancellation import CancelCommand
+from oms.logic.cancellation import cancel as cancel_order
+from oms.logic.fulfillment import record_shipment, start_picking
+from oms.logic.refunds import RefundCommand
 from oms.logic.review import review_order
 from oms.logic.technical_hold import retry_order
 from oms.settings import AdminSettings
@@ -44,17 +52,32 @@ app = ApiResolver(audience="ops")
 Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="Letters, digits, '.', '_' or '-' (at most 64)")]
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
 OPS: list[dict[str, list[str]]] = [{"cognito": []}]
+REPLAYED_HEADER = {
+    "Idempotent-Replayed": {"description": "`true` when this answers a repeat of an earlier request",
+                            "required": True, "schema": {"type": "string", "enum": ["true", "false"]}},
+}
 
 
 class _Deps:
     def __init__(self) -> None:
         env = AdminSettings.from_env()
+        self.env = env
         self.warehouses = env.warehouses
         self.catalog = CatalogRepository(env.catalog_table)
         self.inventory = InventoryRepository(env.inventory_table)
         self.orders = OrdersRepository(env.orders_table, env.shipments_table,
                                        CursorCodec(lambda: secret(env.cursor_secret_arn).encode()))
         self.workflow = Workflow()
+        self.cancellation_policy = load_policy(env.cancellation_policy)
+
+    @property
+    def gateway(self) -> PaymentGateway:
+        """Asked for on every refund: the Stripe gateway follows a rotated key (it keeps one per key)."""
+        return gateway_for(self.env.payment_gateway, self.env.sandbox_ledger_table)
+
+    @cached_property
+    def notifications(self) -> NotificationQueue:
+        return NotificationQueue(self.env.notifications_queue_url)
 
 
 @cache
@@ -135,18 +158,69 @@ def retry(order_id: OrderId) -> Any:
 
 @app.post("/admin/orders/<order_id>/cancel", summary="Cancel an order that has not shipped", security=OPS,
           description="The order's waiting step (review, fulfillment, or a technical hold) ends with "
-                      "`OrderCancelled`; the workflow releases the stock, voids the authorization and closes the "
-                      "order CANCELLED. 202: the cancellation is recorded and under way. 409 `not_cancellable` once "
-                      "it has shipped; 409 `conflict` while it is between two steps (retry shortly).",
+                      "`OrderCancelled`; the workflow releases the stock, voids the authorization (or captures "
+                      "only the policy's fee) and closes the order CANCELLED. 202: the cancellation is recorded "
+                      "and under way. 409 `not_cancellable` once it has shipped or closed. `notify_customer: "
+                      "false` sends no email.",
           responses=responses(202, OpsOrderView, "The order with its cancellation, being cancelled", 400, 401,
                               403, 404, 409, 413, 415, 422))
 @tracer.capture_method
 def cancel(order_id: OrderId, cancellation: OpsCancelRequest) -> Response[Any]:
     d = deps()
-    order = cancel_by_ops(order_id, cancellation.reason, cancellation.note, cancellation.notify_customer,
-                          app.caller.name, d.orders, d.workflow)
+    command = CancelCommand(by="ops", reason=cancellation.reason, note=cancellation.note, who=app.caller.name,
+                            notify_customer=cancellation.notify_customer)
+    order, _ = cancel_order(order_id, command, d.cancellation_policy, d.orders, d.workflow)
     return Response(status_code=HTTPStatus.ACCEPTED.value, content_type=content_types.APPLICATION_JSON,
                     body=ops_view(order))
+
+
+@app.post("/admin/orders/<order_id>/picking", summary="The warehouse started picking the order", security=OPS,
+          description="From now on the customer can no longer cancel the order (409 `not_cancellable`); ops still "
+                      "can until it ships. Repeating it is safe. 409 when the order is not PROCESSING or is being "
+                      "cancelled.",
+          responses=responses(200, OpsOrderView, "The order with `picking`", 401, 403, 404, 409))
+@tracer.capture_method
+def picking(order_id: OrderId) -> Any:
+    return ops_view(start_picking(order_id, app.caller.name, deps().orders))
+
+
+@app.post("/admin/orders/<order_id>/refunds", summary="Refund captured money, by amount or by lines",
+          security=OPS,
+          description="Either `amount` (minor units) or `lines` (their goods and tax share; shipping only with "
+                      "`include_shipping`). The refunds of an order never exceed what was captured: 409 "
+                      "`refund_exceeds_captured`, also for the second of two concurrent refunds that together "
+                      "would. The same `Idempotency-Key` answers the same refund (and finishes one the provider "
+                      "did not confirm: 503 until then); with another body, 422 `idempotency_key_reused`. The "
+                      "customer is emailed the amount.",
+          responses=responses(201, OpsOrderView, "The order after the refund (`amount_refunded`, "
+                                                 "`payment_status`)", 400, 401, 403, 404, 409, 413, 415, 422,
+                              headers=REPLAYED_HEADER))
+@tracer.capture_method
+def refund(
+    order_id: OrderId,
+    request: RefundRequest,
+    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255,
+                                           description="A unique key per refund; retry with the same key")],
+) -> Response[Any]:
+    d = deps()
+    command = RefundCommand(
+        idempotency_key=idempotency_key, reason=request.reason, amount=request.amount,
+        lines=tuple((line.sku, line.quantity) for line in request.lines or ()),
+        include_shipping=request.include_shipping, who=app.caller.name,
+    )
+    order, replayed = refunds.refund(order_id, command, d.orders, d.gateway, d.notifications)
+    return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
+                    body=ops_view(order), headers={"Idempotent-Replayed": "true" if replayed else "false"})
+
+
+@app.get("/admin/orders/<order_id>/payments", summary="The order's payment ledger, oldest first", security=OPS,
+         description="Every call to the payment gateway: recorded PENDING before it runs, SUCCEEDED or FAILED "
+                     "after. A call whose outcome was unknown stays PENDING until it is retried with the same "
+                     "idempotency key (one entry, never two charges).",
+         responses=responses(200, list[PaymentEntry], "The ledger", 401, 403, 404))
+@tracer.capture_method
+def payments(order_id: OrderId) -> Any:
+    return payment_entries(deps().orders.require(order_id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

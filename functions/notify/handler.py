@@ -55,8 +55,9 @@ def record_handler(record: SQSRecord) -> None:
     logger.set_correlation_id(record.message_id)
     logger.append_keys(order_id=body.get("order_id"), notification=body.get("event"))
     order = _deps()[0].require(body["order_id"])
-    message = notify.message_for(order, body["event"])
-    for delivery in notify.deliveries(order, body["event"]):
+    ref = str(body.get("ref") or "")
+    message = notify.message_for(order, body["event"], ref)
+    for delivery in notify.deliveries(order, body["event"], ref):
         try:
             deliver(delivery=delivery, message=message)
         except Exception:

@@ -11,7 +11,7 @@ from oms import observability
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
 from oms.contract import Action
-from oms.logic import order_status
+from oms.logic import order_status, payment_hold
 from oms.settings import OrderStatusSettings
 from oms.steps import run_step
 
@@ -52,7 +52,7 @@ def _close(event: dict[str, Any]) -> dict[str, Any]:
 
 def _park(event: dict[str, Any]) -> dict[str, Any]:
     result = order_status.park(event["order_id"], event["task_token"], event.get("failure") or {}, _orders(),
-                               _alerts())
+                               _alerts(), cancellable=bool(event.get("cancellable")))
     _count("OrdersParked")
     _count("OrderAlertsFailed", not result["alerted"])
     return result
@@ -69,6 +69,7 @@ STEPS = {
     Action.CLOSE: _close,
     Action.FLAG_CAPTURE_FAILURE: _flag,
     Action.PARK: _park,
+    Action.AWAIT_PAYMENT: lambda e: payment_hold.await_payment(e["order_id"], e["task_token"], _orders(), _queue()),
 }
 
 

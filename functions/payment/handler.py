@@ -1,4 +1,5 @@
-"""Workflow step: authorize, capture or void an order's payment."""
+"""Workflow steps: authorize, renew, capture or void an order's payment, and plan how long a wait may last
+before the payment hold needs renewing."""
 
 from functools import cache
 from typing import Any
@@ -18,15 +19,28 @@ tracer = observability.tracer()
 
 
 @cache
+def _env() -> PaymentSettings:
+    return PaymentSettings.from_env()
+
+
+@cache
+def _orders() -> OrdersRepository:
+    return OrdersRepository(_env().orders_table)
+
+
 def _deps() -> tuple[OrdersRepository, PaymentGateway]:
-    env = PaymentSettings.from_env()
-    return OrdersRepository(env.orders_table), gateway_for(env.payment_gateway, env.sandbox_ledger_table)
+    """The gateway is asked for on every step: the Stripe one follows a rotated key (it keeps one per key)."""
+    return _orders(), gateway_for(_env().payment_gateway, _env().sandbox_ledger_table)
 
 
 STEPS = {
     Action.AUTHORIZE: lambda e: payment.authorize(e["order_id"], *_deps()),
+    Action.REAUTHORIZE: lambda e: payment.reauthorize(e["order_id"], *_deps(), wait=e.get("wait"),
+                                                      plan=e.get("plan")),
     Action.CAPTURE: lambda e: payment.capture(e["order_id"], *_deps()),
     Action.VOID: lambda e: payment.void(e["order_id"], *_deps()),
+    Action.PLAN_WAIT: lambda e: payment.plan_wait(e["order_id"], e["wait"], int(e["policy_hours"]),
+                                                  _env().authorization_hold_hours, _orders()),
 }
 
 

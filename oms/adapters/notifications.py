@@ -12,9 +12,11 @@ class NotificationQueue:
         self.queue_url = queue_url
         self.sqs = client("sqs")
 
-    def publish(self, order_id: str, event: str) -> None:
-        """Ask for ``event``'s message; the event id makes delivery exactly-once at the consumer."""
-        body = {"event_id": f"{order_id}:{event}", "order_id": order_id, "event": event}
+    def publish(self, order_id: str, event: str, *, ref: str = "") -> None:
+        """Ask for ``event``'s message; the event id makes delivery exactly-once at the consumer. ``ref`` tells
+        apart events that happen more than once to an order (each refund is its ledger entry)."""
+        body = {"event_id": f"{order_id}:{event}{':' + ref if ref else ''}", "order_id": order_id, "event": event,
+                "ref": ref}
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(body))
 
 

@@ -7,13 +7,15 @@ Stripe's decline codes, and ``tok_chargeDeclinedProcessingError`` fails with ``p
 is a PaymentIntent with ``capture_method=manual``: ``requires_capture`` until it is captured (``succeeded``) or
 canceled (``canceled``). Like a Stripe request with an Idempotency-Key, repeating a call with the same key returns
 the same result (ids derive from the key), and the gateway remembers its authorizations (the sandbox ledger, a
-DynamoDB table), so a caller that lost an answer can ask what happened.
+DynamoDB table), so a caller that lost an answer can ask what happened. Refunds follow Stripe's: partial refunds,
+never more than what remains of the charge, the same key answering the same refund.
 """
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Literal, Protocol, TypedDict
 
 from botocore.exceptions import ClientError
@@ -44,6 +46,16 @@ class PaymentGateway(Protocol):
         """Release an uncaptured authorization."""
         ...
 
+    def reauthorize(self, *, authorization_id: str, amount: int, currency: str, idempotency_key: str) -> str:
+        """A fresh hold on the same payment method as ``authorization_id`` (whose hold is about to lapse); returns
+        the new authorization id. The caller voids the old one. Raises PaymentDeclined/PaymentGatewayError."""
+        ...
+
+    def refund(self, *, capture_id: str, amount: int, idempotency_key: str) -> str:
+        """Refund ``amount`` (minor units) of a capture; returns the refund id. The same key returns the same
+        refund. Raises PaymentDeclined (e.g. more than what remains refundable) or PaymentGatewayError."""
+        ...
+
     def find_authorization(self, idempotency_key: str) -> Authorization | None:
         """The authorization an ``authorize`` with this key created, if it did (Stripe: search by metadata)."""
         ...
@@ -63,6 +75,9 @@ DECLINE_CODES = {
     "tok_visa_chargeDeclinedStolenCard": "stolen_card",
 }
 TRANSIENT_CODES = {"tok_chargeDeclinedProcessingError": "processing_error"}
+#: Sandbox only (Stripe has no such token): authorizes, but a re-authorization before capture is declined
+#: (``expired_card``), as when a card expires while an order waits longer than its hold.
+REAUTHORIZATION_DECLINED = "tok_sandbox_reauthorizationDeclined"
 
 
 def _id(prefix: str, key: str) -> str:
@@ -70,7 +85,8 @@ def _id(prefix: str, key: str) -> str:
 
 
 class SandboxGateway:
-    """Stripe's test-mode behaviour, with its authorizations in a ledger table (``SANDBOX_LEDGER_TABLE``)."""
+    """Stripe's test-mode behaviour, with its payment intents, charges and refunds in a ledger table
+    (``SANDBOX_LEDGER_TABLE``, keyed by the object's id)."""
 
     def __init__(self, ledger_table: str) -> None:
         self.table = ledger_table
@@ -81,28 +97,76 @@ class SandboxGateway:
             raise PaymentGatewayError(TRANSIENT_CODES[token])
         if token in DECLINE_CODES:
             raise PaymentDeclined(DECLINE_CODES[token], "Your card was declined.")
-        if token not in APPROVING_TOKENS:
+        if token not in APPROVING_TOKENS and token != REAUTHORIZATION_DECLINED:
             raise PaymentDeclined("invalid_token", f"No such token: {token!r}")
+        return self._hold(token, amount, currency, idempotency_key)
+
+    def _hold(self, token: str, amount: int, currency: str, idempotency_key: str) -> str:
         if amount <= 0:
             raise PaymentDeclined("invalid_amount", "Amount must be positive")
         authorization_id = _id("pi", idempotency_key)
         record = {"authorization_id": authorization_id, "idempotency_key": idempotency_key, "amount": amount,
-                  "currency": currency, "status": "requires_capture", "created_at": datetime.now(UTC).isoformat()}
-        try:  # the same key again answers the same authorization, as Stripe's idempotency does
-            self.ddb.put_item(TableName=self.table, Item=to_item(record),
-                              ConditionExpression="attribute_not_exists(authorization_id)")
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
+                  "currency": currency, "status": "requires_capture", "token": token,
+                  "created_at": datetime.now(UTC).isoformat()}
+        self._put_once(record)  # the same key again answers the same authorization, as Stripe's idempotency does
         return authorization_id
 
+    def reauthorize(self, *, authorization_id: str, amount: int, currency: str, idempotency_key: str) -> str:
+        old = self._get(authorization_id)
+        if old is None:
+            raise PaymentGatewayError(f"No such payment intent: {authorization_id}")
+        if old.get("token") == REAUTHORIZATION_DECLINED:
+            raise PaymentDeclined("expired_card", "Your card has expired.")
+        return self._hold(str(old.get("token", "tok_visa")), amount, currency, idempotency_key)
+
     def capture(self, *, authorization_id: str, amount: int, idempotency_key: str) -> str:
+        intent = self._get(authorization_id)
+        if intent is not None and intent["status"] == "requires_capture" and amount > intent["amount"]:
+            raise PaymentDeclined("amount_too_large", f"amount_to_capture {amount} is above {intent['amount']}")
         capture_id = _id("ch", idempotency_key)
         self._transition(authorization_id, "succeeded", {"captured_amount": amount, "capture_id": capture_id})
+        self._put_once({"authorization_id": capture_id, "payment_intent": authorization_id, "amount": amount,
+                        "refunded": 0, "status": "succeeded"})
         return capture_id
 
     def void(self, *, authorization_id: str, idempotency_key: str) -> None:
         self._transition(authorization_id, "canceled", {})
+
+    def refund(self, *, capture_id: str, amount: int, idempotency_key: str) -> str:
+        """Stripe's refund rules: a positive amount, at most what remains of the charge; the same key, the same
+        refund (a repeat with another amount is Stripe's ``idempotency_error``)."""
+        refund_id = _id("re", idempotency_key)
+        existing = self._get(refund_id)
+        if existing is not None:
+            if existing["amount"] != amount or existing["charge"] != capture_id:
+                raise PaymentDeclined("idempotency_error", "Keys for idempotent requests can only be used with "
+                                                           "the same parameters they were first used with.")
+            return refund_id
+        charge = self._get(capture_id)
+        if charge is None:
+            raise PaymentDeclined("resource_missing", f"No such charge: {capture_id!r}")
+        if amount <= 0:
+            raise PaymentDeclined("parameter_invalid_integer", "amount must be positive")
+        remaining = charge["amount"] - charge["refunded"]
+        if amount > remaining:
+            raise PaymentDeclined("amount_too_large", f"Refund amount ({amount}) is greater than unrefunded amount "
+                                                      f"on charge ({remaining})")
+        record = {"authorization_id": refund_id, "charge": capture_id, "amount": amount, "status": "succeeded",
+                  "created_at": datetime.now(UTC).isoformat()}
+        try:
+            self.ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": self.table, "Key": {"authorization_id": {"S": capture_id}},
+                            "UpdateExpression": "SET refunded = :new", "ConditionExpression": "refunded = :old",
+                            "ExpressionAttributeValues": {":new": {"N": str(charge["refunded"] + amount)},
+                                                          ":old": {"N": str(charge["refunded"])}}}},
+                {"Put": {"TableName": self.table, "Item": to_item(record),
+                         "ConditionExpression": "attribute_not_exists(authorization_id)"}},
+            ])
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            raise PaymentGatewayError("lock_timeout: the charge changed concurrently; retry") from None
+        return refund_id
 
     def find_authorization(self, idempotency_key: str) -> Authorization | None:
         found = self._get(_id("pi", idempotency_key))
@@ -111,9 +175,21 @@ class SandboxGateway:
         return {"authorization_id": found["authorization_id"], "status": found["status"], "amount": found["amount"]}
 
     def ledger(self) -> list[dict[str, Any]]:
-        """Every authorization the sandbox holds (what a test checks nothing leaked against)."""
+        """Every payment intent the sandbox holds (what a test checks nothing leaked against)."""
+        return [item for item in self.objects() if item["authorization_id"].startswith("pi_")]
+
+    def objects(self) -> list[dict[str, Any]]:
+        """Every payment intent, charge and refund."""
         pages = self.ddb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True)
         return [from_item(item) for page in pages for item in page.get("Items", [])]
+
+    def _put_once(self, record: dict[str, Any]) -> None:
+        try:
+            self.ddb.put_item(TableName=self.table, Item=to_item(record),
+                              ConditionExpression="attribute_not_exists(authorization_id)")
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
 
     def _get(self, authorization_id: str) -> dict[str, Any] | None:
         response = self.ddb.get_item(TableName=self.table, Key={"authorization_id": {"S": authorization_id}},
@@ -141,9 +217,18 @@ class SandboxGateway:
                                       f"{authorization_id} is {current['status']}, cannot become {to}") from None
 
 
+@cache
+def _sandbox(table: str) -> SandboxGateway:
+    return SandboxGateway(table)
+
+
 def gateway_for(name: str, sandbox_ledger_table: str | None) -> PaymentGateway:
     if name == "sandbox":
         if not sandbox_ledger_table:
             raise ValueError("the sandbox gateway needs SANDBOX_LEDGER_TABLE")
-        return SandboxGateway(sandbox_ledger_table)
-    raise ValueError(f"unknown PAYMENT_GATEWAY {name!r} (supported: sandbox)")
+        return _sandbox(sandbox_ledger_table)
+    if name == "stripe":
+        from oms.adapters.stripe_gateway import stripe_gateway_from_env  # the Stripe SDK only where it is used
+
+        return stripe_gateway_from_env()
+    raise ValueError(f"unknown PAYMENT_GATEWAY {name!r} (supported: sandbox, stripe)")

@@ -9,6 +9,7 @@ defined in ``infra/api_stack.py``.
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, NotRequired
 
@@ -19,6 +20,8 @@ from oms.domain.errors import (
     IdempotencyKeyReused,
     NotCancellable,
     NotFound,
+    RefundDeclined,
+    RefundExceedsCaptured,
     StockUnavailable,
     TransientError,
     ValidationFailed,
@@ -78,6 +81,9 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return text or "body"
 
 
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])?)*")
+
+
 def install_error_handlers(app: APIGatewayRestResolver) -> None:
     from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
     from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
@@ -99,7 +105,12 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
                 message = "unknown field"
             elif item.get("type") == "missing":
                 message = "is required"
-            errors.append({"field": field_name(item.get("loc", ())), "message": message})
+            field = field_name(item.get("loc", ()))
+            named, _, rest = message.partition(": ")
+            if item.get("type") == "value_error" and rest and _FIELD.fullmatch(named):
+                # A rule across fields names its field first ("note: required when ..."): report it there.
+                field, message = (named if field == "body" else f"{field}.{named}"), rest
+            errors.append({"field": field, "message": message})
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return error(HTTPStatus.UNPROCESSABLE_ENTITY, "validation_error", f"Invalid request: {summary}", errors)
 
@@ -125,6 +136,15 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(NotCancellable)
     def _not_cancellable(exc: NotCancellable) -> Response[ErrorBody]:
         return error(HTTPStatus.CONFLICT, "not_cancellable", str(exc))
+
+    @app.exception_handler(RefundExceedsCaptured)
+    def _over_refund(exc: RefundExceedsCaptured) -> Response[ErrorBody]:
+        return error(HTTPStatus.CONFLICT, "refund_exceeds_captured", str(exc),
+                     [{"field": "amount", "message": str(exc)}])
+
+    @app.exception_handler(RefundDeclined)
+    def _refund_declined(exc: RefundDeclined) -> Response[ErrorBody]:
+        return error(HTTPStatus.CONFLICT, "refund_declined", str(exc))
 
     @app.exception_handler(Conflict)
     def _conflict(exc: Conflict) -> Response[ErrorBody]:

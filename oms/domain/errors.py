@@ -30,6 +30,10 @@ class NotCancellable(Conflict):
     """The order can no longer be cancelled (it has shipped, or is already closed)."""
 
 
+class OrderCancelled(DomainError):
+    """A wait step found the order cancelled (between two steps): the workflow compensates and closes it."""
+
+
 class IdempotencyKeyReused(DomainError):
     """An ``Idempotency-Key`` that already placed an order arrived with a different request body."""
 
@@ -57,3 +61,19 @@ class OutOfStock(DomainError):
 
 class StockUnavailable(ValidationFailed):
     """Placement-time check: a line asks for more than is available now (answered 409)."""
+
+
+class RefundExceedsCaptured(Conflict):
+    """The refund would take the refunded total above what was captured."""
+
+
+class RefundDeclined(Conflict):
+    """The gateway refused the refund (e.g. the charge is disputed); ``code`` is its reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"the payment provider refused the refund ({code}): {message}")
+        self.code = code
+
+
+class RefundPending(PaymentGatewayError):
+    """The gateway did not confirm a refund; repeating the request with the same Idempotency-Key finishes it."""

@@ -22,6 +22,8 @@ _SUBJECTS = {
     "order_delivered": "Order {order_id} was delivered",
     "order_rejected": "Order {order_id} could not be accepted",
     "order_cancelled": "Order {order_id} was cancelled",
+    "payment_refunded": "Refund for order {order_id}",
+    "payment_update_required": "Order {order_id}: please update your payment method",
 }
 
 
@@ -31,7 +33,7 @@ def _address(address: Address) -> list[str]:
                         address.get("country")) if p]
 
 
-def _body(event: str, order: Order) -> list[str]:
+def _body(event: str, order: Order, ref: str) -> list[str]:
     currency = order["currency"]
     if event == "order_confirmed":
         window = order["expected_delivery"]
@@ -57,14 +59,26 @@ def _body(event: str, order: Order) -> list[str]:
                 f"Expected delivery: {window['earliest']} to {window['latest']}."]
     if event == "order_delivered":
         return [f"Your order {order['order_id']} has been delivered. Enjoy!"]
+    if event == "payment_refunded":
+        entry = order.get("ledger", {}).get(ref)
+        amount = format_minor(entry["amount"] if entry else order.get("amount_refunded", 0), currency)
+        return [f"We have refunded {amount} for your order {order['order_id']}.",
+                f"In all, {format_minor(order.get('amount_refunded', 0), currency)} of "
+                f"{format_minor(order.get('amount_captured', 0), currency)} paid has been refunded.",
+                "Refunds reach your card within 5 to 10 business days, depending on your bank."]
+    if event == "payment_update_required":
+        return [f"We could not renew the hold on your payment for order {order['order_id']} while it waited.",
+                "Please give us a new payment method from your order page so we can ship it.",
+                "You have not been charged."]
     return [f"Order {order['order_id']}: {order.get('status_detail', '')}"]
 
 
-def render(event: str, order: Order) -> Message:
+def render(event: str, order: Order, ref: str = "") -> Message:
+    """The message for ``event``; ``ref`` names which occurrence (a refund's ledger entry)."""
     if event not in _SUBJECTS:
         raise ValueError(f"no message for event {event!r}")
     subject = _SUBJECTS[event].format(order_id=order["order_id"])
-    body = _body(event, order)
+    body = _body(event, order, ref)
     text = "\n".join(body) + "\n"
     html = "<html><body>" + "".join(f"<p>{escape(line)}</p>" if line else "<br>" for line in body) + "</body></html>"
     total = format_minor(order["total"], order["currency"])

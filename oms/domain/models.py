@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from oms.domain.cancellation import CustomerReason, OpsReason
 from oms.domain.countries import ISO_3166_ALPHA2
 from oms.domain.money import CURRENCY_EXPONENTS
 
@@ -134,10 +135,54 @@ class ReviewRequest(StrictModel):
         return self
 
 
+class CancelRequest(StrictModel):
+    """A customer cancels their order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "CHANGED_MIND"}]})
+
+    reason: CustomerReason
+    note: Annotated[Text | None, Field(max_length=500, description="Required when reason is OTHER")] = None
+
+    @model_validator(mode="after")
+    def _other_needs_note(self) -> "CancelRequest":
+        if self.reason == "OTHER" and not self.note:
+            raise ValueError("note: tell us why when the reason is OTHER")
+        return self
+
+
 class OpsCancelRequest(StrictModel):
-    reason: Literal["CUSTOMER_REQUEST", "FRAUD", "OUT_OF_STOCK", "PAYMENT_ISSUE", "STAFF_ERROR", "OTHER"]
+    reason: OpsReason
     note: Annotated[Text, Field(min_length=1, max_length=500, description="Why; kept on the order")]
     notify_customer: bool = True
+
+
+class RefundLineRequest(StrictModel):
+    sku: Annotated[str, Field(pattern=SKU_PATTERN)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class RefundRequest(StrictModel):
+    """Either ``amount`` or ``lines``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"amount": 500, "reason": "Goodwill for a late parcel"}]})
+
+    amount: Annotated[int | None, Field(ge=1, le=MAX_PRICE * MAX_QUANTITY * MAX_LINES,
+                                        description="Minor units of the order's currency")] = None
+    lines: Annotated[list[RefundLineRequest] | None, Field(min_length=1, max_length=MAX_LINES)] = None
+    include_shipping: bool = False
+    reason: Annotated[Text, Field(min_length=1, max_length=500, description="Kept on the order's timeline")]
+
+    @model_validator(mode="after")
+    def _amount_or_lines(self) -> "RefundRequest":
+        if (self.amount is None) == (self.lines is None):
+            raise ValueError("amount: give either an amount or lines, not both or neither")
+        if self.include_shipping and self.lines is None:
+            raise ValueError("include_shipping: only with lines (an amount is refunded as given)")
+        if self.lines is not None:
+            skus = [line.sku for line in self.lines]
+            if len(set(skus)) != len(skus):
+                raise ValueError("lines: each sku at most once")
+        return self
 
 
 class ShipmentRequest(StrictModel):

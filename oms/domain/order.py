@@ -18,6 +18,7 @@ from typing_extensions import TypedDict
 
 from oms.contract import Error
 from oms.domain.delivery import expected_delivery
+from oms.domain.ledger import LedgerEntry
 from oms.domain.pricing import DEFAULT_POLICY, CatalogProduct, PricingPolicy, quote
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus, PaymentStatus
 
@@ -110,6 +111,30 @@ class Cancellation(TypedDict):
     fee: int  # minor units
 
 
+class CancelRequest(TypedDict):
+    """The request behind a customer's cancellation: a repeat with the same Idempotency-Key answers the same."""
+
+    idempotency_key: str
+    request_hash: str
+
+
+class Picking(TypedDict):
+    """The warehouse started picking the order: customers can no longer cancel it."""
+
+    started_at: str
+    by: str
+
+
+class WaitPlan(TypedDict):
+    """How long a wait step may wait this time, in the workflow's time: what is left of its policy, and what the
+    current plan allows before the payment hold needs renewing."""
+
+    remaining: int  # seconds of the wait's policy left
+    planned: int  # seconds this plan waits
+    plan: int  # the plan's number (a renewal consumes the plan it ended once)
+    renewed: bool
+
+
 class AllocationRecord(TypedDict):
     sku: str
     warehouse: str
@@ -118,8 +143,9 @@ class AllocationRecord(TypedDict):
 
 ReservationState = Literal["HELD", "RELEASED", "COMMITTED"]
 
-#: Why ops have an order in front of them: a fraud review, or a step that kept failing (``technical_hold``).
-HoldReason = Literal["review", "technical"]
+#: Why an order is held: a fraud review, a step that kept failing (``technical_hold``), or a payment hold that
+#: could not be renewed (the customer must update their payment).
+HoldReason = Literal["review", "technical", "payment"]
 
 
 class Reservation(TypedDict):
@@ -132,6 +158,9 @@ class PaymentRecord(TypedDict):
     authorization_key: NotRequired[str]  # the gateway idempotency key, recorded before authorizing
     authorization_requested_at: NotRequired[str]
     authorization_id: NotRequired[str]
+    authorized_at: NotRequired[str]  # when the current hold was placed (it lapses after the hold lifetime)
+    reauthorizations: NotRequired[int]
+    token_replaced: NotRequired[bool]  # the customer gave a new token: the next authorization uses it
     capture_id: NotRequired[str]
 
 
@@ -176,12 +205,28 @@ class Order(_OrderFields):
     park_task_token: NotRequired[str]
     parked_count: NotRequired[int]
     cancellation: NotRequired[Cancellation]
+    cancel_request: NotRequired[CancelRequest]
+    payment_task_token: NotRequired[str]  # waiting for the customer's new payment method
+    held_since_status: NotRequired[str]  # the status a payment hold interrupted
+    wait_plans: NotRequired[dict[str, WaitPlan]]  # by wait step (HoldForReview, RequestFulfillment)
+    cancellation_silent: NotRequired[bool]  # ops cancelled with notify_customer false: no email
+    picking: NotRequired[Picking]
+    # Money movements (minor units); ``ledger`` holds every gateway call (``oms.domain.ledger``).
+    amount_captured: NotRequired[int]
+    amount_refunded: NotRequired[int]
+    refund_pending: NotRequired[int]  # refunds sent to the gateway whose outcome is not recorded yet
+    refunded_quantities: NotRequired[dict[str, int]]
+    shipping_refunded: NotRequired[bool]
+    ledger: NotRequired[dict[str, LedgerEntry]]
+    refund_requests: NotRequired[dict[str, str]]  # ledger entry id -> fingerprint of the refund request
 
 
 class OrderView(_OrderFields):
     """The order resource of the public API (money in minor units of ``currency``)."""
 
     shipments: list[Shipment]
+    amount_captured: int
+    amount_refunded: int
     cancellation: NotRequired[Cancellation]
 
 
@@ -195,6 +240,7 @@ class OpsOrderView(OrderView):
     close_reason: NotRequired[str]
     hold_reason: NotRequired[HoldReason]
     technical_hold: NotRequired[TechnicalHold]
+    picking: NotRequired[Picking]
 
 
 class OrderPage(TypedDict):
@@ -276,6 +322,9 @@ def new_order(
         "updated_at": created_at,
         "created_key": f"{created_at}#{order_id}",
         "payment": {"token": request.payment.token},
+        "amount_captured": 0,
+        "amount_refunded": 0,
+        "ledger": {},
         "request_hash": fingerprint(request_json),
     }
 
@@ -308,6 +357,8 @@ def public_view(order: Order) -> OrderView:
         "locale": order["locale"],
         "expected_delivery": order["expected_delivery"],
         "shipments": sorted(order["shipments"].values(), key=lambda s: s["created_at"]),
+        "amount_captured": order.get("amount_captured", 0),
+        "amount_refunded": order.get("amount_refunded", 0),
         "timeline": order["timeline"],
         "created_at": order["created_at"],
         "updated_at": order["updated_at"],
@@ -325,7 +376,11 @@ def ops_view(order: Order) -> OpsOrderView:
         view["review"] = order["review"]
     if "close_reason" in order:
         view["close_reason"] = order["close_reason"]
-    if "technical_hold" in order:
+    if "picking" in order:
+        view["picking"] = order["picking"]
+    if "payment_task_token" in order:
+        view["hold_reason"] = "payment"
+    elif "technical_hold" in order:
         view["hold_reason"] = "technical"
         view["technical_hold"] = order["technical_hold"]
     elif order["status"] == OrderStatus.ON_HOLD and "review_task_token" in order and "review" not in order:
@@ -390,6 +445,10 @@ def close_outcome(error: str, cause: str) -> Outcome:
     if error == Error.ORDER_CANCELLED:
         return Outcome(OrderStatus.CANCELLED, "ops_cancelled",
                        f"Your order was cancelled by our team. {not_charged}", None)
+    if error == Error.PAYMENT_NOT_UPDATED:
+        return Outcome(OrderStatus.CANCELLED, "payment_not_updated",
+                       f"We could not renew the hold on your payment and it was not updated in time, so the order "
+                       f"was cancelled. {not_charged}", None)
     if error == Error.TECHNICAL_FAILURE:
         return Outcome(OrderStatus.CANCELLED, "technical_failure",
                        f"We could not complete your order because of a technical problem, so we cancelled it. "

@@ -55,7 +55,8 @@ TRANSITIONS: dict[type[StrEnum], dict[StrEnum, frozenset[StrEnum]]] = {
         _O.PENDING: frozenset({_O.ON_HOLD, _O.BACKORDERED, _O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
         _O.ON_HOLD: frozenset({_O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
         _O.BACKORDERED: frozenset({_O.ON_HOLD, _O.PROCESSING, _O.CANCELLED}),
-        _O.PROCESSING: frozenset({_O.PARTIALLY_SHIPPED, _O.SHIPPED, _O.CANCELLED}),
+        # PROCESSING -> ON_HOLD: the payment hold could not be renewed; the customer must update their payment.
+        _O.PROCESSING: frozenset({_O.ON_HOLD, _O.PARTIALLY_SHIPPED, _O.SHIPPED, _O.CANCELLED}),
         _O.PARTIALLY_SHIPPED: frozenset({_O.SHIPPED, _O.DELIVERED}),
         _O.SHIPPED: frozenset({_O.DELIVERED, _O.RETURNED}),
         _O.DELIVERED: frozenset({_O.PARTIALLY_RETURNED, _O.RETURNED}),
@@ -99,6 +100,10 @@ def allowed_sources(new: StrEnum) -> frozenset[StrEnum]:
     """The statuses from which ``new`` may be reached (what a conditional write checks)."""
     return frozenset(s for s, targets in TRANSITIONS[type(new)].items() if new in targets)
 
+
+#: ``status_detail`` while an order waits for the customer to update their payment.
+PAYMENT_HOLD_DETAIL = ("We could not renew the hold on your payment. Please update your payment method so we can "
+                       "ship your order; until then it is on hold.")
 
 #: ``status_detail`` while an order is held for a technical problem (before it ships).
 TECHNICAL_HOLD_DETAIL = ("Your order is taking a little longer than usual. We are on it and will email you as soon "

@@ -10,6 +10,7 @@ from oms.domain.money import format_minor
 from oms.domain.order import Risk, iso, timeline_entry
 from oms.domain.status import CUSTOMER_DETAIL, OrderStatus
 from oms.logic.clock import now
+from oms.logic.waiting import raise_if_cancelled, unless_cancelled
 
 
 def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, review_amount: Decimal) -> dict[str, Any]:
@@ -32,22 +33,27 @@ def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, rev
 
 def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, alerts: OpsAlerts) -> dict[str, Any]:
     """Put the order ON_HOLD and keep the task token the ops review will resume."""
-    change = Change(
+    change = unless_cancelled(Change(
         status=OrderStatus.ON_HOLD,
         status_detail=CUSTOMER_DETAIL[OrderStatus.ON_HOLD],
         sets={"review_task_token": task_token},
         events=[timeline_entry(now(), "held_for_review", "Your order is being reviewed by our team.")],
-    )
+    ))
     try:
         order = orders.apply(order_id, change)
     except TransitionRejected as rejected:
+        raise_if_cancelled(rejected.order)
         if rejected.order["status"] != OrderStatus.ON_HOLD:
             raise
         # A retried invocation of the same wait, or a retry after a technical hold: keep the newest token.
-        order = orders.apply(order_id, Change(
-            sets={"review_task_token": task_token}, status_detail=CUSTOMER_DETAIL[OrderStatus.ON_HOLD],
-            expect={"status": OrderStatus.ON_HOLD.value},
-        ))
+        try:
+            order = orders.apply(order_id, unless_cancelled(Change(
+                sets={"review_task_token": task_token}, status_detail=CUSTOMER_DETAIL[OrderStatus.ON_HOLD],
+                expect={"status": OrderStatus.ON_HOLD.value},
+            )))
+        except TransitionRejected as again:
+            raise_if_cancelled(again.order)
+            raise
     reasons = "\n".join(f"- {reason}" for reason in order.get("risk", {}).get("reasons", []))
     alerted = alerts.alert(
         f"Order {order_id} is waiting for review",

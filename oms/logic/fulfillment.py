@@ -8,26 +8,39 @@ from oms.domain.order import Order, Shipment, iso, timeline_entry
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.tracking import DESCRIPTION
 from oms.logic.clock import now
+from oms.logic.waiting import raise_if_cancelled, unless_cancelled
 
 
 def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository, queue: NotificationQueue) -> None:
     """The order is accepted: PROCESSING, waiting (task token) for the warehouse's shipment."""
-    change = Change(
+    change = unless_cancelled(Change(
         status=OrderStatus.PROCESSING,
         fulfillment_status=FulfillmentStatus.AWAITING_SHIPMENT,
         status_detail=CUSTOMER_DETAIL[OrderStatus.PROCESSING],
         sets={"fulfillment_task_token": task_token},
+        removes=["held_since_status"],
         events=[timeline_entry(now(), "order_confirmed", "Order confirmed; it is being picked and packed.")],
-    )
+    ))
     try:
         orders.apply(order_id, change)
     except TransitionRejected as rejected:
-        if rejected.order["status"] != OrderStatus.PROCESSING:
+        raise_if_cancelled(rejected.order)
+        current = rejected.order
+        if current["fulfillment_status"] != FulfillmentStatus.AWAITING_SHIPMENT or \
+                current["status"] not in (OrderStatus.PROCESSING, OrderStatus.ON_HOLD):
             raise
-        orders.apply(order_id, Change(
-            sets={"fulfillment_task_token": task_token},
-            expect={"status": OrderStatus.PROCESSING.value},
-        ))
+        # A retried invocation, a retry after a technical hold, a renewed wait after a re-authorization, or the
+        # end of a payment hold (ON_HOLD again PROCESSING once the customer's new payment method is authorized).
+        resumed = Change(sets={"fulfillment_task_token": task_token}, removes=["held_since_status"],
+                         expect={"status": current["status"]})
+        if current["status"] == OrderStatus.ON_HOLD:
+            resumed.status = OrderStatus.PROCESSING
+            resumed.status_detail = CUSTOMER_DETAIL[OrderStatus.PROCESSING]
+        try:
+            orders.apply(order_id, unless_cancelled(resumed))
+        except TransitionRejected as again:
+            raise_if_cancelled(again.order)
+            raise
     queue.publish(order_id, "order_confirmed")
 
 
@@ -46,6 +59,8 @@ def record_shipment(
             order = orders.require(order_id)
             existing = order["shipments"].get(tracking_number)
             if existing is None or existing["carrier"] != carrier:
+                if "cancellation" in order:
+                    raise Conflict(f"order {order_id} is being cancelled; do not ship it") from None
                 raise
     elif existing["carrier"] != carrier:
         raise Conflict(f"tracking_number {tracking_number} is already recorded with {existing['carrier']}")
@@ -68,11 +83,36 @@ def _record(order: Order, carrier: str, tracking_number: str, orders: OrdersRepo
         "carrier": carrier, "tracking_number": tracking_number, "status": "pre_transit",
         "status_detail": DESCRIPTION["pre_transit"], "events": [], "created_at": iso(moment),
     }
+    if "cancellation" in order:
+        raise Conflict(f"order {order_id} is being cancelled ({order['cancellation']['by']}); do not ship it")
     change = Change(
         fulfillment_status=FulfillmentStatus.SHIPPED,
         sets={f"shipments.{tracking_number}": shipment},
         expect={"status": OrderStatus.PROCESSING.value},
+        absent=["cancellation"],  # of a shipment and a cancellation racing, exactly one is recorded
         events=[timeline_entry(moment, "shipment_created",
                                f"Handed to {carrier}, tracking number {tracking_number}.")],
     )
     orders.record_shipment(order_id, change, tracking_number, carrier)
+
+
+def start_picking(order_id: str, who: str, orders: OrdersRepository) -> Order:
+    """The warehouse started picking: from now on the customer can no longer cancel (ops still can, until it
+    ships). Repeating it answers the same; a PROCESSING order being cancelled is not picked (Conflict)."""
+    change = Change(
+        sets={"picking": {"started_at": iso(now()), "by": who}},
+        expect={"status": OrderStatus.PROCESSING.value,
+                "fulfillment_status": FulfillmentStatus.AWAITING_SHIPMENT.value},
+        absent=["picking", "cancellation"],
+        events=[timeline_entry(now(), "picking_started", "The warehouse is picking your order.")],
+    )
+    try:
+        return orders.apply(order_id, change)
+    except TransitionRejected as rejected:
+        order = rejected.order
+        if "picking" in order:
+            return order
+        if "cancellation" in order:
+            raise Conflict(f"order {order_id} is being cancelled; do not pick it") from None
+        raise Conflict(f"order {order_id} is {order['status']} (fulfillment {order['fulfillment_status']}); "
+                       "only a PROCESSING order awaiting shipment can be picked") from None

@@ -15,18 +15,19 @@ Channel = Literal["email", "sms"]
 
 class Delivery(TypedDict):
     order_id: str
-    event: str
+    event: str  # with its occurrence for events that repeat (``payment_refunded:<entry>``)
     channel: Channel
     to: str
 
 
-def deliveries(order: Order, event: str) -> list[Delivery]:
+def deliveries(order: Order, event: str, ref: str = "") -> list[Delivery]:
     """The messages one event of ``order`` sends, one per channel."""
-    planned: list[Delivery] = [{"order_id": order["order_id"], "event": event, "channel": "email",
+    occurrence = f"{event}:{ref}" if ref else event
+    planned: list[Delivery] = [{"order_id": order["order_id"], "event": occurrence, "channel": "email",
                                 "to": order["contact"]["email"]}]
     phone = order["contact"].get("phone")
     if phone:
-        planned.append({"order_id": order["order_id"], "event": event, "channel": "sms", "to": phone})
+        planned.append({"order_id": order["order_id"], "event": occurrence, "channel": "sms", "to": phone})
     return planned
 
 
@@ -37,5 +38,5 @@ def send(delivery: Delivery, message: Message, mailer: Mailer) -> str:
     return mailer.sms(delivery["to"], message)
 
 
-def message_for(order: Order, event: str) -> Message:
-    return render(event, order)
+def message_for(order: Order, event: str, ref: str = "") -> Message:
+    return render(event, order, ref)

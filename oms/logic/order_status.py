@@ -6,7 +6,8 @@ from typing import Any
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.contract import attempts_before_park
-from oms.domain.order import TechnicalHold, close_outcome, iso, timeline_entry
+from oms.domain.cancellation import cancelled_detail
+from oms.domain.order import Cancellation, Outcome, TechnicalHold, close_outcome, iso, timeline_entry
 from oms.domain.status import (
     CUSTOMER_DETAIL,
     TECHNICAL_HOLD_DETAIL,
@@ -15,6 +16,7 @@ from oms.domain.status import (
     PaymentStatus,
 )
 from oms.logic.clock import now
+from oms.logic.waiting import raise_if_cancelled, unless_cancelled
 
 
 def mark_shipped(order_id: str, orders: OrdersRepository, queue: NotificationQueue) -> dict[str, Any]:
@@ -40,10 +42,22 @@ def close(order_id: str, error: dict[str, Any], orders: OrdersRepository, queue:
     """Compensation's last step: the terminal status and the reason the customer reads."""
     outcome = close_outcome(str(error.get("Error", "")), str(error.get("Cause", "")))
     order = orders.require(order_id)
+    sets: dict[str, Any] = {"close_reason": outcome.reason}
+    requested = order.get("cancellation")
+    if requested is not None:
+        # A customer's or ops' cancellation: it decides the status and the sentence, whatever ended the workflow.
+        outcome = Outcome(OrderStatus.CANCELLED, f"{requested['by']}_cancelled",
+                          cancelled_detail(requested["by"], requested["reason"], order.get("amount_captured", 0),
+                                           order["currency"]), None)
+        sets = {"close_reason": outcome.reason, "cancellation.fee": order.get("amount_captured", 0)}
+    elif outcome.status == OrderStatus.CANCELLED:
+        system: Cancellation = {"reason": outcome.reason, "note": outcome.detail, "by": "system",
+                                "at": iso(now()), "fee": 0}
+        sets["cancellation"] = system
     change = Change(
         status=outcome.status,
         status_detail=outcome.detail,
-        sets={"close_reason": outcome.reason},
+        sets=sets,
         removes=["review_task_token", "fulfillment_task_token", "technical_hold", "park_task_token"],
         events=[timeline_entry(now(), outcome.status.value.lower(), outcome.detail)],
     )
@@ -58,7 +72,7 @@ def close(order_id: str, error: dict[str, Any], orders: OrdersRepository, queue:
         if order["status"] != outcome.status:
             return {"status": order["status"]}
         # A retry after the write: publish again (the consumer sends each event once).
-    if _notify_customer(error):
+    if _notify_customer(error) and not order.get("cancellation_silent", False):
         queue.publish(order_id, "order_rejected" if outcome.status == OrderStatus.REJECTED else "order_cancelled")
     return {"status": order["status"], "reason": outcome.reason}
 
@@ -73,10 +87,13 @@ def _notify_customer(error: dict[str, Any]) -> bool:
 
 
 def park(order_id: str, task_token: str, failure: dict[str, Any], orders: OrdersRepository,
-         alerts: OpsAlerts) -> dict[str, Any]:
+         alerts: OpsAlerts, *, cancellable: bool = False) -> dict[str, Any]:
     """A step kept failing past its retries: hold the order where ops see it (status ON_HOLD before it is
-    confirmed), keeping its authorization and reservation, until ops retry it or cancel it."""
+    confirmed), keeping its authorization and reservation, until ops retry it or cancel it. Before shipment
+    (``cancellable``), an order cancelled meanwhile is not parked: the wait ends with ``OrderCancelled``."""
     order = orders.require(order_id)
+    if cancellable:
+        raise_if_cancelled(order)
     error = str(failure.get("Error", ""))
     repeat = "technical_hold" in order  # a retried invocation of the same park
     hold: TechnicalHold = {
@@ -95,7 +112,14 @@ def park(order_id: str, task_token: str, failure: dict[str, Any], orders: Orders
             change.status = OrderStatus.ON_HOLD
         if not repeat:
             change.events = [timeline_entry(now(), "technical_hold", TECHNICAL_HOLD_DETAIL)]
-    orders.apply(order_id, change)
+    if cancellable:
+        unless_cancelled(change)
+    try:
+        orders.apply(order_id, change)
+    except TransitionRejected as rejected:
+        if cancellable:
+            raise_if_cancelled(rejected.order)
+        raise
     alerted = alerts.alert(
         f"Order {order_id} is parked: {hold['step']} kept failing",
         f"{hold['step']} failed {hold['attempts']} times ({error}: {hold['cause']}). The order keeps its payment "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,12 +49,12 @@ class LocalStackHandle:
         return path.read_text() if path.exists() else ""
 
 
-@pytest.fixture(scope="session")
-def local_stack(tmp_path_factory):
-    state_dir = tmp_path_factory.mktemp("oms-local")
+@contextlib.contextmanager
+def start_local_stack(state_dir: Path, **env_extra: str) -> Iterator[LocalStackHandle]:
+    """``python -m local`` on free ports with its state in ``state_dir``; stopped on exit."""
     log_path = state_dir / "stack.log"
     env = {**os.environ, "OMS_LOCAL_RETRY_SCALE": os.environ.get("OMS_LOCAL_RETRY_SCALE", "0.01"),
-           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONUNBUFFERED": "1"}
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONUNBUFFERED": "1", **env_extra}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "local", "--api-port", "0", "--aws-port", "0", "--state-dir", str(state_dir)],
@@ -77,6 +79,12 @@ def local_stack(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory):
+    with start_local_stack(tmp_path_factory.mktemp("oms-local")) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")

@@ -161,7 +161,7 @@ class Stack:
         """Sandbox authorizations by order id (from their idempotency key, ``<order id>:authorize``)."""
         items = self.ddb.scan(TableName=self.ledger_table, ConsistentRead=True)["Items"]
         return {i["idempotency_key"]["S"].split(":")[0]: {k: next(iter(v.values())) for k, v in i.items()}
-                for i in items}
+                for i in items if i["authorization_id"]["S"].startswith("pi_")}  # not its charges and refunds
 
     def wait(self, order_ids: list[str], done: Any, timeout: float = 120) -> dict[str, dict[str, Any]]:
         deadline = time.monotonic() + timeout

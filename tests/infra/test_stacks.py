@@ -25,12 +25,15 @@ FUNCTION_STACK = {
     "fulfillment": "OmsWorkflow",
     "order_status": "OmsWorkflow",
     "notify": "OmsMessaging",
+    "order_changes": "OmsApi",
     "sweeper": "OmsWorkflow",
 }
 ROUTES = {
     ("POST", "/orders"): ("place_order", True),
     ("GET", "/orders"): ("get_order", True),
     ("GET", "/orders/{order_id}"): ("get_order", True),
+    ("POST", "/orders/{order_id}/cancel"): ("order_changes", True),
+    ("POST", "/orders/{order_id}/payment"): ("order_changes", True),
     ("PUT", "/admin/products/{sku}"): ("admin", True),
     ("PUT", "/admin/inventory/{sku}"): ("admin", True),
     ("GET", "/admin/inventory/{sku}"): ("admin", True),
@@ -39,6 +42,9 @@ ROUTES = {
     ("POST", "/admin/orders/{order_id}/shipments"): ("admin", True),
     ("POST", "/admin/orders/{order_id}/retry"): ("admin", True),
     ("POST", "/admin/orders/{order_id}/cancel"): ("admin", True),
+    ("POST", "/admin/orders/{order_id}/picking"): ("admin", True),
+    ("POST", "/admin/orders/{order_id}/refunds"): ("admin", True),
+    ("GET", "/admin/orders/{order_id}/payments"): ("admin", True),
     ("POST", "/webhooks/tracking/easypost"): ("tracking_webhook", False),
 }
 
@@ -134,7 +140,8 @@ def test_functions(synthesized: Synthesized) -> None:
         assert env["LOG_LEVEL"] == "INFO"
         assert env["POWERTOOLS_TRACE_DISABLED"] == "false"
         # Exactly the variables the function's settings class reads, and they parse (no second default).
-        assert set(env) - RUNTIME_ENV == BY_FUNCTION[name].variables()
+        settings = BY_FUNCTION[name]
+        assert settings.required() <= set(env) - RUNTIME_ENV <= settings.variables()
         BY_FUNCTION[name].from_env({k: v if isinstance(v, str) else "placeholder" for k, v in env.items()})
         (layer,) = props["Layers"]
         joined = "".join(p if isinstance(p, str) else "${" + p["Ref"] + "}" for p in layer["Fn::Join"][1])
@@ -282,17 +289,19 @@ def test_api_routes_and_authorizer(synthesized: Synthesized) -> None:
     assert routes == ROUTES
 
 
-def test_place_order_requires_idempotency_key(synthesized: Synthesized) -> None:
+def test_placement_cancellation_and_refunds_require_an_idempotency_key(synthesized: Synthesized) -> None:
     paths = _paths(synthesized)
-    (post,) = [
-        m["Properties"]
+    required = {
+        (m["Properties"]["HttpMethod"], paths[m["Properties"]["ResourceId"]["Ref"]]): m["Properties"]
         for m in synthesized.resources("OmsApi", "AWS::ApiGateway::Method").values()
-        if m["Properties"]["HttpMethod"] == "POST" and paths[m["Properties"]["ResourceId"]["Ref"]] == "/orders"
-    ]
-    assert post["RequestParameters"] == {"method.request.header.Idempotency-Key": True}
+        if m["Properties"].get("RequestParameters") == {"method.request.header.Idempotency-Key": True}
+    }
+    assert set(required) == {("POST", "/orders"), ("POST", "/orders/{order_id}/cancel"),
+                             ("POST", "/admin/orders/{order_id}/refunds")}
     validators = synthesized.resources("OmsApi", "AWS::ApiGateway::RequestValidator")
-    assert post["RequestValidatorId"]["Ref"] in validators
-    assert validators[post["RequestValidatorId"]["Ref"]]["Properties"]["ValidateRequestParameters"] is True
+    for method in required.values():
+        validator = validators[method["RequestValidatorId"]["Ref"]]
+        assert validator["Properties"]["ValidateRequestParameters"] is True
 
 
 def test_stage_and_auth(synthesized: Synthesized) -> None:

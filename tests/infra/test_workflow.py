@@ -60,6 +60,8 @@ def test_start_and_main_path(asl: dict[str, Any], states: dict[str, dict[str, An
     path = ["AuthorizePayment", "ReserveStock", "AssessRisk", "NeedsReview"]
     for current, following in itertools.pairwise(path):
         assert states[current]["Next"] == following
+    assert states["NeedsReview"]["Default"] == "PlanRequestFulfillment"
+    assert states["PlanRequestFulfillment"]["Next"] == "RequestFulfillment"
     assert states["RequestFulfillment"]["Next"] == "CommitStock"
     assert states["CommitStock"]["Next"] == "CapturePayment"
     assert states["CapturePayment"]["Next"] == "MarkShipped"
@@ -68,8 +70,10 @@ def test_start_and_main_path(asl: dict[str, Any], states: dict[str, dict[str, An
 
 
 SYNC_TASKS = ["AuthorizePayment", "ReserveStock", "AssessRisk", "CommitStock", "CapturePayment", "MarkShipped",
-              "FlagCaptureFailure", "ReleaseStock", "VoidPayment", "CloseOrder"]
-WAITS = ["HoldForReview", "RequestFulfillment", "ParkOrder", "ParkShipment", "ParkCompensation"]
+              "FlagCaptureFailure", "ReleaseStock", "VoidPayment", "CloseOrder", "PlanHoldForReview",
+              "PlanRequestFulfillment", "RenewPaymentForHoldForReview", "RenewPaymentForRequestFulfillment"]
+WAITS = ["HoldForReview", "RequestFulfillment", "ParkOrder", "ParkShipment", "ParkCompensation",
+         "AwaitPaymentForHoldForReview", "AwaitPaymentForRequestFulfillment"]
 
 
 @pytest.mark.parametrize(
@@ -112,6 +116,8 @@ def test_error_payloads(states: dict[str, dict[str, Any]]) -> None:
         ("ParkOrder", "OrderStatus", "park", "$.park", 72),
         ("ParkShipment", "OrderStatus", "park", "$.park", 72),
         ("ParkCompensation", "OrderStatus", "park", "$.park", 72),
+        ("AwaitPaymentForHoldForReview", "OrderStatus", "await_payment", "$.payment_update", 72),
+        ("AwaitPaymentForRequestFulfillment", "OrderStatus", "await_payment", "$.payment_update", 72),
     ],
 )
 def test_task_token_waits(
@@ -125,7 +131,18 @@ def test_task_token_waits(
     assert payload["order_id.$"] == "$.order_id"
     assert payload["task_token.$"] == "$$.Task.Token"
     assert task["ResultPath"] == result_path
-    assert task["TimeoutSeconds"] == hours * 3600
+    if state in ("HoldForReview", "RequestFulfillment"):
+        # Planned: until the policy's deadline, or until the payment hold is due for renewal.
+        assert task["TimeoutSecondsPath"] == "$.wait.seconds"
+        plan = states[f"Plan{state}"]
+        assert plan["Next"] == state and plan["ResultPath"] == "$.wait"
+        assert plan["Parameters"]["action"] == "plan_wait" and plan["Parameters"]["policy_hours"] == hours
+        ended = states[next(c["Next"] for c in task["Catch"] if c["ErrorEquals"] == ["States.Timeout"])]
+        assert ended["Choices"] == [{"Variable": "$.wait.renew", "BooleanEquals": True,
+                                     "Next": f"RenewPaymentFor{state}"}]
+        assert states[f"RenewPaymentFor{state}"]["Next"] == f"Plan{state}"
+    else:
+        assert task["TimeoutSeconds"] == hours * 3600
     if state == "HoldForReview":
         assert payload["risk.$"] == "$.risk"
     if state.startswith("Park"):
@@ -203,19 +220,23 @@ def test_refusals_compensate_without_a_retry(states: dict[str, dict[str, Any]], 
 @pytest.mark.parametrize(("state", "park"), [
     ("AuthorizePayment", "ParkOrder"), ("ReserveStock", "ParkOrder"), ("AssessRisk", "ParkOrder"),
     ("HoldForReview", "ParkOrder"), ("RequestFulfillment", "ParkOrder"),
-    ("CommitStock", "ParkShipment"), ("FlagCaptureFailure", "ParkShipment"), ("MarkShipped", "ParkShipment"),
+    ("PlanHoldForReview", "ParkOrder"), ("RenewPaymentForRequestFulfillment", "ParkOrder"),
+    ("AwaitPaymentForHoldForReview", "ParkOrder"), ("CommitStock", "ParkShipment"),
+    ("FlagCaptureFailure", "ParkShipment"), ("MarkShipped", "ParkShipment"),
     ("ReleaseStock", "ParkCompensation"), ("VoidPayment", "ParkCompensation"), ("CloseOrder", "ParkCompensation"),
 ])
 def test_a_step_past_its_retries_parks_the_order_and_ops_resume_at_that_step(
     states: dict[str, dict[str, Any]], state: str, park: str
 ) -> None:
     failed = states[_catcher(states[state], "KeyError")]
-    assert failed == {"Type": "Pass", "Result": state, "ResultPath": "$.failure.step", "Next": park}
+    # A wait resumes at the step that plans it (its timeout is planned afresh).
+    at = f"Plan{state}" if state in ("HoldForReview", "RequestFulfillment") else state
+    assert failed == {"Type": "Pass", "Result": at, "ResultPath": "$.failure.step", "Next": park}
     catch = states[state]["Catch"][-1]
     assert catch["ResultPath"] == "$.failure"
     resume = states[states[park]["Next"]]
     assert resume["Type"] == "Choice"
-    assert {"Variable": "$.failure.step", "StringEquals": state, "Next": state} in resume["Choices"]
+    assert {"Variable": "$.failure.step", "StringEquals": at, "Next": at} in resume["Choices"]
 
 
 def test_capture_failures_are_flagged_not_parked(states: dict[str, dict[str, Any]]) -> None:
@@ -246,13 +267,13 @@ def test_parks_time_out_by_policy_and_only_orders_before_shipment_can_be_cancell
 def test_choices(states: dict[str, dict[str, Any]]) -> None:
     needs_review = states["NeedsReview"]
     assert needs_review["Choices"] == [
-        {"Variable": "$.risk.decision", "StringEquals": "review", "Next": "HoldForReview"}
+        {"Variable": "$.risk.decision", "StringEquals": "review", "Next": "PlanHoldForReview"}
     ]
-    assert needs_review["Default"] == "RequestFulfillment"
+    assert needs_review["Default"] == "PlanRequestFulfillment"
     assert states["HoldForReview"]["Next"] == "ReviewDecision"
     decision = states["ReviewDecision"]
     assert decision["Choices"] == [
-        {"Variable": "$.review.decision", "StringEquals": "approve", "Next": "RequestFulfillment"}
+        {"Variable": "$.review.decision", "StringEquals": "approve", "Next": "PlanRequestFulfillment"}
     ]
     assert decision["Default"] == "ReviewRejected"
     rejected = states["ReviewRejected"]
@@ -271,7 +292,8 @@ def test_choices(states: dict[str, dict[str, Any]]) -> None:
 )
 def test_wait_timeouts_and_cancellations(states: dict[str, dict[str, Any]], state: str, pass_state: str,
                                          error: str, cause: str) -> None:
-    assert _catcher(states[state], "States.Timeout") == pass_state
+    ended = states[_catcher(states[state], "States.Timeout")]
+    assert ended["Type"] == "Choice" and ended["Default"] == pass_state  # not a renewal: the policy's timeout
     assert _catcher(states[state], "OrderCancelled") == "Compensate"
     assert _retrier(states[state], "OrderCancelled")["MaxAttempts"] == 0
     timed_out = states[pass_state]
@@ -321,7 +343,8 @@ def test_no_dead_states_and_every_refusal_reaches_close_order(
                 stack.extend(_successors(states[name]))
         return False
 
-    for name in ["AuthorizePayment", "ReserveStock", "AssessRisk", "HoldForReview", "RequestFulfillment"]:
+    for name in ["AuthorizePayment", "ReserveStock", "AssessRisk", "HoldForReview", "RequestFulfillment",
+                 "RenewPaymentForRequestFulfillment", "AwaitPaymentForRequestFulfillment"]:
         for catch in states[name]["Catch"]:
             assert reaches(catch["Next"], "CloseOrder"), (name, catch)
     ends = {n for n, s in states.items() if s["Type"] in ("Succeed", "Fail")}
@@ -345,3 +368,15 @@ def test_state_machine_may_invoke_exactly_the_workflow_functions(synthesized: Sy
         "Fulfillment",
         "OrderStatus",
     }
+
+
+@pytest.mark.parametrize("wait", ["HoldForReview", "RequestFulfillment"])
+def test_a_declined_renewal_waits_for_the_customers_new_payment(states: dict[str, dict[str, Any]], wait: str) -> None:
+    renew, await_payment = states[f"RenewPaymentFor{wait}"], states[f"AwaitPaymentFor{wait}"]
+    assert renew["Parameters"]["action"] == "reauthorize"
+    assert _retrier(renew, "PaymentDeclined")["MaxAttempts"] == 0
+    assert _catcher(renew, "PaymentDeclined") == f"AwaitPaymentFor{wait}"
+    assert await_payment["Next"] == f"RenewPaymentFor{wait}"  # renewed with the new payment method
+    assert _catcher(await_payment, "OrderCancelled") == "Compensate"
+    timed_out = states[_catcher(await_payment, "States.Timeout")]
+    assert timed_out["Result"]["Error"] == "PaymentNotUpdated" and timed_out["Next"] == "Compensate"
