@@ -6,7 +6,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -19,6 +19,7 @@ from oms.adapters.pagination import CursorCodec
 from oms.adapters.payment_gateway import PaymentGateway, gateway_for
 from oms.adapters.secrets import secret
 from oms.adapters.workflow import Workflow
+from oms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, replayed_header
 from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
 from oms.domain.cancellation import load_policy
@@ -52,10 +53,6 @@ app = ApiResolver(audience="ops")
 Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="Letters, digits, '.', '_' or '-' (at most 64)")]
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
 OPS: list[dict[str, list[str]]] = [{"cognito": []}]
-REPLAYED_HEADER = {
-    "Idempotent-Replayed": {"description": "`true` when this answers a repeat of an earlier request",
-                            "required": True, "schema": {"type": "string", "enum": ["true", "false"]}},
-}
 
 
 class _Deps:
@@ -199,8 +196,7 @@ def picking(order_id: OrderId) -> Any:
 def refund(
     order_id: OrderId,
     request: RefundRequest,
-    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255,
-                                           description="A unique key per refund; retry with the same key")],
+    idempotency_key: IdempotencyKey,
 ) -> Response[Any]:
     d = deps()
     command = RefundCommand(
@@ -210,7 +206,7 @@ def refund(
     )
     order, replayed = refunds.refund(order_id, command, d.orders, d.gateway, d.notifications)
     return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
-                    body=ops_view(order), headers={"Idempotent-Replayed": "true" if replayed else "false"})
+                    body=ops_view(order), headers=replayed_header(replayed))
 
 
 @app.get("/admin/orders/<order_id>/payments", summary="The order's payment ledger, oldest first", security=OPS,

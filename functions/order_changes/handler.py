@@ -6,7 +6,7 @@ from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from oms import observability
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
+from oms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, replayed_header
 from oms.api.resolver import KIB, ApiResolver
 from oms.api.responses import responses
 from oms.domain.cancellation import CancellationPolicy, load_policy
@@ -30,10 +31,6 @@ metrics = observability.metrics()
 app = ApiResolver(audience="customer", max_body_bytes=16 * KIB)
 
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="e.g. ord_1f0c...")]
-REPLAYED_HEADER = {
-    "Idempotent-Replayed": {"description": "`true` when this answers a repeat of an earlier request",
-                            "required": True, "schema": {"type": "string", "enum": ["true", "false"]}},
-}
 
 
 @cache
@@ -58,8 +55,7 @@ def _deps() -> tuple[OrdersRepository, Workflow, CancellationPolicy]:
 def cancel_order(
     order_id: OrderId,
     request: CancelRequest,
-    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255,
-                                           description="A unique key per cancellation attempt; retry with it")],
+    idempotency_key: IdempotencyKey,
 ) -> Response[Any]:
     orders, workflow, policy = _deps()
     caller = app.caller
@@ -75,7 +71,7 @@ def cancel_order(
         metrics.add_metric(name="OrdersCancelledByCustomer", unit=MetricUnit.Count, value=1)
         metrics.add_dimension(name="reason", value=request.reason)
     return Response(status_code=HTTPStatus.ACCEPTED.value, content_type=content_types.APPLICATION_JSON,
-                    body=public_view(cancelled), headers={"Idempotent-Replayed": "true" if replayed else "false"})
+                    body=public_view(cancelled), headers=replayed_header(replayed))
 
 
 @app.post(

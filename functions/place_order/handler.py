@@ -2,10 +2,9 @@
 
 from functools import cache
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -14,6 +13,7 @@ from oms import observability
 from oms.adapters.catalog_repo import PlacementReader
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
+from oms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, replayed_header
 from oms.api.resolver import KIB, ApiResolver
 from oms.api.responses import responses
 from oms.domain.models import PlaceOrderRequest
@@ -29,8 +29,7 @@ app = ApiResolver(audience="customer", max_body_bytes=64 * KIB)
 
 CREATED_HEADERS = {
     "Location": {"description": "The order's URL", "required": True, "schema": {"type": "string"}},
-    "Idempotent-Replayed": {"description": "`true` when this answers a repeat of an earlier request",
-                            "required": True, "schema": {"type": "string", "enum": ["true", "false"]}},
+    **REPLAYED_HEADER,
 }
 
 
@@ -54,10 +53,7 @@ def _deps() -> tuple[PlacementReader, OrdersRepository, Workflow]:
 @tracer.capture_method
 def create_order(
     order: PlaceOrderRequest,
-    idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=255,
-                                           description="A unique key per order attempt (e.g. a UUID); "
-                                                       "retry with the same key",
-                                           examples=["7b0e6f3c-2d7a-4c1e-9a55-0c8d4f1e2a90"])],
+    idempotency_key: IdempotencyKey,
 ) -> Response[Any]:
     reader, orders, workflow = _deps()
     placed, replayed = place_order(customer_id=app.caller.user_id, idempotency_key=idempotency_key, request=order,
@@ -68,8 +64,7 @@ def create_order(
     logger.info("order replayed" if replayed else "order placed")
     return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
                     body=public_view(placed),
-                    headers={"Location": f"/orders/{placed['order_id']}",
-                             "Idempotent-Replayed": "true" if replayed else "false"})
+                    headers={"Location": f"/orders/{placed['order_id']}", **replayed_header(replayed)})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

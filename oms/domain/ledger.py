@@ -20,7 +20,9 @@ Operation = Literal["AUTHORIZE", "REAUTHORIZE", "CAPTURE", "VOID", "REFUND"]
 EntryStatus = Literal["PENDING", "SUCCEEDED", "FAILED"]
 
 
-class LedgerEntry(TypedDict):
+class PaymentEntry(TypedDict):
+    """A gateway call, as ``GET /admin/orders/{id}/payments`` shows it."""
+
     operation: Operation
     amount: int
     currency: str
@@ -29,24 +31,14 @@ class LedgerEntry(TypedDict):
     idempotency_key: str
     error_code: str | None
     at: str  # when the call was first recorded (before it ran)
-    seq: int  # order of recording (ties of ``at``)
-    reason: NotRequired[str]  # a refund's reason, and who made it
-    by: NotRequired[str]
-
-
-class PaymentEntry(TypedDict):
-    """A ledger entry as ``GET /admin/orders/{id}/payments`` shows it."""
-
-    operation: Operation
-    amount: int
-    currency: str
-    status: EntryStatus
-    gateway_reference: str | None
-    idempotency_key: str
-    error_code: str | None
-    at: str
     reason: NotRequired[str]  # refunds: why, and which ops user
     by: NotRequired[str]
+
+
+class LedgerEntry(PaymentEntry):
+    """A gateway call as stored in the order's ``ledger`` map."""
+
+    seq: int  # order of recording (ties of ``at``)
 
 
 def payment_entries(order: Mapping[str, Any]) -> list[PaymentEntry]:
