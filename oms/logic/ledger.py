@@ -19,22 +19,26 @@ from oms.logic.clock import now
 T = TypeVar("T")
 
 
+def recording(order: Order, operation: Operation, amount: int, key: str) -> dict[str, Any]:
+    """The ``sets`` of a Change that records the call as ``PENDING`` (to write with the caller's own change)."""
+    entry = pending(operation, amount, order["currency"], key, iso(now()), len(order.get("ledger", {})))
+    eid = entry_id(key)
+    return {f"ledger.{eid}": entry} if "ledger" in order else {"ledger": {eid: entry}}
+
+
 def begin(orders: OrdersRepository, order: Order, operation: Operation, amount: int, key: str) -> Order:
     """Record the call as ``PENDING`` unless it is already recorded (a retry with the same key)."""
     eid = entry_id(key)
-    ledger = order.get("ledger")
-    if ledger is not None and eid in ledger:
+    if eid in order.get("ledger", {}):
         return order
-    if ledger is None:  # an order placed before the ledger existed
-        try:
-            order = orders.apply(order["order_id"], Change(sets={"ledger": {}}, absent=["ledger"]))
-        except TransitionRejected as rejected:
-            order = rejected.order
-    entry = pending(operation, amount, order["currency"], key, iso(now()), len(order.get("ledger", {})))
+    change = Change(sets=recording(order, operation, amount, key),
+                    absent=[f"ledger.{eid}"] if "ledger" in order else ["ledger"])
     try:
-        return orders.apply(order["order_id"], Change(sets={f"ledger.{eid}": entry}, absent=[f"ledger.{eid}"]))
-    except TransitionRejected as rejected:  # a concurrent retry recorded it first
-        return rejected.order
+        return orders.apply(order["order_id"], change)
+    except TransitionRejected as rejected:  # a concurrent retry recorded it (or another call created the map)
+        if eid in rejected.order.get("ledger", {}):
+            return rejected.order
+        return begin(orders, rejected.order, operation, amount, key)
 
 
 def succeeded(key: str, reference: str | None) -> dict[str, Any]:

@@ -34,7 +34,8 @@ def authorize(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) 
     if order["payment"].get("authorization_key") != key:
         # The intent first: if the gateway answers and we crash before recording it, void finds the hold.
         order = orders.apply(order_id, Change(
-            sets={"payment.authorization_key": key, "payment.authorization_requested_at": iso(now())},
+            sets={"payment.authorization_key": key, "payment.authorization_requested_at": iso(now()),
+                  **ledger.recording(order, "AUTHORIZE", order["total"], key)},
             expect={"payment_status": PaymentStatus.PENDING.value},
         ))
     authorization_id = ledger.call(orders, order, "AUTHORIZE", order["total"], key, lambda: gateway.authorize(

@@ -24,9 +24,9 @@ from oms.domain.errors import (
     RefundPending,
     ValidationFailed,
 )
-from oms.domain.ledger import entry_id, lines_refund_amount, pending
+from oms.domain.ledger import entry_id, lines_refund_amount
 from oms.domain.money import format_minor
-from oms.domain.order import Order, fingerprint, iso, timeline_entry
+from oms.domain.order import Order, fingerprint, timeline_entry
 from oms.domain.status import PaymentStatus
 from oms.logic import ledger
 from oms.logic.clock import now
@@ -106,10 +106,10 @@ def _reserve(order: Order, command: RefundCommand, key: str, amount: int, orders
     """Reserve the amount and record the gateway call as PENDING, in one write conditional on the amounts this
     decision read (optimistic concurrency)."""
     eid = entry_id(key)
-    entry = pending("REFUND", amount, order["currency"], key, iso(now()), len(order.get("ledger", {})))
+    sets: dict[str, Any] = {"refund_pending": order.get("refund_pending", 0) + amount,
+                            **ledger.recording(order, "REFUND", amount, key)}
+    entry = sets.get(f"ledger.{eid}") or sets["ledger"][eid]
     entry["reason"], entry["by"] = command.reason, command.who
-    sets: dict[str, Any] = {"refund_pending": order.get("refund_pending", 0) + amount}
-    sets.update({f"ledger.{eid}": entry} if "ledger" in order else {"ledger": {eid: entry}})
     sets.update({f"refund_requests.{eid}": command.fingerprint()} if "refund_requests" in order
                 else {"refund_requests": {eid: command.fingerprint()}})
     if command.lines:
