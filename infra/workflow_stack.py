@@ -260,7 +260,9 @@ class WorkflowStack(Stack):
         order_status = self.order_status.function
         hours = config.technical_hold_timeout_hours
 
-        compensate = self._compensation(payment, inventory, order_status, hours)
+        # 6. (built first: a compensation or a renewed wait that finds the parcel gone goes on from here)
+        commit = self._invoke("CommitStock", inventory, Action.COMMIT, result_path="$.committed")
+        compensate = self._compensation(payment, inventory, order_status, hours, shipped=commit)
         technical_failure = sfn.Pass(
             self, "TechnicalHoldTimedOut", result_path="$.error",
             result=sfn.Result.from_object({"Error": Error.TECHNICAL_FAILURE.value,
@@ -286,7 +288,6 @@ class WorkflowStack(Stack):
         request_fulfillment = self._wait("RequestFulfillment", fulfillment, Action.REQUEST_FULFILLMENT,
                                          result_path="$.shipment", timeout_path="$.wait.seconds")
         # 6-8. After the shipment nothing is compensated: commit stock, capture (or flag), mark shipped.
-        commit = self._invoke("CommitStock", inventory, Action.COMMIT, result_path="$.committed")
         capture = self._invoke("CapturePayment", payment, Action.CAPTURE, result_path="$.capture")
         mark_shipped = self._invoke("MarkShipped", order_status, Action.MARK_SHIPPED, result_path="$.shipped")
         flag = self._invoke("FlagCaptureFailure", order_status, Action.FLAG_CAPTURE_FAILURE,
@@ -319,7 +320,11 @@ class WorkflowStack(Stack):
         for wait, (plan, (renew, await_payment)), timed_out_state in waits:
             self._retries(plan)
             plan.add_catch(self._failed(plan, park_order), errors=ALL, result_path="$.failure")
-            self._retries(wait, waits=True)
+            if wait is request_fulfillment:  # the parcel was recorded while the wait was being renewed
+                self._retries(wait, waits=True, refusals=[Error.ORDER_SHIPPED.value])
+                wait.add_catch(commit, errors=[Error.ORDER_SHIPPED.value], result_path="$.error")
+            else:
+                self._retries(wait, waits=True)
             why = sfn.Choice(self, f"{wait.id}WaitEnded", comment="Renew the payment hold, or the wait's policy ended")
             why.when(sfn.Condition.boolean_equals("$.wait.renew", True), renew).otherwise(timed_out_state)
             wait.add_catch(why, errors=TIMEOUT, result_path="$.error")
@@ -384,9 +389,10 @@ class WorkflowStack(Stack):
         return plan, (renew, await_payment)
 
     def _compensation(self, payment: lambda_.IFunction, inventory: lambda_.IFunction,
-                      order_status: lambda_.IFunction, hours: int) -> sfn.Pass:
+                      order_status: lambda_.IFunction, hours: int, *, shipped: sfn.IChainable) -> sfn.Pass:
         """Undo the order's side effects, then close it with the reason in ``$.error``. A step that keeps failing
-        parks the order (ops retry it; past the technical hold the execution fails and alarms)."""
+        parks the order (ops retry it; past the technical hold the execution fails and alarms). If the parcel was
+        recorded before the stock could be released (``OrderShipped``), the shipment wins: on to ``shipped``."""
         release = self._invoke("ReleaseStock", inventory, Action.RELEASE, result_path=JsonPath.DISCARD)
         void = self._invoke("VoidPayment", payment, Action.VOID, result_path=JsonPath.DISCARD)
         close = self._invoke("CloseOrder", order_status, Action.CLOSE, result_path="$.closed",
@@ -395,8 +401,11 @@ class WorkflowStack(Stack):
                           cause="Compensation did not complete; the order needs manual attention")
         park = self._park("ParkCompensation", order_status, hours=hours, on_timeout=failed, cancel=None,
                           steps=[release, void, close])
-        for task in (release, void, close):
+        self._retries(release, refusals=[Error.ORDER_SHIPPED.value])
+        release.add_catch(shipped, errors=[Error.ORDER_SHIPPED.value], result_path="$.error")
+        for task in (void, close):
             self._retries(task)
+        for task in (release, void, close):
             task.add_catch(self._failed(task, park), errors=ALL, result_path="$.failure")
         compensate = sfn.Pass(self, "Compensate", comment="Undo the order's side effects, then close it")
         compensate.next(release).next(void).next(close).next(sfn.Succeed(self, "Closed"))

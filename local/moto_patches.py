@@ -178,6 +178,17 @@ def refuse_used_task_tokens() -> None:
             return bool(original_notify(self, callback_id, outcome))
 
     CallbackPoolManager.notify = notify  # type: ignore[method-assign]
+
+    # moto's TaskTimedOut and TaskDoesNotExist cannot be built without a message: a 500 instead of Step Functions'
+    # 400 (and moto raises TaskDoesNotExist where it means TaskTimedOut; the API treats both alike).
+    from moto.stepfunctions.exceptions import AWSError
+    from moto.stepfunctions.parser.api import TaskDoesNotExist, TaskTimedOut
+
+    for error in (TaskTimedOut, TaskDoesNotExist):
+        def init(self: Any, name: str = error.__name__) -> None:
+            AWSError.__init__(self, "Task Timed Out: 'Provided task does not exist anymore'", name, 400)
+
+        error.__init__ = init  # type: ignore[method-assign]
     _installed.add("task_tokens")
 
 

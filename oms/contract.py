@@ -23,7 +23,14 @@ What can go wrong, and what the workflow does about it (``docs/architecture.md``
 from dataclasses import dataclass
 from enum import StrEnum
 
-from oms.domain.errors import OrderCancelled, OutOfStock, PaymentDeclined, PaymentGatewayError, TransientError
+from oms.domain.errors import (
+    OrderCancelled,
+    OrderShipped,
+    OutOfStock,
+    PaymentDeclined,
+    PaymentGatewayError,
+    TransientError,
+)
 
 
 class Action(StrEnum):
@@ -62,6 +69,7 @@ class Error(StrEnum):
     TECHNICAL_FAILURE = "TechnicalFailure"
     PAYMENT_NOT_UPDATED = "PaymentNotUpdated"  # a renewed hold was declined and the customer did not update
     ORDER_CANCELLED = OrderCancelled.__name__  # sent by a cancellation, or raised by a wait that finds one
+    ORDER_SHIPPED = OrderShipped.__name__  # the parcel left while no wait was listening: go on to ship
 
 
 #: Business refusals: never retried; the order is compensated and closed.

@@ -154,23 +154,28 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def _aws(exc: ClientError) -> Response[ErrorBody]:
         if not is_transient(exc):
             raise exc
-        return _unavailable()
+        return _unavailable(exc)
 
     @app.exception_handler(TransientError)
     def _transient(exc: TransientError) -> Response[ErrorBody]:
-        return _unavailable()
+        return _unavailable(exc)
 
     @app.exception_handler(ConnectionError)
     def _connection(exc: ConnectionError) -> Response[ErrorBody]:
-        return _unavailable()
+        return _unavailable(exc)
 
     @app.exception_handler(ReadTimeoutError)
     def _timeout(exc: ReadTimeoutError) -> Response[ErrorBody]:
-        return _unavailable()
+        return _unavailable(exc)
 
 
-def _unavailable() -> Response[ErrorBody]:
-    """A dependency is throttling or failing after the SDK's own retries: tell the client to retry."""
+def _unavailable(cause: BaseException) -> Response[ErrorBody]:
+    """A dependency is throttling or failing after the SDK's own retries: tell the client to retry (and ops,
+    in the function's log, which dependency)."""
+    from aws_lambda_powertools import Logger
+
+    Logger(child=True).warning("dependency unavailable, answered 503",
+                               extra={"error": f"{type(cause).__name__}: {cause}"[:500]})
     return error(HTTPStatus.SERVICE_UNAVAILABLE, "service_unavailable",
                  "The service is briefly unavailable; retry the same request (with the same Idempotency-Key)",
                  headers={"Retry-After": "1"})

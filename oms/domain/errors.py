@@ -34,6 +34,11 @@ class OrderCancelled(DomainError):
     """A wait step found the order cancelled (between two steps): the workflow compensates and closes it."""
 
 
+class OrderShipped(DomainError):
+    """The parcel was recorded while the workflow was not waiting for it (a wait being renewed, or a compensation
+    about to start): the shipment wins, and the workflow goes on to commit the stock, capture and mark it shipped."""
+
+
 class IdempotencyKeyReused(DomainError):
     """An ``Idempotency-Key`` that already placed an order arrived with a different request body."""
 

@@ -1,9 +1,11 @@
 """Fulfillment: the workflow asks the warehouse to ship and waits; ops record the shipment."""
 
+from contextlib import suppress
+
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.workflow import Workflow
-from oms.domain.errors import Conflict
+from oms.domain.errors import Conflict, OrderShipped
 from oms.domain.order import Order, Shipment, iso, timeline_entry
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.tracking import DESCRIPTION
@@ -26,6 +28,9 @@ def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository
     except TransitionRejected as rejected:
         raise_if_cancelled(rejected.order)
         current = rejected.order
+        if current["fulfillment_status"] == FulfillmentStatus.SHIPPED and current["status"] == OrderStatus.PROCESSING:
+            # The shipment was recorded while this wait was being renewed: nothing to wait for.
+            raise OrderShipped(f"order {order_id} was shipped while its wait was renewed") from None
         if current["fulfillment_status"] != FulfillmentStatus.AWAITING_SHIPMENT or \
                 current["status"] not in (OrderStatus.PROCESSING, OrderStatus.ON_HOLD):
             raise
@@ -66,11 +71,10 @@ def record_shipment(
         raise Conflict(f"tracking_number {tracking_number} is already recorded with {existing['carrier']}")
     token = order.get("fulfillment_task_token")
     if token:
-        try:
+        # If the wait ended meanwhile (its payment hold being renewed, or a timeout), the shipment is recorded all
+        # the same, and the step that runs next finds it (``OrderShipped``) and goes on to ship.
+        with suppress(Conflict):
             workflow.resume(token, {"carrier": carrier, "tracking_number": tracking_number})
-        except Conflict:
-            if existing is None:
-                raise
     return orders.require(order_id)
 
 

@@ -1,13 +1,12 @@
 """Workflow steps of the inventory function: reserve, release, commit. Each is idempotent:
 the order's ``reservation`` is written in the same transaction as the stock rows."""
 
-from contextlib import suppress
 from typing import Any
 
 from oms.adapters.inventory_repo import InventoryRepository, OrderChangeRejected, StockContention
 from oms.adapters.orders_repo import Change, OrdersRepository
 from oms.domain.allocation import Allocation, allocate
-from oms.domain.errors import Conflict, TransientError
+from oms.domain.errors import Conflict, OrderShipped, TransientError
 from oms.domain.order import Order, Reservation, ReservationState, timeline_entry
 from oms.domain.status import FulfillmentStatus, OrderStatus
 from oms.logic.clock import now
@@ -83,6 +82,12 @@ def _settle(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
         events=[timeline_entry(now(), "stock_released", "Reserved items were released.")] if released else [],
     )
     operation = inventory.release if released else inventory.commit
-    with suppress(OrderChangeRejected):  # a concurrent duplicate settled it first
+    try:
         operation(_allocations(order), orders.transaction_item(order_id, change))
+    except OrderChangeRejected:
+        current = orders.require(order_id)
+        if released and current["fulfillment_status"] == FulfillmentStatus.SHIPPED:
+            # The parcel was recorded before the compensation began: the shipment wins; nothing is undone.
+            raise OrderShipped(f"order {order_id} shipped before it could be compensated") from None
+        # Otherwise a concurrent duplicate settled it first.
     return {"reservation": state}
