@@ -224,15 +224,14 @@ class WorkflowStack(Stack):
         self._retry(task, RETRYABLE_IN_WAITS if waits else RETRYABLE, RETRY)
         self._retry(task, ALL, DEFECT_RETRY)
 
-    def _failed(self, step: tasks.LambdaInvoke, park: sfn.IChainable,
-                resume: tasks.LambdaInvoke | None = None) -> sfn.Pass:
-        """``<Step>Failed``: which step failed goes with its error (at ``$.failure``) to the park; a retry resumes
-        there (or at ``resume``: a wait resumes at the step that plans it)."""
-        return sfn.Pass(self, f"{step.id}Failed", result=sfn.Result.from_string((resume or step).id),
+    def _failed(self, step: tasks.LambdaInvoke, park: sfn.IChainable) -> sfn.Pass:
+        """``<Step>Failed``: which step failed goes with its error (at ``$.failure``) to the park."""
+        return sfn.Pass(self, f"{step.id}Failed", result=sfn.Result.from_string(step.id),
                         result_path="$.failure.step").next(park)
 
     def _park(self, state_id: str, fn: lambda_.IFunction, *, hours: int, steps: list[tasks.LambdaInvoke],
-              on_timeout: sfn.IChainable, cancel: sfn.IChainable | None) -> tasks.LambdaInvoke:
+              on_timeout: sfn.IChainable, cancel: sfn.IChainable | None,
+              resume_at: dict[str, tasks.LambdaInvoke] | None = None) -> tasks.LambdaInvoke:
         """Wait (task token) for ops after a step failed past its retries; ``retry`` resumes at that step. A park
         that can be cancelled ends at once (``OrderCancelled``) for an order cancelled meanwhile."""
         park = self._wait(state_id, fn, Action.PARK, result_path="$.park", timeout_hours=hours,
@@ -245,8 +244,8 @@ class WorkflowStack(Stack):
                                 cause="The order could not be parked for ops; see the execution's history"),
                        errors=ALL, result_path="$.park_error")
         resume = sfn.Choice(self, f"ResumeAfter{state_id}")
-        for step in steps:
-            resume.when(sfn.Condition.string_equals("$.failure.step", step.id), step)
+        for step in steps:  # a wait resumes at the step that plans it (its timeout is planned afresh)
+            resume.when(sfn.Condition.string_equals("$.failure.step", step.id), (resume_at or {}).get(step.id, step))
         park.next(resume.otherwise(on_timeout))
         return park
 
@@ -307,8 +306,10 @@ class WorkflowStack(Stack):
 
         # Before the shipment: refusals compensate; anything else past its retries parks the order.
         park_order = self._park("ParkOrder", order_status, hours=hours, on_timeout=technical_failure,
-                                cancel=compensate, steps=[authorize, reserve, assess, plan_hold, plan_fulfillment,
-                                                          *hold_renewal, *fulfillment_renewal])
+                                cancel=compensate, steps=[authorize, reserve, assess, plan_hold, hold,
+                                                          plan_fulfillment, request_fulfillment, *hold_renewal,
+                                                          *fulfillment_renewal],
+                                resume_at={hold.id: plan_hold, request_fulfillment.id: plan_fulfillment})
         self._retries(authorize, refusals=REFUSALS, gateway=True)
         for task in (reserve, assess):
             self._retries(task, refusals=REFUSALS)
@@ -329,7 +330,7 @@ class WorkflowStack(Stack):
             why.when(sfn.Condition.boolean_equals("$.wait.renew", True), renew).otherwise(timed_out_state)
             wait.add_catch(why, errors=TIMEOUT, result_path="$.error")
             wait.add_catch(compensate, errors=[Error.ORDER_CANCELLED.value], result_path="$.error")
-            wait.add_catch(self._failed(wait, park_order, resume=plan), errors=ALL, result_path="$.failure")
+            wait.add_catch(self._failed(wait, park_order), errors=ALL, result_path="$.failure")
             # Renewing the hold: declined -> the customer is asked for a new payment method (AwaitPayment...).
             self._retries(renew, refusals=[Error.PAYMENT_DECLINED.value], gateway=True)
             renew.add_catch(await_payment, errors=[Error.PAYMENT_DECLINED.value], result_path="$.error")

@@ -36,6 +36,12 @@ def test_a_customer_cancels_a_processing_order(api, ann, local_stack):
     sku = api.product(on_hand=5)
     order_id = api.place(ann, sku, quantity=2).json()["order_id"]
     api.wait(ann, order_id, "PROCESSING")
+    for body, field in [({"reason": "BORED"}, "reason"), ({"reason": "OTHER"}, "note"),
+                        ({"reason": "OTHER", "note": "x" * 501}, "note"), ({}, "reason")]:
+        refused = api.call("POST", f"/orders/{order_id}/cancel", ann, json=body,
+                           headers={"Idempotency-Key": uuid.uuid4().hex})
+        assert refused.status_code == 422 and field in [e["field"] for e in refused.json()["errors"]], refused.text
+    assert "cancellation" not in api.order(ann, order_id)  # nothing written
     answer = _cancel(api, ann, order_id, key="cancel-1", reason="FOUND_BETTER_PRICE")
     assert answer.status_code == 202, answer.text
     assert answer.headers["Idempotent-Replayed"] == "false"

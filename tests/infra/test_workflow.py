@@ -229,14 +229,14 @@ def test_a_step_past_its_retries_parks_the_order_and_ops_resume_at_that_step(
     states: dict[str, dict[str, Any]], state: str, park: str
 ) -> None:
     failed = states[_catcher(states[state], "KeyError")]
-    # A wait resumes at the step that plans it (its timeout is planned afresh).
-    at = f"Plan{state}" if state in ("HoldForReview", "RequestFulfillment") else state
-    assert failed == {"Type": "Pass", "Result": at, "ResultPath": "$.failure.step", "Next": park}
+    assert failed == {"Type": "Pass", "Result": state, "ResultPath": "$.failure.step", "Next": park}
     catch = states[state]["Catch"][-1]
     assert catch["ResultPath"] == "$.failure"
     resume = states[states[park]["Next"]]
     assert resume["Type"] == "Choice"
-    assert {"Variable": "$.failure.step", "StringEquals": at, "Next": at} in resume["Choices"]
+    # A wait resumes at the step that plans it (its timeout is planned afresh).
+    at = f"Plan{state}" if state in ("HoldForReview", "RequestFulfillment") else state
+    assert {"Variable": "$.failure.step", "StringEquals": state, "Next": at} in resume["Choices"]
 
 
 def test_capture_failures_are_flagged_not_parked(states: dict[str, dict[str, Any]]) -> None:
