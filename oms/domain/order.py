@@ -207,7 +207,6 @@ class Order(_OrderFields):
     cancellation: NotRequired[Cancellation]
     cancel_request: NotRequired[CancelRequest]
     payment_task_token: NotRequired[str]  # waiting for the customer's new payment method
-    held_since_status: NotRequired[str]  # the status a payment hold interrupted
     wait_plans: NotRequired[dict[str, WaitPlan]]  # by wait step (HoldForReview, RequestFulfillment)
     cancellation_silent: NotRequired[bool]  # ops cancelled with notify_customer false: no email
     picking: NotRequired[Picking]

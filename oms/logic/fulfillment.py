@@ -20,7 +20,6 @@ def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository
         fulfillment_status=FulfillmentStatus.AWAITING_SHIPMENT,
         status_detail=CUSTOMER_DETAIL[OrderStatus.PROCESSING],
         sets={"fulfillment_task_token": task_token},
-        removes=["held_since_status"],
         events=[timeline_entry(now(), "order_confirmed", "Order confirmed; it is being picked and packed.")],
     ))
     try:
@@ -36,8 +35,7 @@ def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository
             raise
         # A retried invocation, a retry after a technical hold, a renewed wait after a re-authorization, or the
         # end of a payment hold (ON_HOLD again PROCESSING once the customer's new payment method is authorized).
-        resumed = Change(sets={"fulfillment_task_token": task_token}, removes=["held_since_status"],
-                         expect={"status": current["status"]})
+        resumed = Change(sets={"fulfillment_task_token": task_token}, expect={"status": current["status"]})
         if current["status"] == OrderStatus.ON_HOLD:
             resumed.status = OrderStatus.PROCESSING
             resumed.status_detail = CUSTOMER_DETAIL[OrderStatus.PROCESSING]

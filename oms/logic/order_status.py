@@ -72,18 +72,9 @@ def close(order_id: str, error: dict[str, Any], orders: OrdersRepository, queue:
         if order["status"] != outcome.status:
             return {"status": order["status"]}
         # A retry after the write: publish again (the consumer sends each event once).
-    if _notify_customer(error) and not order.get("cancellation_silent", False):
+    if not order.get("cancellation_silent", False):  # ops cancelled with notify_customer false
         queue.publish(order_id, "order_rejected" if outcome.status == OrderStatus.REJECTED else "order_cancelled")
     return {"status": order["status"], "reason": outcome.reason}
-
-
-def _notify_customer(error: dict[str, Any]) -> bool:
-    """An ops cancellation may ask not to email the customer (``notify_customer: false`` in its cause)."""
-    try:
-        cause = json.loads(str(error.get("Cause") or "{}"))
-    except ValueError:
-        return True
-    return not (isinstance(cause, dict) and cause.get("notify_customer") is False)
 
 
 def park(order_id: str, task_token: str, failure: dict[str, Any], orders: OrdersRepository,

@@ -26,8 +26,7 @@ def await_payment(order_id: str, task_token: str, orders: OrdersRepository,
     repeat = "payment_task_token" in order
     change = unless_cancelled(Change(
         status_detail=PAYMENT_HOLD_DETAIL,
-        sets={"payment_task_token": task_token, "held_since_status": order["status"]}
-        if not repeat else {"payment_task_token": task_token},
+        sets={"payment_task_token": task_token},
         expect_in={"status": HOLDABLE},
         events=[] if repeat else [timeline_entry(now(), "payment_update_required", PAYMENT_HOLD_DETAIL)],
     ))

@@ -277,16 +277,25 @@ def test_a_failing_ops_alert_never_fails_the_step(stack, context):
 @pytest.mark.parametrize(("error", "reason", "says"), [
     ({"Error": "TechnicalFailure", "Cause": "not resolved in time"}, "technical_failure", "technical problem"),
     ({"Error": "OrderCancelled", "Cause": json.dumps({"reason": "FRAUD", "notify_customer": False})},
-     "ops_cancelled", "cancelled by our team"),
+     "ops_cancelled", "Our team cancelled your order because we could not verify it"),
 ])
 def test_closing_tells_the_truth_and_honours_notify_customer(stack, context, error, reason, says):
+    from oms.adapters.orders_repo import Change, OrdersRepository
+
     stock(stack, context)
     order_id = placed(stack, context)
     step(stack, context, "payment", "authorize", order_id)
+    if error["Error"] == "OrderCancelled":  # as POST /admin/orders/{id}/cancel records it, notify_customer false
+        OrdersRepository(stack.env("payment", "ORDERS_TABLE")).apply(order_id, Change(sets={
+            "cancellation": {"reason": "FRAUD", "note": "stolen card", "by": "ops", "at": "2026-12-02T10:00:00Z",
+                             "fee": 0},
+            "cancellation_silent": True}))
     step(stack, context, "payment", "void", order_id)
     step(stack, context, "order_status", "close", order_id, error=error)
     final = order(stack, order_id)
     assert (final["status"], final["close_reason"]) == ("CANCELLED", reason)
     assert says in final["status_detail"] and "not been charged" in final["status_detail"]
+    assert "stolen" not in final["status_detail"]
+    assert final["cancellation"]["by"] == ("ops" if error["Error"] == "OrderCancelled" else "system")
     notified = "order_cancelled" in queued_events(stack)
     assert notified is (error["Error"] != "OrderCancelled")
