@@ -16,14 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from oms.domain.errors import NotCancellable
 from oms.domain.money import format_minor
 from oms.domain.order import Order
+from oms.domain.reasons import OpsReason
 from oms.domain.status import OrderStatus
 
 Stage = Literal["PENDING", "ON_HOLD", "BACKORDERED", "PROCESSING", "PICKING"]
 STAGES: tuple[Stage, ...] = ("PENDING", "ON_HOLD", "BACKORDERED", "PROCESSING", "PICKING")
 Canceller = Literal["customer", "ops", "system"]
 
-CustomerReason = Literal["CHANGED_MIND", "ORDERED_BY_MISTAKE", "FOUND_BETTER_PRICE", "DELIVERY_TOO_SLOW", "OTHER"]
-OpsReason = Literal["CUSTOMER_REQUEST", "FRAUD", "OUT_OF_STOCK", "PAYMENT_ISSUE", "STAFF_ERROR", "OTHER"]
 
 #: What the customer reads about an ops cancellation (a fraud suspicion is never spelled out).
 OPS_REASON_TEXT: dict[str, str] = {

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from oms.domain.cancellation import CustomerReason, OpsReason
 from oms.domain.countries import ISO_3166_ALPHA2
 from oms.domain.money import CURRENCY_EXPONENTS
+from oms.domain.reasons import CustomerReason, OpsReason
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LINES = 25
