@@ -98,9 +98,10 @@ class Update:
         self.names: dict[str, str] = {}
         self.values: dict[str, Any] = {}
 
-    def name(self, path: str) -> str:
+    def name(self, path: str | tuple[str, ...]) -> str:
+        """Placeholders for a document path: ``"a.b"``, or a tuple of parts when a part may contain a dot."""
         parts = []
-        for part in path.split("."):
+        for part in (path.split(".") if isinstance(path, str) else path):
             placeholder = f"#n{len(self.names)}"
             self.names[placeholder] = part
             parts.append(placeholder)
@@ -118,6 +119,12 @@ class Update:
     def append(self, path: str, items: list[Any]) -> "Update":
         name = self.name(path)
         self.sets.append(f"{name} = list_append(if_not_exists({name}, {self.value([])}), {self.value(items)})")
+        return self
+
+    def increment(self, path: str | tuple[str, ...], by: int) -> "Update":
+        """``path += by`` atomically (a missing number counts as 0)."""
+        name = self.name(path)
+        self.sets.append(f"{name} = if_not_exists({name}, {self.value(0)}) + {self.value(by)}")
         return self
 
     def remove(self, path: str) -> "Update":

@@ -35,6 +35,7 @@ class Change:
     events: list[TimelineEntry] = field(default_factory=list)
     sets: dict[str, Any] = field(default_factory=dict)
     removes: list[str] = field(default_factory=list)
+    increments: dict[str | tuple[str, ...], int] = field(default_factory=dict)  # path += n, atomically
     # Extra conditions: path == value, path IN values, attribute_not_exists(path)
     expect: dict[str, Any] = field(default_factory=dict)
     expect_in: dict[str, list[str]] = field(default_factory=dict)
@@ -54,6 +55,8 @@ class Change:
             update.set("status_detail", self.status_detail)
         for path, value in self.sets.items():
             update.set(path, value)
+        for path, by in self.increments.items():
+            update.increment(path, by)
         for path in self.removes:
             update.remove(path)
         if self.events:

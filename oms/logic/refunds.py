@@ -185,23 +185,13 @@ def _complete(order_id: str, command: RefundCommand, key: str, amount: int, refe
 
 
 def _release(order: Order, command: RefundCommand, amount: int, orders: OrdersRepository) -> None:
-    """The gateway refused: give back the reserved amount and line quantities."""
-    for _ in range(5):
-        current = orders.require(order["order_id"])
-        sets: dict[str, Any] = {"refund_pending": current.get("refund_pending", 0) - amount}
-        if command.lines:
-            quantities = dict(current.get("refunded_quantities", {}))
-            for sku, quantity in command.lines:
-                quantities[sku] = quantities.get(sku, 0) - quantity
-            sets["refunded_quantities"] = quantities
-        if command.include_shipping:
-            sets["shipping_refunded"] = False
-        try:
-            orders.apply(order["order_id"], Change(sets=sets,
-                                                   expect={"refund_pending": current.get("refund_pending", 0)}))
-            return
-        except TransitionRejected:
-            continue
+    """The gateway refused: give back the reserved amount and line quantities (atomic decrements: one write that
+    no concurrent refund can make fail)."""
+    change = Change(increments={"refund_pending": -amount,  # a SKU may contain a dot: its path is given in parts
+                                **{("refunded_quantities", sku): -quantity for sku, quantity in command.lines}})
+    if command.include_shipping:
+        change.sets["shipping_refunded"] = False
+    orders.apply(order["order_id"], change)
 
 
 def _resume(order: Order, command: RefundCommand, key: str, orders: OrdersRepository, gateway: PaymentGateway,

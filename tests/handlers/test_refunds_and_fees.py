@@ -5,7 +5,7 @@ import pytest
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository
 from oms.adapters.payment_gateway import SandboxGateway
-from oms.domain.errors import PaymentGatewayError, RefundPending
+from oms.domain.errors import PaymentDeclined, PaymentGatewayError, RefundDeclined, RefundPending
 from oms.logic import refunds
 from tests.handlers.helpers import order, step, stock
 from tests.handlers.test_workflow_steps import placed
@@ -75,3 +75,38 @@ def test_a_cancellation_fee_is_captured_and_the_rest_of_the_hold_released(stack,
     assert closed["cancellation"]["fee"] == 150 and "USD 1.50" in closed["status_detail"]
     intents = SandboxGateway(stack.env("payment", "SANDBOX_LEDGER_TABLE")).ledger()
     assert [(i["status"], i["captured_amount"]) for i in intents] == [("succeeded", 150)]
+
+
+class Disputed(SandboxGateway):
+    """The sandbox, for a charge the customer disputed: Stripe refuses refunds of it (``charge_disputed``)."""
+
+    def refund(self, *, capture_id: str, amount: int, idempotency_key: str) -> str:
+        raise PaymentDeclined("charge_disputed", "Charge has been disputed.")
+
+
+def test_a_refused_refund_gives_back_what_it_reserved(stack, context):
+    stock(stack, context, sku="MUG.2", on_hand=5)  # a SKU with a dot in it
+    order_id = placed(stack, context, sku="MUG.2", quantity=2)
+    for function, action in (("payment", "authorize"), ("payment", "capture")):
+        step(stack, context, function, action, order_id)
+    orders = OrdersRepository(stack.env("payment", "ORDERS_TABLE"))
+    queue = NotificationQueue(stack.env("fulfillment", "NOTIFICATIONS_QUEUE_URL"))
+    command = refunds.RefundCommand(idempotency_key="r-1", reason="broken", lines=(("MUG.2", 2),),
+                                    include_shipping=True)
+    disputed = Disputed(stack.env("payment", "SANDBOX_LEDGER_TABLE"))
+    with pytest.raises(RefundDeclined):
+        refunds.refund(order_id, command, orders, disputed, queue)
+    refused = order(stack, order_id)
+    assert (refused["refund_pending"], refused["refunded_quantities"], refused["shipping_refunded"]) == (
+        0, {"MUG.2": 0}, False)
+    (entry,) = [e for e in refused["ledger"].values() if e["operation"] == "REFUND"]
+    assert (entry["status"], entry["error_code"]) == ("FAILED", "charge_disputed")
+    with pytest.raises(RefundDeclined):  # the same key answers the same
+        refunds.refund(order_id, command, orders, SandboxGateway(stack.env("payment", "SANDBOX_LEDGER_TABLE")),
+                       queue)
+    # Nothing stays reserved: once the dispute is resolved, the whole order can be refunded.
+    retry = refunds.RefundCommand(idempotency_key="r-2", reason="broken", lines=(("MUG.2", 2),),
+                                  include_shipping=True)
+    done, _ = refunds.refund(order_id, retry, orders, SandboxGateway(stack.env("payment", "SANDBOX_LEDGER_TABLE")),
+                             queue)
+    assert (done["amount_refunded"], done["payment_status"]) == (done["total"], "REFUNDED")
