@@ -111,7 +111,7 @@ class Cancellation(TypedDict):
     fee: int  # minor units
 
 
-class CancelRequest(TypedDict):
+class CancelKey(TypedDict):
     """The request behind a customer's cancellation: a repeat with the same Idempotency-Key answers the same."""
 
     idempotency_key: str
@@ -205,7 +205,7 @@ class Order(_OrderFields):
     park_task_token: NotRequired[str]
     parked_count: NotRequired[int]
     cancellation: NotRequired[Cancellation]
-    cancel_request: NotRequired[CancelRequest]
+    cancel_request: NotRequired[CancelKey]
     payment_task_token: NotRequired[str]  # waiting for the customer's new payment method
     wait_plans: NotRequired[dict[str, WaitPlan]]  # by wait step (HoldForReview, RequestFulfillment)
     cancellation_silent: NotRequired[bool]  # ops cancelled with notify_customer false: no email

@@ -15,7 +15,7 @@ from oms.adapters.workflow import Workflow
 from oms.contract import Error
 from oms.domain.cancellation import CancellationPolicy, Canceller, cancellation_fee, stage_of
 from oms.domain.errors import Conflict, IdempotencyKeyReused, NotCancellable
-from oms.domain.order import Cancellation, CancelRequest, Order, iso, timeline_entry
+from oms.domain.order import CancelKey, Cancellation, Order, iso, timeline_entry
 from oms.domain.status import FulfillmentStatus
 from oms.logic.clock import now
 
@@ -35,7 +35,7 @@ class CancelCommand:
     note: str
     who: str  # the user id or ops name, for the workflow's record
     notify_customer: bool = True
-    request: CancelRequest | None = None  # a customer's Idempotency-Key and request fingerprint
+    request: CancelKey | None = None  # a customer's Idempotency-Key and request fingerprint
 
 
 def cancel(order_id: str, command: CancelCommand, policy: CancellationPolicy, orders: OrdersRepository,
