@@ -55,8 +55,8 @@ class Change:
             update.set("status_detail", self.status_detail)
         for path, value in self.sets.items():
             update.set(path, value)
-        for path, by in self.increments.items():
-            update.increment(path, by)
+        for counter, by in self.increments.items():
+            update.increment(counter, by)
         for path in self.removes:
             update.remove(path)
         if self.events:
