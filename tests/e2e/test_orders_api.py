@@ -52,7 +52,13 @@ def test_auth_401_and_403(api, ann):
 
 def test_bad_input_is_a_4xx_naming_the_field_and_stores_nothing(api, ann):
     sku = api.product(on_hand=1)
-    before = api.call("GET", "/orders?limit=100", ann).json()["orders"]
+
+    def order_ids():
+        # Earlier orders of this customer may still be moving through the workflow; what
+        # matters is that no new order appeared.
+        return {o["order_id"] for o in api.call("GET", "/orders?limit=100", ann).json()["orders"]}
+
+    before = order_ids()
     for extra, quantity, status, field in [
         ({"surprise": 1}, 1, 422, "surprise"),
         ({}, 0, 422, "lines[0].quantity"),
@@ -64,5 +70,5 @@ def test_bad_input_is_a_4xx_naming_the_field_and_stores_nothing(api, ann):
         assert field in [e["field"] for e in answer.json()["errors"]], answer.text
     missing_key = api.call("POST", "/orders", ann, json={})
     assert missing_key.status_code == 400 and "Idempotency-Key" in missing_key.text
-    assert api.call("GET", "/orders?limit=100", ann).json()["orders"] == before
+    assert order_ids() == before
     assert api.stock(sku)["reserved"] == 0
