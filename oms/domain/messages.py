@@ -1,11 +1,38 @@
-"""Customer messages per order event: subject, plain text, HTML and SMS (en-US for now; templates
-are keyed by locale so other languages can be added as data)."""
+"""Customer messages per order event, rendered from templates a non-programmer can edit.
 
+``oms/templates/messages/<locale>/<event>.j2`` holds one event in one locale as four blocks: ``subject``, ``text``,
+``html`` (autoescaped) and ``sms``. ``<locale>/_parts.j2`` holds that locale's shared pieces (the email layout,
+the items table, the help footer), reached from a template as ``parts``. Money, dates and delivery windows are
+formatted for the order's own locale with Babel (``money``, ``date``, ``window``); the wording comes from the
+first locale of the fallback chain (``de-AT`` -> ``de-DE`` -> ``en-US``) that has the event.
+"""
+
+from __future__ import annotations
+
+import re
 from dataclasses import dataclass
-from html import escape
+from datetime import date as Date
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from oms.domain.money import format_minor
-from oms.domain.order import Address, Order
+from oms.domain.carriers import tracking_url
+from oms.domain.locales import DEFAULT_LOCALE, babel_identifier, fallback_chain
+from oms.domain.money import to_major
+from oms.domain.order import Order
+
+if TYPE_CHECKING:
+    from jinja2 import Environment, Template
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
+BLOCKS = ("subject", "text", "html", "sms")
+
+
+@dataclass(frozen=True)
+class Shop:
+    name: str
+    support_email: str
+    support_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -14,73 +41,138 @@ class Message:
     text: str
     html: str
     sms: str
+    locale: str  # the template's locale (the wording); formatting follows the order's locale
 
 
-_SUBJECTS = {
-    "order_confirmed": "Order {order_id} is confirmed",
-    "order_shipped": "Order {order_id} has shipped",
-    "order_delivered": "Order {order_id} was delivered",
-    "order_rejected": "Order {order_id} could not be accepted",
-    "order_cancelled": "Order {order_id} was cancelled",
-    "payment_refunded": "Refund for order {order_id}",
-    "payment_update_required": "Order {order_id}: please update your payment method",
-}
+class MissingTemplate(LookupError):
+    pass
 
 
-def _address(address: Address) -> list[str]:
-    city = " ".join(p for p in (address.get("postal_code"), address.get("city"), address.get("region")) if p)
-    return [p for p in (address.get("name"), address.get("line1"), address.get("line2"), city,
-                        address.get("country")) if p]
+def template_locales() -> list[str]:
+    """The locales that have templates (a folder each)."""
+    return sorted(p.name for p in TEMPLATES.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
-def _body(event: str, order: Order, ref: str) -> list[str]:
-    currency = order["currency"]
-    if event == "order_confirmed":
-        window = order["expected_delivery"]
-        lines = [f"Thank you for your order {order['order_id']}. It is confirmed and being packed.", ""]
-        lines += [f"{line['quantity']} x {line['name']} ({line['sku']}): {format_minor(line['line_total'], currency)}"
-                  for line in order["lines"]]
-        lines += [
-            f"Subtotal: {format_minor(order['subtotal'], currency)}",
-            f"Shipping ({order['shipping_method']}): {format_minor(order['shipping_total'], currency)}",
-            f"Tax: {format_minor(order['tax_total'], currency)}",
-            f"Total: {format_minor(order['total'], currency)}",
-            "",
-            "Shipping to:", *_address(order["shipping_address"]),
-            "",
-            f"Expected delivery: {window['earliest']} to {window['latest']}.",
-        ]
-        return lines
-    if event == "order_shipped":
-        shipments = order["shipments"].values()
-        parcels = [f"{s['carrier']}, tracking number {s['tracking_number']}" for s in shipments]
-        window = order["expected_delivery"]
-        return [f"Your order {order['order_id']} is on its way.", *parcels,
-                f"Expected delivery: {window['earliest']} to {window['latest']}."]
-    if event == "order_delivered":
-        return [f"Your order {order['order_id']} has been delivered. Enjoy!"]
-    if event == "payment_refunded":
-        entry = order.get("ledger", {}).get(ref)
-        amount = format_minor(entry["amount"] if entry else order.get("amount_refunded", 0), currency)
-        return [f"We have refunded {amount} for your order {order['order_id']}.",
-                f"In all, {format_minor(order.get('amount_refunded', 0), currency)} of "
-                f"{format_minor(order.get('amount_captured', 0), currency)} paid has been refunded.",
-                "Refunds reach your card within 5 to 10 business days, depending on your bank."]
-    if event == "payment_update_required":
-        return [f"We could not renew the hold on your payment for order {order['order_id']} while it waited.",
-                "Please give us a new payment method from your order page so we can ship it.",
-                "You have not been charged."]
-    return [f"Order {order['order_id']}: {order.get('status_detail', '')}"]
+def template_events(locale: str) -> set[str]:
+    return {p.stem for p in (TEMPLATES / locale).glob("*.j2") if not p.name.startswith("_")}
 
 
-def render(event: str, order: Order, ref: str = "") -> Message:
-    """The message for ``event``; ``ref`` names which occurrence (a refund's ledger entry)."""
-    if event not in _SUBJECTS:
-        raise ValueError(f"no message for event {event!r}")
-    subject = _SUBJECTS[event].format(order_id=order["order_id"])
-    body = _body(event, order, ref)
-    text = "\n".join(body) + "\n"
-    html = "<html><body>" + "".join(f"<p>{escape(line)}</p>" if line else "<br>" for line in body) + "</body></html>"
-    total = format_minor(order["total"], order["currency"])
-    sms = f"{subject}. Total {total}." if event == "order_confirmed" else f"{subject}. {body[0]}"
-    return Message(subject, text, html, sms[:300])
+def template_locale(event: str, locale: str) -> str:
+    """The first locale of ``locale``'s fallback chain with a template for ``event``."""
+    for candidate in fallback_chain(locale, DEFAULT_LOCALE):
+        if (TEMPLATES / candidate / f"{event}.j2").is_file():
+            return candidate
+    raise MissingTemplate(f"no template for {event!r} in {locale!r} or its fallbacks")
+
+
+@cache
+def _environment(html: bool) -> Environment:
+    # Imported on first use: only the notify function (and the preview) render messages.
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    return Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=html, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
+
+
+def _template(html: bool, name: str) -> Template:
+    return _environment(html).get_template(name)
+
+
+class Formats:
+    """Babel formatting for one locale and currency (what templates call as ``money``, ``date``, ``window``)."""
+
+    def __init__(self, locale: str, currency: str) -> None:
+        self.locale = babel_identifier(locale)
+        self.currency = currency
+
+    def money(self, minor: int) -> str:
+        from babel.numbers import format_currency
+
+        return str(format_currency(to_major(minor, self.currency), self.currency, locale=self.locale,
+                                   currency_digits=True))
+
+    def date(self, value: str) -> str:
+        from babel.dates import format_date
+
+        return str(format_date(Date.fromisoformat(value[:10]), format="long", locale=self.locale))
+
+    def window(self, window: dict[str, str]) -> str:
+        from babel.dates import format_interval
+
+        start, end = Date.fromisoformat(window["earliest"]), Date.fromisoformat(window["latest"])
+        if start == end:
+            return self.date(window["earliest"])
+        return str(format_interval(start, end, skeleton="yMMMd", locale=self.locale))
+
+    def country(self, code: str) -> str:
+        from babel import Locale
+
+        return str(Locale.parse(self.locale).territories.get(code, code))
+
+
+def _shipments(order: Order) -> list[dict[str, Any]]:
+    return [{"carrier": s["carrier"], "tracking_number": s["tracking_number"],
+             "tracking_url": s.get("tracking_url") or tracking_url(s["carrier"], s["tracking_number"]) or ""}
+            for s in order.get("shipments", {}).values()]
+
+
+def context(event: str, order: Order, ref: str, shop: Shop) -> dict[str, Any]:
+    """What a template sees: the order, the event's own facts, the shop, and the formatters."""
+    formats = Formats(order.get("locale") or DEFAULT_LOCALE, order["currency"])
+    close_reason = str(order.get("close_reason") or "")
+    entry = order.get("ledger", {}).get(ref) if ref else None
+    # Optional address lines present (empty) so a template may test them: unknown names still fail loudly.
+    addresses = {key: {"line2": "", "region": "", **order[key]}  # type: ignore[literal-required]
+                 for key in ("shipping_address", "billing_address") if key in order}
+    return {
+        "event": event,
+        "order": {**order, **addresses},
+        "customer_name": order["shipping_address"]["name"],
+        "shipments": _shipments(order),
+        "cancellation": order.get("cancellation"),
+        # Why a closed order closed, in words a template may choose from (never a fraud finding).
+        "close_reason": close_reason.split(":")[0],
+        "decline_code": close_reason.split(":")[1] if close_reason.startswith("payment_declined:") else "",
+        "refund": {"amount": entry["amount"] if entry else order.get("amount_refunded", 0),
+                   "total_refunded": order.get("amount_refunded", 0),
+                   "total_paid": order.get("amount_captured", 0)},
+        "shop": shop,
+        "money": formats.money,
+        "date": formats.date,
+        "window": formats.window,
+        "country": formats.country,
+    }
+
+
+#: CLDR's typography (no-break and thin spaces in "1 299,00 €", the en dash of "7–9 Dec") in characters GSM-7 has,
+#: so a formatted amount or date does not switch an SMS to UCS-2 (70 characters a part instead of 160).
+_SMS_PLAIN = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2013": "-", "\u2014": "-",
+                            "\u2019": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def _sms_text(rendered: str) -> str:
+    return " ".join(rendered.translate(_SMS_PLAIN).split())
+
+
+def _text(rendered: str) -> str:
+    lines = [line.rstrip() for line in rendered.strip().splitlines()]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text) + "\n"
+
+
+def render(event: str, order: Order, ref: str = "", *, shop: Shop) -> Message:
+    """The message for ``event`` in the order's locale; ``ref`` names which occurrence (a refund's ledger entry)."""
+    locale = template_locale(event, order.get("locale") or DEFAULT_LOCALE)
+    values = context(event, order, ref, shop)
+    parts: dict[str, str] = {}
+    for html in (False, True):
+        env_values = dict(values)
+        env_values["parts"] = _template(html, f"{locale}/_parts.j2").make_module(env_values)
+        template = _template(html, f"{locale}/{event}.j2")
+        ctx = template.new_context(env_values)
+        for block in (("html",) if html else ("subject", "text", "sms")):
+            if block not in template.blocks:
+                raise MissingTemplate(f"{locale}/{event}.j2 has no {block!r} block")
+            parts[block] = "".join(template.blocks[block](ctx))
+    return Message(subject=" ".join(parts["subject"].split()), text=_text(parts["text"]),
+                   html=parts["html"].strip() + "\n", sms=_sms_text(parts["sms"]), locale=locale)

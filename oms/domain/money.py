@@ -1,17 +1,26 @@
-"""Currencies and minor units (ISO 4217)."""
+"""Currencies and minor units (ISO 4217). Precision comes from Babel's CLDR data, never a hand-kept table."""
 
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
-# Supported currencies and their minor-unit exponents.
-CURRENCY_EXPONENTS: dict[str, int] = {
-    "USD": 2, "EUR": 2, "GBP": 2, "CAD": 2, "AUD": 2, "NZD": 2, "CHF": 2,
-    "SEK": 2, "NOK": 2, "DKK": 2, "PLN": 2, "CZK": 2, "MXN": 2, "BRL": 2,
-    "SGD": 2, "HKD": 2, "INR": 2, "ZAR": 2, "JPY": 0, "KRW": 0,
-}
+#: The currencies the shop accepts (a business choice; their precision is Babel's).
+SUPPORTED_CURRENCIES: frozenset[str] = frozenset({
+    "USD", "EUR", "GBP", "CAD", "AUD", "NZD", "CHF", "SEK", "NOK", "DKK", "PLN", "CZK", "MXN", "BRL",
+    "SGD", "HKD", "INR", "ZAR", "JPY", "KRW",
+})
 
 
 def is_supported(currency: str) -> bool:
-    return currency in CURRENCY_EXPONENTS
+    return currency in SUPPORTED_CURRENCIES
+
+
+@cache
+def exponent(currency: str) -> int:
+    """Digits after the decimal point of ``currency``'s minor unit (JPY 0, EUR 2), from CLDR."""
+    # Imported on first use: Babel's number data is not needed by every function's cold start.
+    from babel.numbers import get_currency_precision
+
+    return int(get_currency_precision(currency))
 
 
 def to_minor(amount: str | Decimal, currency: str) -> int:
@@ -20,13 +29,17 @@ def to_minor(amount: str | Decimal, currency: str) -> int:
         value = Decimal(amount)
     except InvalidOperation as exc:
         raise ValueError(f"not a decimal amount: {amount!r}") from exc
-    return int((value * (10 ** CURRENCY_EXPONENTS[currency])).to_integral_value())
+    return int((value * (10 ** exponent(currency))).to_integral_value())
+
+
+def to_major(amount: int, currency: str) -> Decimal:
+    """Integer minor units as a major-unit Decimal (1250 USD -> 12.50)."""
+    return Decimal(amount).scaleb(-exponent(currency))
 
 
 def format_minor(amount: int, currency: str) -> str:
-    """Human-readable amount, e.g. ``USD 12.50``."""
-    exponent = CURRENCY_EXPONENTS.get(currency, 2)
-    if exponent == 0:
-        return f"{currency} {amount:,}"
-    major = Decimal(amount).scaleb(-exponent)
-    return f"{currency} {major:,.{exponent}f}"
+    """The amount for ops and the timeline, e.g. ``USD 12.50`` (customer messages use the order's locale)."""
+    from babel.numbers import format_currency
+
+    return str(format_currency(to_major(amount, currency), currency, format="¤¤\u00a0#,##0.00", locale="en_US",
+                               currency_digits=True)).replace("\u00a0", " ")

@@ -1,0 +1,75 @@
+"""``oms preview``: render a customer message to an HTML file, from a sample order or a real one."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, cast
+
+from oms.domain.messages import Message, Shop, render
+from oms.domain.order import Order
+
+SAMPLE_SHOP = Shop(name="OMS Demo Shop", support_email="help@shop.example", support_url="https://shop.example/help")
+
+#: Per locale: a customer and a shipping address of that country, and the currency its shoppers pay in.
+_PEOPLE: dict[str, tuple[str, dict[str, str]]] = {
+    "en-US": ("USD", {"name": "Ann Lee", "line1": "1 Main St", "city": "Springfield", "region": "IL",
+                      "postal_code": "62701", "country": "US"}),
+    "en-GB": ("GBP", {"name": "Oliver Smith", "line1": "221B Baker Street", "city": "London",
+                      "postal_code": "NW1 6XE", "country": "GB"}),
+    "de-DE": ("EUR", {"name": "Jürgen Müller", "line1": "Friedrichstraße 43", "city": "Berlin",
+                      "postal_code": "10117", "country": "DE"}),
+    "fr-FR": ("EUR", {"name": "Élodie Dubois", "line1": "12 rue de Rivoli", "city": "Paris",
+                      "postal_code": "75001", "country": "FR"}),
+    "es-ES": ("EUR", {"name": "Lucía García", "line1": "Calle de Alcalá 50", "city": "Madrid",
+                      "postal_code": "28014", "country": "ES"}),
+}
+
+
+def sample_order(event: str, locale: str = "en-US") -> Order:
+    """A realistic order in the state ``event`` is sent from (two lines, tax, a parcel, a refund)."""
+    currency, address = _PEOPLE.get(locale, _PEOPLE["en-US"])
+    order: dict[str, Any] = {
+        "order_id": "ord_5f2c9a1e7b3d4c6a8e0f1b2c", "customer_id": "sample", "status": "PROCESSING",
+        "status_detail": "", "payment_status": "AUTHORIZED", "fulfillment_status": "AWAITING_SHIPMENT",
+        "currency": currency,
+        "lines": [{"sku": "MUG-LOGO", "name": "Logo mug", "quantity": 2, "unit_price": 1250, "line_total": 2500},
+                  {"sku": "TEE-BLK-M", "name": "T-shirt, black, M", "quantity": 1, "unit_price": 129900,
+                   "line_total": 129900}],
+        "subtotal": 132400, "shipping_total": 500, "tax_total": 25250, "total": 158150,
+        "shipping_method": "express", "shipping_address": address, "billing_address": address,
+        "contact": {"email": "customer@example.com"}, "locale": locale,
+        "expected_delivery": {"earliest": "2026-12-07", "latest": "2026-12-09"},
+        "timeline": [], "created_at": "2026-12-02T09:30:00.000Z", "updated_at": "2026-12-02T09:30:00.000Z",
+        "shipments": {}, "amount_captured": 0, "amount_refunded": 0,
+    }
+    if event in ("order_shipped", "order_delivered", "payment_refunded"):
+        order["shipments"] = {"1Z999AA10123456784": {
+            "carrier": "UPS", "tracking_number": "1Z999AA10123456784", "status": "in_transit",
+            "status_detail": "", "events": [], "created_at": "2026-12-03T10:00:00.000Z"}}
+        order["amount_captured"] = order["total"]
+    if event == "payment_refunded":
+        order["amount_refunded"] = 2500 + 1250
+        order["ledger"] = {"re_1": {"kind": "REFUND", "amount": 1250}}
+    if event == "order_cancelled":
+        order["status"] = "CANCELLED"
+        order["cancellation"] = {"reason": "CHANGED_MIND", "note": "", "by": "customer",
+                                 "at": "2026-12-02T10:00:00.000Z", "fee": 0}
+    if event == "order_rejected":
+        order["status"] = "REJECTED"
+        order["close_reason"] = "payment_declined:insufficient_funds"
+    return cast(Order, order)
+
+
+def preview(event: str, locale: str, order: Order | None = None, out_dir: Path | None = None,
+            shop: Shop = SAMPLE_SHOP) -> tuple[Message, Path]:
+    """Render ``event`` for ``order`` (a sample when None) in ``locale``; writes the HTML and returns its path."""
+    chosen = copy.deepcopy(order) if order is not None else sample_order(event, locale)
+    chosen["locale"] = locale
+    ref = next(iter(chosen.get("ledger", {})), "") if event == "payment_refunded" else ""
+    message = render(event, chosen, ref, shop=shop)
+    out = (out_dir or Path(".oms/preview"))
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{event}.{locale}.html"
+    path.write_text(message.html, encoding="utf-8")
+    return message, path

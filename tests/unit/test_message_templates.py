@@ -1,0 +1,92 @@
+"""Customer message templates: every event in every required locale, formatted with Babel for the order's locale,
+HTML autoescaped, and an SMS that fits one GSM-7 part."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from local.preview import SAMPLE_SHOP, sample_order
+from oms.domain.messages import render, template_locale
+from oms.domain.notification_policy import EVENTS, load_policy, missing_templates
+from oms.domain.sms import measure, non_gsm_characters
+
+POLICY = load_policy((Path(__file__).resolve().parents[2] / "policies" / "notifications.json").read_text())
+PAIRS = [(event, locale) for event in EVENTS for locale in POLICY.required_locales]
+
+
+def test_every_event_has_a_template_with_all_four_parts_in_every_required_locale():
+    assert set(POLICY.required_locales) >= {"en-US", "en-GB", "de-DE", "fr-FR", "es-ES"}
+    assert missing_templates(POLICY) == []
+
+
+@pytest.mark.parametrize(("event", "locale"), PAIRS)
+def test_each_template_renders_and_its_sms_fits_one_gsm7_part(event, locale):
+    message = render(event, sample_order(event, locale), "re_1" if event == "payment_refunded" else "",
+                     shop=SAMPLE_SHOP)
+    assert message.locale == locale
+    assert message.subject and "\n" not in message.subject
+    assert "ord_5f2c9a1e7b3d4c6a8e0f1b2c" in message.text and "ord_5f2c9a1e7b3d4c6a8e0f1b2c" in message.html
+    assert SAMPLE_SHOP.support_email in message.text and SAMPLE_SHOP.support_email in message.html
+    assert message.html.lstrip().lower().startswith("<!doctype html>")
+    size = measure(message.sms)
+    assert size.encoding == "GSM-7", (
+        f"{locale}/{event} SMS uses {non_gsm_characters(message.sms)}, which GSM-7 lacks: the whole SMS becomes "
+        f"UCS-2 (70 characters a part). Reword it: {message.sms!r}")
+    assert size.units <= 160, f"{locale}/{event} SMS is {size.units} GSM-7 characters, over 160: {message.sms!r}"
+
+
+def test_a_german_confirmation_has_german_amounts_dates_and_words():
+    message = render("order_confirmed", sample_order("order_confirmed", "de-DE"), shop=SAMPLE_SHOP)
+    assert "1.299,00\u00a0€" in message.text and "1.581,50\u00a0€" in message.html
+    assert "7.–9. Dez. 2026" in message.text
+    assert "Deutschland" in message.text
+    assert "Bestellung" in message.subject
+
+
+def test_a_british_confirmation_has_pounds_and_day_month_dates():
+    message = render("order_confirmed", sample_order("order_confirmed", "en-GB"), shop=SAMPLE_SHOP)
+    assert "£1,299.00" in message.text and "£1,581.50" in message.html
+    assert re.search(r"7\s?–\s?9 Dec 2026", message.text)
+
+
+def test_austrian_german_takes_the_german_words_and_austrian_formats():
+    order = sample_order("order_confirmed", "de-DE")
+    order["locale"] = "de-AT"
+    assert template_locale("order_confirmed", "de-AT") == "de-DE"
+    message = render("order_confirmed", order, shop=SAMPLE_SHOP)
+    assert message.locale == "de-DE" and "Bestellung" in message.subject
+    assert "€\u00a01.581,50" in message.text  # de-AT puts the sign first
+    assert "Österreich" not in message.text and "Deutschland" in message.text
+
+
+def test_an_unknown_language_falls_back_to_english_with_its_own_formats():
+    order = sample_order("order_shipped", "en-US")
+    order["locale"] = "pt-BR"
+    message = render("order_shipped", order, shop=SAMPLE_SHOP)
+    assert message.locale == "en-US" and "has shipped" in message.subject
+
+
+def test_html_is_escaped_and_text_is_not():
+    order = sample_order("order_confirmed", "en-US")
+    order["lines"][0]["name"] = "Mugs & <script>alert(1)</script>"
+    message = render("order_confirmed", order, shop=SAMPLE_SHOP)
+    assert "<script>" not in message.html and "Mugs &amp; &lt;script&gt;" in message.html
+    assert "Mugs & <script>alert(1)</script>" in message.text
+
+
+def test_a_held_order_message_never_gives_the_reason():
+    order = sample_order("order_held", "en-US")
+    order["risk"] = {"score": 90, "reasons": ["Order total at or above the review amount"], "decision": "review",
+                     "threshold": 50, "assessed_at": "2026-12-02T09:30:00.000Z"}
+    for locale in POLICY.required_locales:
+        order["locale"] = locale
+        message = render("order_held", order, shop=SAMPLE_SHOP)
+        for part in (message.subject, message.text, message.html, message.sms):
+            assert "review amount" not in part and "90" not in part and "fraud" not in part.lower()
+
+
+def test_yen_has_no_minor_unit_from_babel_data():
+    order = sample_order("order_confirmed", "en-US")
+    order.update(currency="JPY", total=158150)
+    assert "¥158,150" in render("order_confirmed", order, shop=SAMPLE_SHOP).text
