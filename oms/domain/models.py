@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from oms.domain.countries import ISO_3166_ALPHA2
-from oms.domain.money import CURRENCY_EXPONENTS
+from oms.domain.money import SUPPORTED_CURRENCIES
 from oms.domain.reasons import CustomerReason, OpsReason
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -27,7 +27,7 @@ class StrictModel(BaseModel):
 
 
 def _check_currency(value: str) -> str:
-    if value not in CURRENCY_EXPONENTS:
+    if value not in SUPPORTED_CURRENCIES:
         raise ValueError(f"unsupported currency {value!r}; use an ISO-4217 code such as USD or EUR")
     return value
 
@@ -43,7 +43,7 @@ def _check_email(value: str) -> str:
 
 
 Currency = Annotated[str, AfterValidator(_check_currency),
-                     Field(description="ISO-4217 code", json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)})]
+                     Field(description="ISO-4217 code", json_schema_extra={"enum": sorted(SUPPORTED_CURRENCIES)})]
 Text = Annotated[str, Field(pattern=TEXT)]
 Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_check_email)]
 
@@ -89,7 +89,7 @@ class PlaceOrderRequest(StrictModel):
                              "postal_code": "12345", "country": "US"},
         "shipping_method": "standard",
         "payment": {"token": "tok_visa"},
-        "contact": {"email": "ann@example.com", "phone": "+15555550100"},
+        "contact": {"email": "ann@example.com", "phone": "+12015550123"},
     }]})
 
     currency: Currency

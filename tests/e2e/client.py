@@ -41,7 +41,7 @@ class Api:
               **extra: Any) -> requests.Response:
         body = {"currency": "USD", "lines": [{"sku": sku, "quantity": quantity}], "shipping_address": ADDRESS,
                 "shipping_method": "standard", "payment": {"token": payment},
-                "contact": {"email": "ann@example.com", "phone": "+15555550100"}, **extra}
+                "contact": {"email": "ann@example.com", "phone": "+12015550123"}, **extra}
         return self.call("POST", "/orders", token, json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
 
     def order(self, token: str, order_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ REQUEST = {
                          "country": "US"},
     "shipping_method": "standard",
     "payment": {"token": "tok_visa"},
-    "contact": {"email": "ann@example.com", "phone": "+15555550100"},
+    "contact": {"email": "ann@example.com", "phone": "+12015550123"},
 }
 
 
