@@ -1,4 +1,4 @@
-"""OmsApi: Cognito user pool, REST API (stage v1) and the four API functions, secrets, 5XX alarm.
+"""OmsApi: Cognito user pool, REST API (stage v1) and the API functions, secrets, 5XX alarm.
 
 API Gateway's own answers (401, 403, 404 for an unknown route, a missing header, 413, 429, 5xx) are gateway
 responses in the OMS error body ``{"code", "message"}``, so a client parses one error shape whatever answered.
@@ -42,6 +42,10 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("admin", "POST", "/admin/orders/{order_id}/picking", True),
     ("admin", "POST", "/admin/orders/{order_id}/refunds", True),
     ("admin", "GET", "/admin/orders/{order_id}/payments", True),
+    ("admin", "GET", "/admin/suppressions", True),
+    ("admin", "DELETE", "/admin/suppressions/{email}", True),
+    ("customers", "GET", "/customers/me/preferences", True),
+    ("customers", "PUT", "/customers/me/preferences", True),
     ("tracking_webhook", "POST", "/webhooks/tracking/easypost", False),
 ]
 #: Routes API Gateway refuses (400) without an ``Idempotency-Key`` header.
@@ -105,9 +109,11 @@ class ApiStack(Stack):
                 "INVENTORY_TABLE": data.inventory.table_name,
                 "STATE_MACHINE_ARN": state_machine.state_machine_arn,
                 "WAREHOUSES": config.warehouses_csv,
+                "CUSTOMERS_TABLE": data.customers.table_name,
             },
         )
         data.catalog.grant_read_data(place_order.function)
+        data.customers.grant_read_data(place_order.function)  # the preferred locale
         data.inventory.grant_read_data(place_order.function)
         # PutItem with ReturnValuesOnConditionCheckFailure reads the existing order: read and write.
         data.orders.grant_read_write_data(place_order.function)
@@ -140,10 +146,11 @@ class ApiStack(Stack):
                 "CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
                 "CANCELLATION_POLICY": config.cancellation_policy,
                 "NOTIFICATIONS_QUEUE_URL": messaging.notifications.queue_url,
+                "SUPPRESSIONS_TABLE": data.suppressions.table_name,
                 **workflow.gateway_environment,
             },
         )
-        for table in (data.catalog, data.inventory, data.orders, data.shipments):
+        for table in (data.catalog, data.inventory, data.orders, data.shipments, data.suppressions):
             table.grant_read_write_data(admin.function)
         acknowledge_table_indexes(admin.role, data.orders)
         state_machine.grant_task_response(admin.function)
@@ -168,7 +175,10 @@ class ApiStack(Stack):
         self.webhook_secrets.grant_read(webhook.function)
         messaging.notifications.grant_send_messages(webhook.function)
 
-        self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook)}
+        customers = function("customers", "Customers", {"CUSTOMERS_TABLE": data.customers.table_name})
+        data.customers.grant_read_write_data(customers.function)
+
+        self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook, customers)}
         self._build_api()
 
         alarm_on(self, "Api5xxAlarm", "The OMS API returned 5XX responses",

@@ -40,6 +40,12 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "paymentUpdateHours": 72,
     # The cancellation policy document (versioned data; validated here, at synth).
     "cancellationPolicy": "policies/cancellation.json",
+    # Which events email or text whom (versioned data; validated here, with every template it needs).
+    "notificationPolicy": "policies/notifications.json",
+    # How customer messages sign off and where they send customers for help.
+    "shopName": "OMS Demo Shop",
+    "supportEmail": "help@shop.example",
+    "supportUrl": "",
     # AWSLambdaPowertoolsPythonV3-python314-x86_64:<version>; 27 is the version the Powertools docs
     # list for the python314 layer. Override with -c powertoolsLayerVersion=N to follow a newer release.
     "powertoolsLayerVersion": 27,
@@ -74,6 +80,20 @@ def _bool(key: str, value: Any) -> bool:
     return text == "true"
 
 
+def _text(key: str, value: Any) -> str:
+    text = str(value or "").strip()
+    if not text or len(text) > 100:
+        raise ConfigError(f"context {key!r} must be 1 to 100 characters, got {value!r}")
+    return text
+
+
+def _email(key: str, value: Any) -> str:
+    text = str(value or "").strip()
+    if "@" not in text:
+        raise ConfigError(f"context {key!r} must be an e-mail address, got {value!r}")
+    return text
+
+
 def _cancellation_policy(path: str) -> str:
     """Load and validate the cancellation policy file (relative to the repository); a bad policy fails synth
     with the field named."""
@@ -88,6 +108,26 @@ def _cancellation_policy(path: str) -> str:
         raise ConfigError(f"context 'cancellationPolicy': cannot read {file}: {exc}") from exc
     except (ValidationError, ValueError) as exc:
         raise ConfigError(f"context 'cancellationPolicy': {file} is not a valid cancellation policy: {exc}") from exc
+
+
+def _notification_policy(path: str) -> str:
+    """Load and validate the notification policy, and check every event has a template in every locale it
+    requires: a missing template fails synth, not a customer's message."""
+    from pydantic import ValidationError
+
+    from oms.domain.notification_policy import load_policy, missing_templates
+
+    file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+    try:
+        policy = load_policy(file.read_text())
+    except OSError as exc:
+        raise ConfigError(f"context 'notificationPolicy': cannot read {file}: {exc}") from exc
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(f"context 'notificationPolicy': {file} is not a valid notification policy: {exc}") from exc
+    missing = missing_templates(policy)
+    if missing:
+        raise ConfigError(f"context 'notificationPolicy': templates missing under oms/templates/messages: {missing}")
+    return policy.to_json()
 
 
 @dataclass(frozen=True)
@@ -105,6 +145,10 @@ class OmsConfig:
     authorization_hold_hours: int
     payment_update_hours: int
     cancellation_policy: str  # the validated policy document, compact JSON
+    notification_policy: str  # the same, for messages
+    shop_name: str
+    support_email: str
+    support_url: str
     powertools_layer_version: int
     log_level: str
     tracing: bool
@@ -154,6 +198,10 @@ class OmsConfig:
             authorization_hold_hours=_int("authorizationHoldHours", merged["authorizationHoldHours"]),
             payment_update_hours=_int("paymentUpdateHours", merged["paymentUpdateHours"]),
             cancellation_policy=_cancellation_policy(str(merged["cancellationPolicy"])),
+            notification_policy=_notification_policy(str(merged["notificationPolicy"])),
+            shop_name=_text("shopName", merged["shopName"]),
+            support_email=_email("supportEmail", merged["supportEmail"]),
+            support_url=str(merged["supportUrl"] or "").strip(),
             powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
             log_level=log_level,
             tracing=_bool("tracing", merged["tracing"]),

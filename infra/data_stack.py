@@ -1,4 +1,4 @@
-"""OmsData: the five DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
+"""OmsData: the seven DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ class DataStack(Stack):
         self.inventory = self._table("Inventory", partition_key="sku", sort_key="warehouse")
         self.shipments = self._table("Shipments", partition_key="tracking_number")
         self.idempotency = self._table("Idempotency", partition_key="id", time_to_live_attribute="expiration")
+        # One partition per customer, one item per kind (preferences today; profile and addresses later).
+        self.customers = self._table("Customers", partition_key="customer_id", sort_key="item")
+        # Email addresses SES reported bouncing for good or complaining: no message goes to them.
+        self.suppressions = self._table("Suppressions", partition_key="email")
 
     def _table(
         self,

@@ -1,4 +1,5 @@
-"""OmsMessaging: notifications queue (+DLQ) and its notify function, ops-alerts topic, SES identity, DLQ alarm."""
+"""OmsMessaging: notifications queue (+DLQ) and its notify function; SES identity and configuration set, whose
+bounces and complaints reach the mail-feedback function (SNS -> SQS (+DLQ)); ops-alerts topic; DLQ alarms."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -74,6 +76,7 @@ class MessagingStack(Stack):
         self.sender_identity = ses.EmailIdentity(
             self, "SenderIdentity", identity=ses.Identity.email(config.sender_email)
         )
+        self._mail_feedback(config, data)
 
         self.notify = PowertoolsFunction(
             self,
@@ -86,19 +89,35 @@ class MessagingStack(Stack):
             environment={
                 "ORDERS_TABLE": data.orders.table_name,
                 "IDEMPOTENCY_TABLE": data.idempotency.table_name,
+                "CUSTOMERS_TABLE": data.customers.table_name,
+                "SUPPRESSIONS_TABLE": data.suppressions.table_name,
                 "SENDER_EMAIL": config.sender_email,
+                "CONFIGURATION_SET": self.configuration_set.configuration_set_name,
+                "NOTIFICATION_POLICY": config.notification_policy,
+                "SHOP_NAME": config.shop_name,
+                "SUPPORT_EMAIL": config.support_email,
+                "SUPPORT_URL": config.support_url,
             },
         )
         fn = self.notify.function
-        data.orders.grant_read_data(fn)
+        # Read the order, record each message's outcome on it (no status change: a conditional update).
+        data.orders.grant_read_write_data(fn)
         data.idempotency.grant_read_write_data(fn)
+        data.customers.grant_read_data(fn)
+        data.suppressions.grant_read_data(fn)
         acknowledge_table_indexes(self.notify.role, data.orders)
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ses:SendEmail", "ses:SendRawEmail"],
-                resources=[self.format_arn(service="ses", resource="identity", resource_name=config.sender_email)],
+                resources=[
+                    self.format_arn(service="ses", resource="identity", resource_name=config.sender_email),
+                    self.format_arn(service="ses", resource="configuration-set",
+                                    resource_name=self.configuration_set.configuration_set_name),
+                ],
             )
         )
+        # Is a number on SNS's opt-out list (it replied STOP)? The action has no resource to scope to.
+        fn.add_to_role_policy(iam.PolicyStatement(actions=["sns:CheckIfPhoneNumberIsOptedOut"], resources=["*"]))
         # SMS: sns:Publish with a PhoneNumber has no ARN to scope to. NotResource excludes every topic/endpoint
         # ARN, so the function can text phone numbers but cannot publish to any topic.
         fn.add_to_role_policy(
@@ -111,7 +130,44 @@ class MessagingStack(Stack):
             event_sources.SqsEventSource(self.notifications, batch_size=1, report_batch_item_failures=True)
         )
 
+        alarm_on(self, "MailFeedbackDlqAlarm", "SES bounce or complaint events are landing in the dead-letter queue",
+                 self.feedback_dead_letters.metric_approximate_number_of_messages_visible(
+                     period=Duration.minutes(5), statistic="Maximum"),
+                 self.alarms, runbook="mail-feedback-dead-letter-queue")
         alarm_on(self, "NotificationsDlqAlarm", "Notifications are landing in the dead-letter queue",
                  self.dead_letters.metric_approximate_number_of_messages_visible(
                      period=Duration.minutes(5), statistic="Maximum"),
                  self.alarms, runbook="notifications-dead-letter-queue")
+
+    def _mail_feedback(self, config: OmsConfig, data: DataStack) -> None:
+        """SES configuration set -> SNS topic -> SQS queue (+DLQ) -> mail_feedback: permanent bounces and
+        complaints suppress the address."""
+        self.configuration_set = ses.ConfigurationSet(self, "Mail", sending_enabled=True)
+        self.alerts_key.grant(iam.ServicePrincipal("ses.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.mail_feedback_topic = sns.Topic(self, "MailFeedback", display_name="OMS SES bounces and complaints",
+                                             master_key=self.alerts_key, enforce_ssl=True)
+        self.configuration_set.add_event_destination(
+            "BouncesAndComplaints",
+            destination=ses.EventDestination.sns_topic(self.mail_feedback_topic),
+            events=[ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT],
+        )
+        self.feedback_dead_letters = sqs.Queue(self, "MailFeedbackDlq", encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                               enforce_ssl=True, retention_period=Duration.days(14))
+        self.feedback_queue = sqs.Queue(
+            self, "MailFeedbackQueue", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+            visibility_timeout=Duration.seconds(NOTIFY_TIMEOUT.to_seconds() * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.feedback_dead_letters),
+        )
+        self.mail_feedback_topic.add_subscription(
+            subscriptions.SqsSubscription(self.feedback_queue, raw_message_delivery=True))
+        self.mail_feedback = PowertoolsFunction(
+            self, "MailFeedbackFunction", name="mail_feedback", config=config, code=oms_code(),
+            timeout=NOTIFY_TIMEOUT, alarm_topic=self.alarms,
+            environment={"ORDERS_TABLE": data.orders.table_name,
+                         "SUPPRESSIONS_TABLE": data.suppressions.table_name},
+        )
+        data.suppressions.grant_read_write_data(self.mail_feedback.function)
+        data.orders.grant_read_write_data(self.mail_feedback.function)  # marks the order's message BOUNCED
+        acknowledge_table_indexes(self.mail_feedback.role, data.orders)
+        self.mail_feedback.function.add_event_source(
+            event_sources.SqsEventSource(self.feedback_queue, batch_size=10, report_batch_item_failures=True))

@@ -118,6 +118,7 @@ class WorkflowStack(Stack):
         self.fraud = function("fraud", "Fraud", {
             "ORDERS_TABLE": orders, "FRAUD_THRESHOLD": config.fraud_threshold,
             "REVIEW_AMOUNT": config.review_amount, "OPS_ALERTS_TOPIC_ARN": alerts_topic,
+            "NOTIFICATIONS_QUEUE_URL": notifications,
         })
         self.fulfillment = function("fulfillment", "Fulfillment",
                                     {"ORDERS_TABLE": orders, "NOTIFICATIONS_QUEUE_URL": notifications})
@@ -132,7 +133,7 @@ class WorkflowStack(Stack):
         for pf in (self.fraud, self.order_status):
             messaging.ops_alerts.grant_publish(pf.function)
             acknowledge_kms_data_keys(pf.role)
-        for pf in (self.fulfillment, self.order_status):
+        for pf in (self.fraud, self.fulfillment, self.order_status):
             messaging.notifications.grant_send_messages(pf.function)
 
         self.state_machine = self._state_machine(config)

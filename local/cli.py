@@ -6,6 +6,8 @@
   oms faults [add JSON|FILE | clear]   FIS-like faults the running stack applies (docs/local.md)
   oms notifications redrive  move dead-lettered notifications back to their queue (nothing is sent twice)
   oms status                 is the local stack up?
+  oms preview EVENT [--locale de-DE] [--order ID]   render a customer message to HTML, print its text and SMS
+  oms sms-stop PHONE         as if PHONE replied STOP to an SMS (it joins SNS's opt-out list)
 """
 
 from __future__ import annotations
@@ -145,7 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("notifications", help="the notification queues")
     p.add_argument("verb", choices=["redrive"])
     sub.add_parser("status", help="is the local stack up?")
+    p = sub.add_parser("sms-stop", help="simulate a customer replying STOP to an SMS (SNS opt-out list)")
+    p.add_argument("phone", help="E.164, e.g. +4915112345678")
+    p = sub.add_parser("preview", help="render a customer message to an HTML file (and print its text and SMS)")
+    p.add_argument("event", help="e.g. order_confirmed")
+    p.add_argument("--locale", default="en-US")
+    p.add_argument("--order", help="an order of the running local stack instead of the sample order")
+    p.add_argument("--out", default=".oms/preview", help="folder for the HTML file")
     args = ap.parse_args(argv)
+
+    if args.command == "preview":
+        return preview_command(args, args.state_dir)
 
     if args.command == "status":
         ok, message = status(args.state_dir)
@@ -170,10 +182,60 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(trace(config, args.order_id)))
     elif args.command == "faults":
         return faults_command(config, args.verb, args.fault)
+    elif args.command == "sms-stop":
+        import requests
+
+        answer = requests.post(f"{config['api_url']}/_local/sms/stop", params={"phone": args.phone}, timeout=30)
+        print(answer.json())
     elif args.command == "notifications":
         for source, moved in redrive(config).items():
             print(f"{moved} message(s) moved back to {source}")
     return 0
+
+
+def preview_command(args: argparse.Namespace, state_dir: str) -> int:
+    from oms.domain.locales import normalize
+    from oms.domain.messages import MissingTemplate
+    from oms.domain.notification_policy import EVENTS
+
+    if args.event not in EVENTS:
+        print(f"unknown event {args.event!r}; one of: {', '.join(EVENTS)}", file=sys.stderr)
+        return 2
+    try:
+        locale = normalize(args.locale)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from local.preview import preview
+
+    order = None
+    if args.order:
+        order = read_order(load_config(state_dir), args.order)
+        if order is None:
+            print(f"no order {args.order} on the local stack", file=sys.stderr)
+            return 1
+    try:
+        message, path = preview(args.event, locale, order, Path(args.out))
+    except MissingTemplate as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Subject: {message.subject}   (template {message.locale}, formats {locale})")
+    print(f"HTML:    {path.resolve()}")
+    print("\n--- text ---\n" + message.text)
+    from oms.domain.sms import measure
+
+    size = measure(message.sms)
+    print(f"--- SMS ({size.units} {size.encoding} characters, {size.parts} part(s)) ---\n{message.sms}")
+    return 0
+
+
+def read_order(config: dict[str, Any], order_id: str) -> Any:
+    from oms.adapters.ddb import from_item
+
+    ddb = _client(config, "dynamodb")
+    table = next(t for t in ddb.list_tables()["TableNames"] if "Orders" in t)
+    item = ddb.get_item(TableName=table, Key={"order_id": {"S": order_id}}).get("Item")
+    return from_item(item) if item else None
 
 
 def redrive(config: dict[str, Any]) -> dict[str, int]:

@@ -598,6 +598,25 @@ class Deployer:
             self.client("ses").verify_domain_identity(Domain=identity)
         return Resource(lid, "", identity, {}, {"EmailIdentity": identity})
 
+    def _SES_ConfigurationSet(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
+        name = p.get("Name") or physical_name(stack, lid, 64)
+        self.client("ses").create_configuration_set(ConfigurationSet={"Name": name})
+        return Resource(lid, "", name, {}, {"Name": name})
+
+    def _SES_ConfigurationSetEventDestination(self, stack: str, lid: str, p: dict[str, Any],
+                                              spec: dict[str, Any]) -> Resource:
+        """Kept as on AWS; ``moto_patches.publish_ses_events`` publishes the simulator's bounces and complaints
+        to its SNS topic."""
+        destination = dict(p["EventDestination"])
+        name = destination.pop("Name", None) or physical_name(stack, lid, 64)
+        event_destination: dict[str, Any] = {"Name": name, "Enabled": destination.get("Enabled", True),
+                                             "MatchingEventTypes": destination.get("MatchingEventTypes", [])}
+        if "SnsDestination" in destination:
+            event_destination["SNSDestination"] = {"TopicARN": destination["SnsDestination"]["TopicARN"]}
+        self.client("ses").create_configuration_set_event_destination(
+            ConfigurationSetName=p["ConfigurationSetName"], EventDestination=event_destination)
+        return Resource(lid, "", name, {}, event_destination)
+
     def _Events_Rule(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
         """A scheduled rule: kept with its resolved properties; ``local/scheduler.py`` runs its targets."""
         name = p.get("Name") or physical_name(stack, lid)

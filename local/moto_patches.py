@@ -79,10 +79,13 @@ def keep_email_bodies() -> None:
 
     def v1(self: Any) -> Any:
         _bodies.value = (self._get_param("Message.Body.Text.Data"), self._get_param("Message.Body.Html.Data"))
+        _bodies.sending = {"configuration_set": self._get_param("ConfigurationSetName"),
+                           "tags": {t.get("Name"): t.get("Value") for t in self._get_param("Tags", []) or []}}
         try:
             return v1_send(self)
         finally:
             _bodies.value = None
+            _bodies.sending = None
 
     def v2(self: Any) -> Any:
         import json
@@ -102,12 +105,75 @@ def keep_email_bodies() -> None:
         text_html = getattr(_bodies, "value", None)
         message.text_body, message.html_body = text_html or (message.body, None)
         message.sent_at = time.time()
+        sending = getattr(_bodies, "sending", None) or {}
+        message.configuration_set = sending.get("configuration_set")
+        message.tags = sending.get("tags") or {}
+        _publish_simulator_events(self, message)
         return message
 
     ses_responses.EmailResponse.send_email = v1  # type: ignore[method-assign]
     sesv2_responses.SESV2Response.send_email = v2  # type: ignore[method-assign]
     SESBackend.send_email = send  # type: ignore[method-assign]
     _installed.add("ses")
+
+
+#: SES mailbox simulator (docs: "Using the mailbox simulator"): these recipients answer as real mailboxes would.
+SIMULATOR_DOMAIN = "simulator.amazonses.com"
+_SIMULATED = {"bounce": "Bounce", "complaint": "Complaint", "suppressionlist": "Bounce"}
+
+
+def _publish_simulator_events(backend: Any, message: Any) -> None:
+    """A message sent with a configuration set to a simulator address publishes SES's bounce or complaint event
+    (event publishing's JSON) to the set's SNS destination, as on AWS."""
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from moto.sns.models import sns_backends
+
+    name = getattr(message, "configuration_set", None)
+    destination = backend.config_set_event_destination.get(name) if name else None
+    if not destination or not destination.get("Enabled", True):
+        return
+    topic = (destination.get("SNSDestination") or {}).get("TopicARN")
+    matching = {t.lower() for t in destination.get("MatchingEventTypes", [])}
+    recipients = [a for a in (message.destinations.get("ToAddresses", []) if isinstance(message.destinations, dict)
+                              else message.destinations)]
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    tags = {"ses:configuration-set": [name], "ses:from-domain": [message.source.split("@")[-1]],
+            **{k: [v] for k, v in (getattr(message, "tags", None) or {}).items()}}
+    mail = {"timestamp": now, "source": message.source, "sendingAccountId": backend.account_id,
+            "messageId": message.id, "destination": recipients, "tags": tags}
+    for address in recipients:
+        local, _, domain = address.lower().partition("@")
+        kind = _SIMULATED.get(local.split("+")[0]) if domain == SIMULATOR_DOMAIN else None
+        if kind is None or kind.lower() not in matching or not topic:
+            continue
+        event: dict[str, Any] = {"eventType": kind, "mail": mail}
+        if kind == "Bounce":
+            event["bounce"] = {"bounceType": "Permanent", "bounceSubType": "General" if local != "suppressionlist"
+                               else "OnAccountSuppressionList", "timestamp": now, "feedbackId": str(uuid.uuid4()),
+                               "bouncedRecipients": [{"emailAddress": address, "action": "failed", "status": "5.1.1",
+                                                      "diagnosticCode": "smtp; 550 5.1.1 user unknown"}]}
+        else:
+            event["complaint"] = {"complainedRecipients": [{"emailAddress": address}], "timestamp": now,
+                                  "feedbackId": str(uuid.uuid4()), "complaintFeedbackType": "abuse"}
+        region = topic.split(":")[3]
+        sns_backends[backend.account_id][region].publish(json.dumps(event), arn=topic)
+
+
+def honour_sms_opt_outs() -> None:
+    """SNS's opt-out list decides, as on AWS (moto answers "opted out" for any number ending in 99 instead);
+    ``oms sms-stop`` adds a number to it, as a customer replying STOP does."""
+    if "sms_opt_out" in _installed:
+        return
+    from moto.sns.models import SNSBackend
+
+    def opted_out(self: Any, number: str) -> bool:
+        return number in self.opt_out_numbers
+
+    SNSBackend.check_if_phone_number_is_opted_out = opted_out  # type: ignore[method-assign]
+    _installed.add("sms_opt_out")
 
 
 def stamp_sms() -> None:
@@ -214,6 +280,7 @@ def install_all(scale: float | None = None) -> None:
     scale_wait_timers()
     keep_email_bodies()
     stamp_sms()
+    honour_sms_opt_outs()
     serialize_dynamodb()
     refuse_used_task_tokens()
     pass_task_failure_cause()

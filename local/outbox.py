@@ -56,3 +56,16 @@ def collect() -> dict[str, list[dict[str, Any]]]:
 
 def mentions(item: dict[str, Any], needle: str) -> bool:
     return any(needle in str(item.get(k) or "") for k in ("subject", "text", "html", "template_data"))
+
+
+def reply_stop(phone: str) -> dict[str, Any]:
+    """As if ``phone`` replied STOP: it joins SNS's opt-out list in every region (SNS's opt_in_phone_number
+    takes it off again, as on AWS)."""
+    from moto.sns.models import sns_backends
+
+    if not phone.startswith("+"):
+        return {"opted_out": False, "message": "phone must be in E.164, e.g. +4915112345678"}
+    for _account, _region, backend in sns_backends.iter_backends():
+        if phone not in backend.opt_out_numbers:
+            backend.opt_out_numbers.append(phone)
+    return {"opted_out": True, "phone": phone}

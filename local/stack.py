@@ -96,6 +96,9 @@ class LocalStack:
         self.gateway = Gateway(self.deployment, self.endpoint_url, session, self.region, port=self.api_port)
         self.gateway.local_routes[("GET", "/_local/outbox")] = lambda query: outbox.collect()
         self.gateway.local_routes[("GET", "/_local/health")] = lambda query: {"ready": True}
+        # A customer replies STOP to an SMS: the number joins SNS's opt-out list (AWS has no API for that).
+        self.gateway.local_routes[("POST", "/_local/sms/stop")] = lambda query: outbox.reply_stop(
+            (query.get("phone") or [""])[0])
         docs = ApiDocs(self.gateway.url)
         self.gateway.local_routes[("GET", "/_local/openapi.json")] = lambda query: docs.document()
         self.gateway.local_routes[("GET", "/_local/docs")] = lambda query: docs.swagger_ui()

@@ -77,6 +77,7 @@ def _convert(name: str, raw: str, kind: Any) -> Any:
 
 class PlaceOrderSettings(Settings):
     orders_table: str
+    customers_table: str  # the customer's preferred locale
     catalog_table: str
     inventory_table: str
     state_machine_arn: str
@@ -100,6 +101,7 @@ class AdminSettings(Settings):
     payment_gateway: str  # refunds
     sandbox_ledger_table: str | None
     stripe_secret_arn: str | None
+    suppressions_table: str
 
 
 class OrderChangesSettings(Settings):
@@ -132,6 +134,7 @@ class FraudSettings(Settings):
     fraud_threshold: int
     review_amount: Decimal
     ops_alerts_topic_arn: str
+    notifications_queue_url: str  # the customer's "order held" email
 
 
 class FulfillmentSettings(Settings):
@@ -148,7 +151,23 @@ class OrderStatusSettings(Settings):
 class NotifySettings(Settings):
     orders_table: str
     idempotency_table: str
+    customers_table: str
+    suppressions_table: str
     sender_email: str
+    configuration_set: str | None  # SES configuration set that reports bounces and complaints
+    notification_policy: str  # JSON, validated at synth
+    shop_name: str
+    support_email: str
+    support_url: str | None
+
+
+class MailFeedbackSettings(Settings):
+    orders_table: str
+    suppressions_table: str
+
+
+class CustomersSettings(Settings):
+    customers_table: str
 
 
 class SweeperSettings(Settings):
@@ -170,5 +189,7 @@ BY_FUNCTION: dict[str, type[Settings]] = {
     "fulfillment": FulfillmentSettings,
     "order_status": OrderStatusSettings,
     "notify": NotifySettings,
+    "mail_feedback": MailFeedbackSettings,
+    "customers": CustomersSettings,
     "sweeper": SweeperSettings,
 }

@@ -1,9 +1,10 @@
 """Ops routes (Cognito group ``ops``, enforced once by the resolver's guard): catalog, stock, order queues,
-reviews, picking and shipments, cancellations, refunds and the payment ledger."""
+reviews, picking and shipments, cancellations, refunds, the payment ledger and suppressed email addresses."""
 
 from functools import cache, cached_property
 from http import HTTPStatus
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -18,12 +19,14 @@ from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.pagination import CursorCodec
 from oms.adapters.payment_gateway import PaymentGateway, gateway_for
 from oms.adapters.secrets import secret
+from oms.adapters.suppressions_repo import SuppressionsRepository
 from oms.adapters.workflow import Workflow
 from oms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, replayed_header
 from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
 from oms.domain.cancellation import load_policy
 from oms.domain.catalog import Product, StockLevels
+from oms.domain.errors import NotFound
 from oms.domain.ledger import PaymentEntry, payment_entries
 from oms.domain.models import (
     SKU_PATTERN,
@@ -36,6 +39,7 @@ from oms.domain.models import (
 )
 from oms.domain.order import ORDER_ID_PATTERN, OpsOrderPage, OpsOrderView, ops_view
 from oms.domain.status import OrderStatus
+from oms.domain.suppression import Suppression, SuppressionPage
 from oms.logic import catalog as catalog_logic
 from oms.logic import refunds
 from oms.logic.cancellation import CancelCommand
@@ -53,6 +57,8 @@ app = ApiResolver(audience="ops")
 Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="Letters, digits, '.', '_' or '-' (at most 64)")]
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
 OPS: list[dict[str, list[str]]] = [{"cognito": []}]
+EmailAddress = Annotated[str, Path(min_length=3, max_length=762, pattern=r"^[^\s/]+$",
+                                   description="The suppressed address (any case; `@` may be sent as `%40`)")]
 
 
 class _Deps:
@@ -62,10 +68,11 @@ class _Deps:
         self.warehouses = env.warehouses
         self.catalog = CatalogRepository(env.catalog_table)
         self.inventory = InventoryRepository(env.inventory_table)
-        self.orders = OrdersRepository(env.orders_table, env.shipments_table,
-                                       CursorCodec(lambda: secret(env.cursor_secret_arn).encode()))
+        self.cursors = CursorCodec(lambda: secret(env.cursor_secret_arn).encode())
+        self.orders = OrdersRepository(env.orders_table, env.shipments_table, self.cursors)
         self.workflow = Workflow()
         self.cancellation_policy = load_policy(env.cancellation_policy)
+        self.suppressions = SuppressionsRepository(env.suppressions_table, self.cursors)
 
     @property
     def gateway(self) -> PaymentGateway:
@@ -217,6 +224,32 @@ def refund(
 @tracer.capture_method
 def payments(order_id: OrderId) -> Any:
     return payment_entries(deps().orders.require(order_id))
+
+
+@app.get("/admin/suppressions", summary="Email addresses no message is sent to (bounced or complained)",
+         description="SES reported a permanent bounce or a complaint for each; notify skips them and says so on "
+                     "the order's timeline.",
+         security=OPS, responses=responses(200, SuppressionPage, "A page of suppressions", 401, 403, 422))
+@tracer.capture_method
+def list_suppressions(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Any:
+    items, next_cursor = deps().suppressions.page(limit, cursor)
+    page: SuppressionPage = {"suppressions": items, "next_cursor": next_cursor}
+    return page
+
+
+@app.delete("/admin/suppressions/<email>", summary="Mail an address again (the customer fixed their mailbox)",
+            security=OPS, responses=responses(200, Suppression, "The suppression that was removed", 401, 403, 404))
+@tracer.capture_method
+def remove_suppression(email: EmailAddress) -> Any:
+    email = unquote(email)  # API Gateway may hand over the path still percent-encoded
+    removed = deps().suppressions.remove(email) if "@" in email else None
+    if removed is None:
+        raise NotFound(f"{email} is not suppressed")
+    logger.info("suppression removed", extra={"by": app.caller.name, "reason": removed["reason"]})
+    return removed
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

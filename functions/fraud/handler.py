@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import observability
-from oms.adapters.notifications import OpsAlerts
+from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
 from oms.contract import Action
 from oms.logic import fraud
@@ -31,7 +31,8 @@ def _orders() -> OrdersRepository:
 
 def _hold(event: dict[str, Any]) -> dict[str, Any]:
     result = fraud.hold_for_review(event["order_id"], event["task_token"], _orders(),
-                                   OpsAlerts(_settings().ops_alerts_topic_arn))
+                                   OpsAlerts(_settings().ops_alerts_topic_arn),
+                                   NotificationQueue(_settings().notifications_queue_url))
     if not result["alerted"]:
         metrics.add_metric(name="OrderAlertsFailed", unit=MetricUnit.Count, value=1)
     return result

@@ -1,7 +1,7 @@
-"""SQS consumer (batches of one): send an order event's messages, each (order, event, channel) exactly once.
+"""SQS consumer (batches of one): an order event's messages, each (order, event, channel) sent or skipped once.
 
-A channel that fails fails the record, which SQS redelivers; the channels already sent answer from their
-idempotency record and are not sent again. After 5 receives the message moves to the dead-letter queue, alone.
+A channel that fails fails the record, which SQS redelivers; the channels already done answer from their
+idempotency record and are not repeated. After 5 receives the message moves to the dead-letter queue, alone.
 """
 
 import json
@@ -20,9 +20,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import observability
 from oms.adapters.aws import client
+from oms.adapters.customers_repo import CustomersRepository
 from oms.adapters.mailer import Mailer
 from oms.adapters.orders_repo import OrdersRepository
+from oms.adapters.suppressions_repo import SuppressionsRepository
+from oms.domain.messages import Shop
+from oms.domain.notification_policy import load_policy
 from oms.logic import notify
+from oms.logic.clock import now
 from oms.settings import NotifySettings
 
 logger = observability.logger()
@@ -37,16 +42,21 @@ persistence = DynamoDBPersistenceLayer(table_name=env.idempotency_table, boto3_c
 
 
 @cache
-def _deps() -> tuple[OrdersRepository, Mailer]:
-    return OrdersRepository(env.orders_table), Mailer(env.sender_email)
+def _notifier() -> notify.Notifier:
+    return notify.Notifier(
+        orders=OrdersRepository(env.orders_table), customers=CustomersRepository(env.customers_table),
+        suppressions=SuppressionsRepository(env.suppressions_table),
+        mailer=Mailer(env.sender_email, env.configuration_set), policy=load_policy(env.notification_policy),
+        shop=Shop(env.shop_name, env.support_email, env.support_url or ""), clock=now)
 
 
 @idempotent_function(data_keyword_argument="delivery", config=idempotency, persistence_store=persistence)
-def deliver(delivery: notify.Delivery, message: Any) -> dict[str, str]:
+def deliver(delivery: notify.Delivery, message: Any, attempt: int) -> dict[str, str]:
     """Once per (order, event, channel): a repeat returns the first result and sends nothing."""
-    message_id = notify.send(delivery, message, _deps()[1])
-    metrics.add_metric(name="NotificationsSent", unit=MetricUnit.Count, value=1)
-    return {"channel": delivery["channel"], "message_id": message_id}
+    record = notify.deliver(delivery, message, _notifier(), attempt)
+    metrics.add_metric(name="NotificationsSent" if record["status"] == "SENT" else "NotificationsSkipped",
+                       unit=MetricUnit.Count, value=1)
+    return {"channel": delivery["channel"], "status": record["status"], "message_id": record.get("message_id", "")}
 
 
 @tracer.capture_method
@@ -54,12 +64,14 @@ def record_handler(record: SQSRecord) -> None:
     body = json.loads(record.body)
     logger.set_correlation_id(record.message_id)
     logger.append_keys(order_id=body.get("order_id"), notification=body.get("event"))
-    order = _deps()[0].require(body["order_id"])
+    notifier = _notifier()
+    order = notifier.orders.require(body["order_id"])
     ref = str(body.get("ref") or "")
-    message = notify.message_for(order, body["event"], ref)
-    for delivery in notify.deliveries(order, body["event"], ref):
+    message = notify.message_for(order, body["event"], ref, notifier)
+    attempt = int((record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
+    for delivery in notify.deliveries(order, body["event"], ref, notifier):
         try:
-            deliver(delivery=delivery, message=message)
+            deliver(delivery=delivery, message=message, attempt=attempt)
         except Exception:
             metrics.add_metric(name=f"NotificationsFailed_{delivery['channel']}", unit=MetricUnit.Count, value=1)
             raise

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import observability
 from oms.adapters.catalog_repo import PlacementReader
+from oms.adapters.customers_repo import CustomersRepository
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
 from oms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, replayed_header
@@ -34,10 +35,11 @@ CREATED_HEADERS = {
 
 
 @cache
-def _deps() -> tuple[PlacementReader, OrdersRepository, Workflow]:
+def _deps() -> tuple[PlacementReader, OrdersRepository, Workflow, CustomersRepository]:
     env = PlaceOrderSettings.from_env()
     return (PlacementReader(env.catalog_table, env.inventory_table, env.warehouses),
-            OrdersRepository(env.orders_table), Workflow(env.state_machine_arn))
+            OrdersRepository(env.orders_table), Workflow(env.state_machine_arn),
+            CustomersRepository(env.customers_table))
 
 
 @app.post(
@@ -55,9 +57,11 @@ def create_order(
     order: PlaceOrderRequest,
     idempotency_key: IdempotencyKey,
 ) -> Response[Any]:
-    reader, orders, workflow = _deps()
+    reader, orders, workflow, customers = _deps()
     placed, replayed = place_order(customer_id=app.caller.user_id, idempotency_key=idempotency_key, request=order,
-                                   reader=reader, orders=orders, workflow=workflow, now=now())
+                                   reader=reader, orders=orders, workflow=workflow, now=now(), customers=customers,
+                                   accept_language=app.current_event.headers.get("accept-language")
+                                   or app.current_event.headers.get("Accept-Language"))
     logger.append_keys(order_id=placed["order_id"])
     if not replayed:
         metrics.add_metric(name="OrdersPlaced", unit=MetricUnit.Count, value=1)

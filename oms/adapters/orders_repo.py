@@ -10,7 +10,7 @@ from oms.adapters.aws import client
 from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
 from oms.adapters.pagination import CursorCodec
 from oms.domain.errors import Conflict, NotFound
-from oms.domain.order import Order, TimelineEntry, iso
+from oms.domain.order import NotificationRecord, Order, TimelineEntry, iso
 from oms.domain.status import FulfillmentStatus, OrderStatus, PaymentStatus, allowed_sources
 
 Page = tuple[list[Order], str | None]
@@ -157,6 +157,50 @@ class OrdersRepository:
                 raise TransitionRejected(self.require(order_id)) from error
             raise
         return _order(from_item(response["Attributes"]))
+
+    def record_notification(self, order_id: str, key: str, record: NotificationRecord,
+                            note: TimelineEntry | None = None) -> None:
+        """Keep ``record`` as the outcome of message ``key`` (``<event>#<channel>``), with ``note`` on the
+        timeline. No status condition: a message's outcome is recorded whatever the order became meanwhile."""
+        def nested() -> Update:
+            update = Update().require("attribute_exists(order_id)")
+            update.sets.append(f"{update.name(('notifications', key))} = {update.value(dict(record))}")
+            return update
+
+        def whole_map() -> Update:
+            # An order stored before messages were recorded has no map yet: create it with this first record.
+            return (Update().require("attribute_exists(order_id)").require("attribute_not_exists(notifications)")
+                    .set("notifications", {key: dict(record)}))
+
+        for update in (nested(), whole_map(), nested()):
+            if note:
+                update.append("timeline", [note])
+            try:
+                self.ddb.update_item(TableName=self.table, Key={"order_id": {"S": order_id}}, **update.params())
+                return
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code")
+                if code != "ValidationException" and not is_conditional_failure(error):
+                    raise
+        raise NotFound(f"order {order_id} not found")
+
+    def mark_notification(self, order_id: str, key: str, status: str, reason: str,
+                          note: TimelineEntry | None = None) -> bool:
+        """Set the outcome of a message already recorded (SES reported it bounced); False if there is none."""
+        update = Update()
+        path = update.name(("notifications", key))
+        update.require(f"attribute_exists({path})")
+        update.sets.append(f"{path}.{update.name('status')} = {update.value(status)}")
+        update.sets.append(f"{path}.{update.name('reason')} = {update.value(reason)}")
+        if note:
+            update.append("timeline", [note])
+        try:
+            self.ddb.update_item(TableName=self.table, Key={"order_id": {"S": order_id}}, **update.params())
+        except ClientError as error:
+            if is_conditional_failure(error) or error.response.get("Error", {}).get("Code") == "ValidationException":
+                return False
+            raise
+        return True
 
     def transaction_item(self, order_id: str, change: Change) -> dict[str, Any]:
         """``change`` as one element of a TransactWriteItems call."""

@@ -122,7 +122,7 @@ def context(event: str, order: Order, ref: str, shop: Shop) -> dict[str, Any]:
     close_reason = str(order.get("close_reason") or "")
     entry = order.get("ledger", {}).get(ref) if ref else None
     # Optional address lines present (empty) so a template may test them: unknown names still fail loudly.
-    addresses = {key: {"line2": "", "region": "", **order[key]}  # type: ignore[literal-required]
+    addresses = {key: {"line2": "", "region": "", **order[key]}
                  for key in ("shipping_address", "billing_address") if key in order}
     return {
         "event": event,
@@ -144,7 +144,7 @@ def context(event: str, order: Order, ref: str, shop: Shop) -> dict[str, Any]:
     }
 
 
-#: CLDR's typography (no-break and thin spaces in "1 299,00 €", the en dash of "7–9 Dec") in characters GSM-7 has,
+#: CLDR's typography (no-break and thin spaces in "1 299,00 €", the en dash of a date interval) in characters GSM-7 has,
 #: so a formatted amount or date does not switch an SMS to UCS-2 (70 characters a part instead of 160).
 _SMS_PLAIN = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2013": "-", "\u2014": "-",
                             "\u2019": "'", "\u201c": '"', "\u201d": '"'})

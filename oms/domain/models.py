@@ -42,10 +42,34 @@ def _check_email(value: str) -> str:
         raise ValueError(f"not a valid email address: {exc}") from None
 
 
+def _check_locale(value: str) -> str:
+    from oms.domain.locales import normalize
+
+    return normalize(value)
+
+
 Currency = Annotated[str, AfterValidator(_check_currency),
                      Field(description="ISO-4217 code", json_schema_extra={"enum": sorted(SUPPORTED_CURRENCIES)})]
 Text = Annotated[str, Field(pattern=TEXT)]
 Email = Annotated[str, Field(max_length=254, json_schema_extra={"format": "email"}), AfterValidator(_check_email)]
+Locale = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z]{2})?$", max_length=6,
+                              description="A language and country CLDR knows, e.g. de-DE (normalized to that form)"),
+                   AfterValidator(_check_locale)]
+#: Digits with the usual separators; validated and normalized to E.164 with ``phonenumbers`` by the model using it.
+Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 ()./-]+$",
+                             description="International format, e.g. +4915112345678 (normalized to E.164); a "
+                                         "national number is read in the country of the address or locale")]
+
+
+def _normalized_phone(value: str | None, region: str | None, field: str) -> str | None:
+    from oms.domain.phones import to_e164
+
+    if value is None:
+        return None
+    try:
+        return to_e164(value, region)
+    except ValueError as exc:
+        raise ValueError(f"{field}: {exc}") from None
 
 
 class AddressRequest(StrictModel):
@@ -78,7 +102,9 @@ class PaymentRequest(StrictModel):
 
 class ContactRequest(StrictModel):
     email: Email
-    phone: Annotated[str | None, Field(pattern=r"^\+[1-9]\d{6,14}$", description="E.164")] = None
+    phone: Phone | None = None
+    sms_opt_in: Annotated[bool, Field(description="Text this order's updates to the phone (off unless the customer "
+                                                  "opted in here or in their preferences)")] = False
 
 
 class PlaceOrderRequest(StrictModel):
@@ -99,7 +125,14 @@ class PlaceOrderRequest(StrictModel):
     shipping_method: Literal["standard", "express"]
     payment: PaymentRequest
     contact: ContactRequest
-    locale: Annotated[str, Field(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en-US"
+    locale: Annotated[Locale | None, Field(description="The customer's messages are written in it; default: the "
+                                                      "customer's preferred locale, else Accept-Language, else "
+                                                      "en-US")] = None
+
+    @model_validator(mode="after")
+    def _phone_in_e164(self) -> "PlaceOrderRequest":
+        self.contact.phone = _normalized_phone(self.contact.phone, self.shipping_address.country, "contact.phone")
+        return self
 
     @model_validator(mode="after")
     def _unique_skus(self) -> "PlaceOrderRequest":
@@ -188,3 +221,33 @@ class RefundRequest(StrictModel):
 class ShipmentRequest(StrictModel):
     carrier: Annotated[Text, Field(min_length=1, max_length=64)]
     tracking_number: Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+class EmailPreferencesRequest(StrictModel):
+    order_updates: Annotated[bool, Field(description="Shipping and delivery news (receipts, refunds and messages "
+                                                     "that need an answer are always sent)")] = True
+    marketing: Annotated[bool, Field(description="Marketing email; the time consent was given is kept")] = False
+
+
+class SmsPreferencesRequest(StrictModel):
+    order_updates: Annotated[bool, Field(
+        description="Text order updates (to the order's phone, else this one)")] = False
+
+
+class PreferencesRequest(StrictModel):
+    """The whole document: a field left out takes its default."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "locale": "de-DE", "email": {"order_updates": True, "marketing": False}, "sms": {"order_updates": False},
+        "phone": "+4915112345678"}]})
+
+    locale: Annotated[Locale | None, Field(description="Default for the customer's new orders")] = None
+    email: EmailPreferencesRequest = EmailPreferencesRequest()
+    sms: SmsPreferencesRequest = SmsPreferencesRequest()
+    phone: Phone | None = None
+
+    @model_validator(mode="after")
+    def _phone_in_e164(self) -> "PreferencesRequest":
+        region = self.locale.split("-")[1] if self.locale and "-" in self.locale else None
+        self.phone = _normalized_phone(self.phone, region, "phone")
+        return self

@@ -63,7 +63,7 @@ def load_policy(text: str) -> NotificationPolicy:
 
 def missing_templates(policy: NotificationPolicy) -> list[str]:
     """``locale/event`` pairs the policy needs and the templates lack (each must exist, not only a fallback)."""
-    from oms.domain.messages import TEMPLATES, BLOCKS
+    from oms.domain.messages import BLOCKS, TEMPLATES
 
     missing = []
     for locale in policy.required_locales:

@@ -47,6 +47,7 @@ class Address(TypedDict):
 class Contact(TypedDict):
     email: str
     phone: NotRequired[str]
+    sms_opt_in: NotRequired[bool]
 
 
 class DeliveryWindow(TypedDict):
@@ -109,6 +110,20 @@ class Cancellation(TypedDict):
     by: Literal["customer", "ops", "system"]
     at: str
     fee: int  # minor units
+
+
+class NotificationRecord(TypedDict):
+    """What became of one message of an order: one record per (event, channel), the last outcome."""
+
+    event: str  # with its occurrence for events that repeat (``payment_refunded:<entry>``)
+    channel: Literal["email", "sms"]
+    status: Literal["SENT", "SKIPPED", "FAILED", "BOUNCED", "COMPLAINED"]
+    reason: NotRequired[str]  # why skipped or failed
+    to: str
+    locale: NotRequired[str]  # the template's
+    message_id: NotRequired[str]
+    attempts: int
+    at: str
 
 
 class CancelKey(TypedDict):
@@ -217,6 +232,7 @@ class Order(_OrderFields):
     refunded_quantities: NotRequired[dict[str, int]]
     shipping_refunded: NotRequired[bool]
     ledger: NotRequired[dict[str, LedgerEntry]]
+    notifications: NotRequired[dict[str, NotificationRecord]]  # by "<event>#<channel>"
     refund_requests: NotRequired[dict[str, str]]  # ledger entry id -> fingerprint of the refund request
 
 
@@ -240,6 +256,7 @@ class OpsOrderView(OrderView):
     hold_reason: NotRequired[HoldReason]
     technical_hold: NotRequired[TechnicalHold]
     picking: NotRequired[Picking]
+    notifications: list[NotificationRecord]  # every message sent, skipped or failed, oldest first
 
 
 class OrderPage(TypedDict):
@@ -276,6 +293,7 @@ def new_order(
     request: PlaceOrderRequest,
     products: dict[str, CatalogProduct],
     now: datetime,
+    locale: str = "en-US",
     policy: PricingPolicy = DEFAULT_POLICY,
 ) -> Order:
     """Build a PENDING order priced from the catalog. Raises ``ValidationFailed`` naming the field."""
@@ -313,7 +331,7 @@ def new_order(
         "shipping_address": shipping,
         "billing_address": cast(Address, billing.model_dump(exclude_none=True)) if billing else shipping,
         "contact": cast(Contact, request.contact.model_dump(exclude_none=True)),
-        "locale": request.locale,
+        "locale": locale,
         "expected_delivery": {"earliest": window.earliest.isoformat(), "latest": window.latest.isoformat()},
         "shipments": {},
         "timeline": [timeline_entry(now, "order_placed", "Order received.")],
@@ -324,6 +342,7 @@ def new_order(
         "amount_captured": 0,
         "amount_refunded": 0,
         "ledger": {},
+        "notifications": {},
         "request_hash": fingerprint(request_json),
     }
 
@@ -387,6 +406,7 @@ def ops_view(order: Order) -> OpsOrderView:
     authorization = order["payment"].get("authorization_id")
     if authorization:
         view["payment_reference"] = authorization
+    view["notifications"] = sorted(order.get("notifications", {}).values(), key=lambda r: (r["at"], r["event"]))
     return view
 
 

@@ -3,7 +3,7 @@
 from decimal import Decimal
 from typing import Any
 
-from oms.adapters.notifications import OpsAlerts
+from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.domain.fraud import RiskInput, assess
 from oms.domain.money import format_minor
@@ -31,8 +31,10 @@ def assess_order(order_id: str, orders: OrdersRepository, *, threshold: int, rev
     return {"decision": result.decision, "score": result.score, "reasons": result.reasons}
 
 
-def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, alerts: OpsAlerts) -> dict[str, Any]:
-    """Put the order ON_HOLD and keep the task token the ops review will resume."""
+def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, alerts: OpsAlerts,
+                    queue: NotificationQueue) -> dict[str, Any]:
+    """Put the order ON_HOLD and keep the task token the ops review will resume; tell the customer (once: the
+    message is idempotent per order) that the order needs more time, never why."""
     change = unless_cancelled(Change(
         status=OrderStatus.ON_HOLD,
         status_detail=CUSTOMER_DETAIL[OrderStatus.ON_HOLD],
@@ -54,6 +56,7 @@ def hold_for_review(order_id: str, task_token: str, orders: OrdersRepository, al
         except TransitionRejected as again:
             raise_if_cancelled(again.order)
             raise
+    queue.publish(order_id, "order_held")
     reasons = "\n".join(f"- {reason}" for reason in order.get("risk", {}).get("reasons", []))
     alerted = alerts.alert(
         f"Order {order_id} is waiting for review",

@@ -3,15 +3,18 @@
 Idempotent by construction, with one mechanism: the order id derives from (customer, Idempotency-Key), the
 write is conditional, and the execution is named after the order. The same key with the same body answers
 the same order at any age; with another body, ``IdempotencyKeyReused`` at any age. A new order costs three
-AWS requests: one BatchGetItem (prices and stock), one conditional PutItem, one StartExecution.
+AWS requests: one BatchGetItem (prices and stock), one conditional PutItem, one StartExecution (and one GetItem of the
+customer's preferences when the request names no ``locale``).
 """
 
 from datetime import datetime
 
 from oms.adapters.catalog_repo import PlacementReader
+from oms.adapters.customers_repo import CustomersRepository
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
 from oms.domain.errors import IdempotencyKeyReused, StockUnavailable, ValidationFailed
+from oms.domain.locales import DEFAULT_LOCALE, from_accept_language
 from oms.domain.models import PlaceOrderRequest
 from oms.domain.order import Order, fingerprint, new_order, order_id_for
 from oms.domain.status import OrderStatus
@@ -26,13 +29,16 @@ def place_order(
     orders: OrdersRepository,
     workflow: Workflow,
     now: datetime,
+    customers: CustomersRepository,
+    accept_language: str | None = None,
 ) -> tuple[Order, bool]:
     """``(order, replayed)``: the stored order, and whether this request repeated an earlier one."""
     order_id = order_id_for(customer_id, idempotency_key)
     request_hash = fingerprint(request.model_dump(mode="json"))
     products, available = reader.read([line.sku for line in request.lines])
     try:
-        order = new_order(order_id=order_id, customer_id=customer_id, request=request, products=products, now=now)
+        order = new_order(order_id=order_id, customer_id=customer_id, request=request, products=products, now=now,
+                          locale=_locale(customer_id, request, customers, accept_language))
         _check_stock(request, available)
     except ValidationFailed:
         # A retry of an order we already took answers that order, whatever the catalog or stock say today.
@@ -49,6 +55,15 @@ def place_order(
     if existing["status"] == OrderStatus.PENDING:
         workflow.start(order_id)  # a no-op while the execution runs; starts the one a crash left unstarted
     return existing, True
+
+
+def _locale(customer_id: str, request: PlaceOrderRequest, customers: CustomersRepository,
+            accept_language: str | None) -> str:
+    """The order's ``locale``, else the customer's preferred one, else the client's ``Accept-Language``."""
+    if request.locale:
+        return request.locale
+    saved = customers.preferences(customer_id)
+    return (saved["locale"] if saved else None) or from_accept_language(accept_language) or DEFAULT_LOCALE
 
 
 def _check_stock(request: PlaceOrderRequest, available: dict[str, dict[str, int]]) -> None:

@@ -23,10 +23,11 @@ class Api:
             headers["Authorization"] = f"Bearer {token}"
         return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
 
-    def product(self, price: int = 1250, on_hand: int = 10, warehouses: tuple[str, ...] = ("wh-east",)) -> str:
+    def product(self, price: int = 1250, on_hand: int = 10, warehouses: tuple[str, ...] = ("wh-east",),
+                currency: str = "USD", name: str | None = None) -> str:
         sku = f"E2E-{uuid.uuid4().hex[:8]}"
         answer = self.call("PUT", f"/admin/products/{sku}", self.ops,
-                           json={"name": f"Thing {sku}", "price": price, "currency": "USD"})
+                           json={"name": name or f"Thing {sku}", "price": price, "currency": currency})
         assert answer.status_code == 200, answer.text
         for warehouse in warehouses:
             answer = self.call("PUT", f"/admin/inventory/{sku}", self.ops,
@@ -41,7 +42,7 @@ class Api:
               **extra: Any) -> requests.Response:
         body = {"currency": "USD", "lines": [{"sku": sku, "quantity": quantity}], "shipping_address": ADDRESS,
                 "shipping_method": "standard", "payment": {"token": payment},
-                "contact": {"email": "ann@example.com", "phone": "+12015550123"}, **extra}
+                "contact": {"email": "ann@example.com", "phone": "+12015550123", "sms_opt_in": True}, **extra}
         return self.call("POST", "/orders", token, json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
 
     def order(self, token: str, order_id: str) -> dict[str, Any]:

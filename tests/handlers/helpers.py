@@ -10,7 +10,7 @@ ADDRESS = {"name": "Ann Lee", "line1": "1 Main St", "city": "Springfield", "post
 def order_body(sku: str = "MUG", quantity: int = 1, token: str = "tok_visa", **extra: Any) -> dict[str, Any]:
     return {"currency": "USD", "lines": [{"sku": sku, "quantity": quantity}], "shipping_address": ADDRESS,
             "shipping_method": "standard", "payment": {"token": token},
-            "contact": {"email": "ann@example.com", "phone": "+12015550123"}, **extra}
+            "contact": {"email": "ann@example.com", "phone": "+12015550123", "sms_opt_in": True}, **extra}
 
 
 def stock(stack: Any, ctx: Any, sku: str = "MUG", price: int = 1250, on_hand: int = 5,

@@ -104,7 +104,8 @@ def test_a_customer_gets_403_from_every_admin_route_before_validation(stack, con
 
 
 def test_placing_a_new_order_costs_three_aws_requests_and_a_replay_three(stack, context):
-    """BatchGetItem (prices + stock), conditional PutItem, StartExecution: counted at the SDK."""
+    """BatchGetItem (prices + stock), conditional PutItem, StartExecution: counted at the SDK. (The customer's
+    preferences are read, one GetItem more, only when the request names no locale.)"""
     stock(stack, context)
     module = stack.handler("place_order")
     sent: list[str] = []
@@ -112,11 +113,16 @@ def test_placing_a_new_order_costs_three_aws_requests_and_a_replay_three(stack, 
     for sdk_client in (ddb, sfn):
         sdk_client.meta.events.register("before-send", lambda request, **_: sent.append(
             request.headers.get("X-Amz-Target", b"").decode().rsplit(".", 1)[-1]))
-    event = api_event("POST", "/orders", "/orders", body=order_body(), headers={"Idempotency-Key": "counted"})
+    event = api_event("POST", "/orders", "/orders", body=order_body(locale="en-US"),
+                      headers={"Idempotency-Key": "counted"})
     assert call(module, event, context)[0] == 201
     assert sent == ["BatchGetItem", "PutItem", "StartExecution"]
     sent.clear()
     status, _ = call(module, event, context)
     assert status == 201 and sent == ["BatchGetItem", "PutItem", "StartExecution"]
+    sent.clear()
+    no_locale = api_event("POST", "/orders", "/orders", body=order_body(), headers={"Idempotency-Key": "other"})
+    assert call(module, no_locale, context)[0] == 201
+    assert sent == ["BatchGetItem", "GetItem", "PutItem", "StartExecution"]
     assert len(boto3.client("stepfunctions").list_executions(
-        stateMachineArn=stack.env("place_order", "STATE_MACHINE_ARN"))["executions"]) == 1
+        stateMachineArn=stack.env("place_order", "STATE_MACHINE_ARN"))["executions"]) == 2  # counted, other

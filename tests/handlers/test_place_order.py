@@ -90,6 +90,7 @@ def test_an_order_written_before_a_failed_workflow_start_is_started_on_retry(sta
     from botocore.exceptions import ClientError
 
     from oms.adapters.catalog_repo import PlacementReader
+    from oms.adapters.customers_repo import CustomersRepository
     from oms.adapters.orders_repo import OrdersRepository
     from oms.adapters.workflow import Workflow
     from oms.domain.models import PlaceOrderRequest
@@ -102,7 +103,8 @@ def test_an_order_written_before_a_failed_workflow_start_is_started_on_retry(sta
     with pytest.raises(ClientError):
         place_order(customer_id="cust-1", idempotency_key="crash",
                     request=PlaceOrderRequest.model_validate(order_body()), reader=reader,
-                    orders=OrdersRepository(env("ORDERS_TABLE")), workflow=broken, now=datetime.now(UTC))
+                    orders=OrdersRepository(env("ORDERS_TABLE")), workflow=broken, now=datetime.now(UTC),
+                    customers=CustomersRepository(env("CUSTOMERS_TABLE")))
     assert executions(stack) == []
     status, body = place(stack, context, order_body(), key="crash")
     assert status == 201
@@ -117,6 +119,7 @@ def test_the_sweeper_starts_only_the_workflows_that_never_started(stack, context
     from botocore.exceptions import ClientError
 
     from oms.adapters.catalog_repo import PlacementReader
+    from oms.adapters.customers_repo import CustomersRepository
     from oms.adapters.orders_repo import OrdersRepository
     from oms.adapters.workflow import Workflow
     from oms.domain.models import PlaceOrderRequest
@@ -133,7 +136,8 @@ def test_the_sweeper_starts_only_the_workflows_that_never_started(stack, context
     with pytest.raises(ClientError):
         place_order(customer_id="cust-1", idempotency_key="lost", request=PlaceOrderRequest.model_validate(
                     order_body()), reader=reader, orders=OrdersRepository(env("ORDERS_TABLE")),
-                    workflow=Workflow(arn + "-missing"), now=datetime.now(UTC))
+                    workflow=Workflow(arn + "-missing"), now=datetime.now(UTC),
+                    customers=CustomersRepository(env("CUSTOMERS_TABLE")))
     lost = next(o for o in OrdersRepository(env("ORDERS_TABLE")).pending_before("9999", 10)
                 if o["order_id"] not in (running["order_id"], ended["order_id"]))
 

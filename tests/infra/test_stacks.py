@@ -27,6 +27,8 @@ FUNCTION_STACK = {
     "notify": "OmsMessaging",
     "order_changes": "OmsApi",
     "sweeper": "OmsWorkflow",
+    "customers": "OmsApi",
+    "mail_feedback": "OmsMessaging",
 }
 ROUTES = {
     ("POST", "/orders"): ("place_order", True),
@@ -45,6 +47,10 @@ ROUTES = {
     ("POST", "/admin/orders/{order_id}/picking"): ("admin", True),
     ("POST", "/admin/orders/{order_id}/refunds"): ("admin", True),
     ("GET", "/admin/orders/{order_id}/payments"): ("admin", True),
+    ("GET", "/admin/suppressions"): ("admin", True),
+    ("DELETE", "/admin/suppressions/{email}"): ("admin", True),
+    ("GET", "/customers/me/preferences"): ("customers", True),
+    ("PUT", "/customers/me/preferences"): ("customers", True),
     ("POST", "/webhooks/tracking/easypost"): ("tracking_webhook", False),
 }
 
@@ -83,7 +89,7 @@ def test_no_custom_resources(synthesized: Synthesized) -> None:
 
 def test_tables(synthesized: Synthesized) -> None:
     tables = synthesized.resources("OmsData", "AWS::DynamoDB::Table")
-    assert len(tables) == 5
+    assert len(tables) == 7
     for table in tables.values():
         props = table["Properties"]
         assert table["DeletionPolicy"] == "Retain"
@@ -95,7 +101,8 @@ def test_tables(synthesized: Synthesized) -> None:
         assert "TableName" not in props
 
     by_keys = _tables_by_keys(synthesized)
-    assert set(by_keys) == {("order_id",), ("sku",), ("sku", "warehouse"), ("tracking_number",), ("id",)}
+    assert set(by_keys) == {("order_id",), ("sku",), ("sku", "warehouse"), ("tracking_number",), ("id",),
+                            ("customer_id", "item"), ("email",)}
     orders = by_keys[("order_id",)]
     indexes = {i["IndexName"]: i for i in orders["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"by_customer", "by_status"}
@@ -154,6 +161,10 @@ def test_functions(synthesized: Synthesized) -> None:
     assert functions["admin"][1]["Properties"]["Environment"]["Variables"]["WAREHOUSES"] == "wh-east,wh-west"
     notify_env = functions["notify"][1]["Properties"]["Environment"]["Variables"]
     assert notify_env["SENDER_EMAIL"] == "orders@example.com"
+    policy = json.loads(notify_env["NOTIFICATION_POLICY"])  # validated at synth, shipped as data
+    assert policy["events"]["order_confirmed"] == {"email": "always", "sms": True}
+    assert notify_env["CONFIGURATION_SET"] == {"Ref": next(iter(synthesized.resources(
+        "OmsMessaging", "AWS::SES::ConfigurationSet")))}
 
 
 def test_function_log_groups_have_retention(synthesized: Synthesized) -> None:
@@ -209,21 +220,30 @@ def test_least_privilege_examples(synthesized: Synthesized) -> None:
 
 def test_queues_dlq_and_event_source(synthesized: Synthesized) -> None:
     queues = synthesized.resources("OmsMessaging", "AWS::SQS::Queue")
-    assert len(queues) == 2
-    main = next(q for q in queues.values() if "RedrivePolicy" in q["Properties"])
-    dlq_id = main["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert main["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
-    assert main["Properties"]["VisibilityTimeout"] >= 6 * 60
-    assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert len(queues) == 4  # notifications and SES feedback, each with its DLQ
+    mains = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
+    assert len(mains) == 2
+    for queue in mains:
+        dlq_id = queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
+        assert queue["Properties"]["VisibilityTimeout"] >= 6 * 60
+        assert queues[dlq_id]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+    main = next(q for lid, q in queues.items() if q in mains and lid.startswith("Notifications"))
     for q in queues.values():
         assert q["Properties"]["SqsManagedSseEnabled"] is True
     policies = synthesized.resources("OmsMessaging", "AWS::SQS::QueuePolicy")
     for policy in policies.values():
-        (st,) = policy["Properties"]["PolicyDocument"]["Statement"]
-        assert st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+                   for st in statements)
+        # Besides TLS, only the feedback topic may send (SNS -> SQS, scoped to the topic's ARN).
+        for st in statements:
+            if st["Effect"] == "Allow":
+                assert st["Principal"] == {"Service": "sns.amazonaws.com"} and "aws:SourceArn" in st["Condition"][
+                    "ArnEquals"]
 
-    (mapping,) = synthesized.resources("OmsMessaging", "AWS::Lambda::EventSourceMapping").values()
-    props = mapping["Properties"]
+    mappings = synthesized.resources("OmsMessaging", "AWS::Lambda::EventSourceMapping").values()
+    props = next(m["Properties"] for m in mappings if m["Properties"]["BatchSize"] == 1)
     assert props["BatchSize"] == 1  # a failing message never takes innocent neighbours to the DLQ
     assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert props["EventSourceArn"] == {"Fn::GetAtt": [next(k for k, q in queues.items() if q is main), "Arn"]}
@@ -232,11 +252,18 @@ def test_queues_dlq_and_event_source(synthesized: Synthesized) -> None:
 def test_topics_identity_and_alarms(synthesized: Synthesized) -> None:
     topics = synthesized.resources("OmsMessaging", "AWS::SNS::Topic")
     by_name = {t["Properties"]["DisplayName"]: lid for lid, t in topics.items()}
-    assert set(by_name) == {"OMS order alerts", "OMS alarms"}
+    assert set(by_name) == {"OMS order alerts", "OMS alarms", "OMS SES bounces and complaints"}
     for topic in topics.values():
         assert "KmsMasterKeyId" in topic["Properties"]
     (identity,) = synthesized.resources("OmsMessaging", "AWS::SES::EmailIdentity").values()
     assert identity["Properties"]["EmailIdentity"] == "orders@example.com"
+    # Bounces and complaints: configuration set -> the feedback topic -> a queue (raw delivery).
+    (destination,) = synthesized.resources("OmsMessaging", "AWS::SES::ConfigurationSetEventDestination").values()
+    event_destination = destination["Properties"]["EventDestination"]
+    assert sorted(event_destination["MatchingEventTypes"]) == ["bounce", "complaint"]
+    assert event_destination["SnsDestination"]["TopicARN"] == {"Ref": by_name["OMS SES bounces and complaints"]}
+    (subscription,) = synthesized.resources("OmsMessaging", "AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "sqs" and subscription["Properties"]["RawMessageDelivery"]
     alarms = synthesized.all_resources("AWS::CloudWatch::Alarm").values()
     metrics = {a["Properties"].get("MetricName") for a in alarms}
     assert {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed", "5XXError", "Errors", "OrdersParked",

@@ -39,7 +39,7 @@ def test_each_template_renders_and_its_sms_fits_one_gsm7_part(event, locale):
 def test_a_german_confirmation_has_german_amounts_dates_and_words():
     message = render("order_confirmed", sample_order("order_confirmed", "de-DE"), shop=SAMPLE_SHOP)
     assert "1.299,00\u00a0€" in message.text and "1.581,50\u00a0€" in message.html
-    assert "7.–9. Dez. 2026" in message.text
+    assert "7.\u20139. Dez. 2026" in message.text  # CLDR's interval, with an en dash
     assert "Deutschland" in message.text
     assert "Bestellung" in message.subject
 
@@ -47,7 +47,7 @@ def test_a_german_confirmation_has_german_amounts_dates_and_words():
 def test_a_british_confirmation_has_pounds_and_day_month_dates():
     message = render("order_confirmed", sample_order("order_confirmed", "en-GB"), shop=SAMPLE_SHOP)
     assert "£1,299.00" in message.text and "£1,581.50" in message.html
-    assert re.search(r"7\s?–\s?9 Dec 2026", message.text)
+    assert re.search(r"7\s?\u2013\s?9 Dec 2026", message.text)
 
 
 def test_austrian_german_takes_the_german_words_and_austrian_formats():

@@ -54,7 +54,8 @@ def test_a_cursor_is_bound_to_its_listing_and_its_key(codec):
 
 
 def test_settings_are_typed_and_have_no_defaults():
-    env = {"ORDERS_TABLE": "o", "FRAUD_THRESHOLD": "60", "REVIEW_AMOUNT": "1000.00", "OPS_ALERTS_TOPIC_ARN": "t"}
+    env = {"ORDERS_TABLE": "o", "FRAUD_THRESHOLD": "60", "REVIEW_AMOUNT": "1000.00", "OPS_ALERTS_TOPIC_ARN": "t",
+           "NOTIFICATIONS_QUEUE_URL": "q"}
     settings = FraudSettings.from_env(env)
     assert (settings.fraud_threshold, settings.review_amount) == (60, Decimal("1000.00"))
     with pytest.raises(SettingsError, match="FRAUD_THRESHOLD"):
@@ -62,7 +63,8 @@ def test_settings_are_typed_and_have_no_defaults():
     with pytest.raises(SettingsError, match="OPS_ALERTS_TOPIC_ARN is not set"):
         FraudSettings.from_env({k: v for k, v in env.items() if k != "OPS_ALERTS_TOPIC_ARN"})
     place = PlaceOrderSettings.from_env({"ORDERS_TABLE": "o", "CATALOG_TABLE": "c", "INVENTORY_TABLE": "i",
-                                         "STATE_MACHINE_ARN": "arn", "WAREHOUSES": " wh-east, wh-west ,"})
+                                         "STATE_MACHINE_ARN": "arn", "WAREHOUSES": " wh-east, wh-west ,",
+                                         "CUSTOMERS_TABLE": "cu"})
     assert place.warehouses == ("wh-east", "wh-west")
 
 
