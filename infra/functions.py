@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+import jsii
+from aws_cdk import AssetHashType, Aws, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -50,6 +56,60 @@ def powertools_layer_arn(version: int) -> str:
 def oms_code() -> lambda_.Code:
     """A fresh asset code object (an AssetCode binds to one stack, so each stack asks for its own)."""
     return lambda_.Code.from_asset(str(REPO_ROOT), exclude=list(ASSET_EXCLUDES))
+
+
+#: Provided by Lambda's Python runtime (boto3) or the public Powertools layer (Powertools, pydantic).
+PROVIDED = {"aws-lambda-powertools", "boto3", "pydantic"}
+
+
+def layer_requirements() -> list[str]:
+    """The project's runtime dependencies (``pyproject.toml``) that Lambda does not already provide."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    names = [req.split("==")[0].split("[")[0].strip().lower() for req in project["dependencies"]]
+    return [req for req, name in zip(project["dependencies"], names, strict=True) if name not in PROVIDED]
+
+
+@jsii.implements(ILocalBundling)
+class PipInstall:
+    """Builds the dependencies layer without Docker: pip downloads the wheels for Lambda's platform and Python
+    (manylinux x86_64, binary only) into ``python/``. Runs once per set of requirements: the asset hash is the
+    requirements', so an unchanged list reuses the staged layer."""
+
+    def __init__(self, requirements: list[str], python_version: str) -> None:
+        self.requirements = requirements
+        self.python_version = python_version
+
+    def try_bundle(self, output_dir: str, *, image: DockerImage, **_options: Any) -> bool:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+             "--target", str(Path(output_dir) / "python"), "--platform", "manylinux2014_x86_64",
+             "--implementation", "cp", "--python-version", self.python_version, "--only-binary=:all:",
+             *self.requirements],
+            check=True,
+        )
+        return True
+
+
+def dependencies_layer(scope: Construct) -> lambda_.ILayerVersion:
+    """The stack's layer of third-party runtime dependencies (Jinja2, Babel, phonenumbers, Stripe, ...)."""
+    stack = Stack.of(scope)
+    existing = stack.node.try_find_child("DependenciesLayer")
+    if existing is not None:
+        return existing  # type: ignore[return-value]
+    requirements = layer_requirements()
+    python_version = RUNTIME.name.removeprefix("python")
+    digest = hashlib.sha256("\n".join([python_version, *requirements]).encode()).hexdigest()
+    return lambda_.LayerVersion(
+        stack, "DependenciesLayer",
+        description="OMS third-party dependencies: " + ", ".join(requirements),
+        compatible_runtimes=[RUNTIME],
+        compatible_architectures=[lambda_.Architecture.X86_64],
+        code=lambda_.Code.from_asset(
+            str(REPO_ROOT / "infra"), asset_hash_type=AssetHashType.CUSTOM, asset_hash=digest,
+            bundling=BundlingOptions(image=DockerImage.from_registry("public.ecr.aws/sam/build-" + RUNTIME.name),
+                                     local=PipInstall(requirements, python_version)),
+        ),
+    )
 
 
 def function_factory(
@@ -113,7 +173,8 @@ class PowertoolsFunction(Construct):
             layers=[
                 lambda_.LayerVersion.from_layer_version_arn(
                     self, "PowertoolsLayer", powertools_layer_arn(config.powertools_layer_version)
-                )
+                ),
+                dependencies_layer(self),
             ],
             memory_size=256,
             timeout=timeout,

@@ -7,7 +7,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-SYNTH_CONTEXT = {"aws:cdk:enable-asset-metadata": True, "aws:cdk:disable-asset-staging": True}
+#: Asset metadata pointing at the source folders (the local stack runs the code from there), and no bundling:
+#: the dependencies layer is built for Lambda only, locally the packages come from the virtualenv.
+SYNTH_CONTEXT = {"aws:cdk:enable-asset-metadata": True, "aws:cdk:disable-asset-staging": True,
+                 "aws:cdk:bundling-stacks": []}
 
 
 def synthesize(app_factory: str | Callable[..., Any] = "infra.app:create_app",

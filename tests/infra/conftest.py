@@ -12,8 +12,7 @@ import pytest
 
 import infra  # noqa: F401  (silences jsii's Node end-of-life banner before aws_cdk loads)
 from infra.app import STACK_IDS, create_app
-
-LOCAL_CONTEXT = {"aws:cdk:enable-asset-metadata": True, "aws:cdk:disable-asset-staging": True}
+from local.synth import SYNTH_CONTEXT as LOCAL_CONTEXT  # the context the local stack synthesizes with
 
 
 @dataclass

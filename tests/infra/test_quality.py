@@ -75,14 +75,22 @@ def test_asset_excludes_keep_only_oms_and_functions(relative: str, kept: bool) -
     assert strategy.ignores(str(REPO_ROOT / relative)) is (not kept)
 
 
-def test_staged_asset_contains_only_oms_and_functions(tmp_path: Path) -> None:
-    """Stage the real asset (as ``cdk deploy`` does) and list its top level."""
+def test_staged_assets_are_the_code_and_a_dependencies_layer_built_for_lambda(tmp_path: Path) -> None:
+    """Stage the real assets (as ``cdk deploy`` does, pip included) and look inside."""
     app = create_app({}, nag=False, outdir=str(tmp_path))
     app.synth()
-    (asset,) = [p for p in tmp_path.iterdir() if p.name.startswith("asset.")]
-    assert {p.name for p in asset.iterdir()} <= {"oms", "functions"}
-    assert (asset / "functions").is_dir() and (asset / "oms").is_dir()
-    assert not list(asset.rglob("__pycache__"))
+    assets = [p for p in tmp_path.iterdir() if p.name.startswith("asset.")]
+    (code,) = [p for p in assets if (p / "functions").is_dir()]
+    assert {p.name for p in code.iterdir()} <= {"oms", "functions"}
+    assert (code / "oms" / "templates" / "messages" / "de-DE" / "order_confirmed.j2").is_file()
+    assert not list(code.rglob("__pycache__"))
+    (layer,) = [p for p in assets if (p / "python").is_dir()]
+    packages = {p.name for p in (layer / "python").iterdir()}
+    assert {"jinja2", "markupsafe", "babel", "phonenumbers", "stripe", "email_validator"} <= packages
+    assert not packages & {"boto3", "botocore", "pydantic", "aws_lambda_powertools"}  # the runtime's and layer's
+    # Compiled extensions are Lambda's (Linux x86_64, the runtime's CPython), whatever machine synthesized.
+    for extension in (layer / "python").rglob("*.so"):
+        assert "cpython-314-x86_64-linux-gnu" in extension.name, extension
 
 
 def test_context_overrides() -> None:

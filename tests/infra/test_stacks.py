@@ -150,11 +150,14 @@ def test_functions(synthesized: Synthesized) -> None:
         settings = BY_FUNCTION[name]
         assert settings.required() <= set(env) - RUNTIME_ENV <= settings.variables()
         BY_FUNCTION[name].from_env({k: v if isinstance(v, str) else "placeholder" for k, v in env.items()})
-        (layer,) = props["Layers"]
-        joined = "".join(p if isinstance(p, str) else "${" + p["Ref"] + "}" for p in layer["Fn::Join"][1])
+        (powertools,) = [layer for layer in props["Layers"] if "Fn::Join" in layer]
+        (dependencies,) = [layer for layer in props["Layers"] if "Ref" in layer]
+        joined = "".join(p if isinstance(p, str) else "${" + p["Ref"] + "}" for p in powertools["Fn::Join"][1])
         assert joined.startswith(
             "arn:aws:lambda:${AWS::Region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python314-x86_64:"
         )
+        layer = synthesized.resources(stack, "AWS::Lambda::LayerVersion")[dependencies["Ref"]]
+        assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
         expected_timeout = {"OmsApi": 28, "OmsWorkflow": 30, "OmsMessaging": 60}[stack]
         assert props["Timeout"] == expected_timeout
     assert functions["payment"][1]["Properties"]["Environment"]["Variables"]["PAYMENT_GATEWAY"] == "sandbox"
@@ -165,6 +168,14 @@ def test_functions(synthesized: Synthesized) -> None:
     assert policy["events"]["order_confirmed"] == {"email": "always", "sms": True}
     assert notify_env["CONFIGURATION_SET"] == {"Ref": next(iter(synthesized.resources(
         "OmsMessaging", "AWS::SES::ConfigurationSet")))}
+
+
+def test_the_dependencies_layer_carries_what_lambda_does_not_provide() -> None:
+    from infra.functions import layer_requirements
+
+    names = {req.split("==")[0].lower() for req in layer_requirements()}
+    assert {"jinja2", "babel", "phonenumbers", "stripe", "email-validator"} <= names
+    assert not names & {"boto3", "aws-lambda-powertools[tracer]", "aws-lambda-powertools", "pydantic"}
 
 
 def test_function_log_groups_have_retention(synthesized: Synthesized) -> None:
