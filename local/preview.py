@@ -26,15 +26,21 @@ _PEOPLE: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+#: The sample products as a shop in that language would name them in its catalog.
+_PRODUCTS = {"de-DE": ("Kaffeebecher mit Logo", "T-Shirt, schwarz, M"), "fr-FR": ("Mug à logo", "T-shirt noir, M"),
+             "es-ES": ("Taza con logo", "Camiseta negra, M")}
+
+
 def sample_order(event: str, locale: str = "en-US") -> Order:
     """A realistic order in the state ``event`` is sent from (two lines, tax, a parcel, a refund)."""
     currency, address = _PEOPLE.get(locale, _PEOPLE["en-US"])
+    mug, tee = _PRODUCTS.get(locale, ("Logo mug", "T-shirt, black, M"))
     order: dict[str, Any] = {
         "order_id": "ord_5f2c9a1e7b3d4c6a8e0f1b2c", "customer_id": "sample", "status": "PROCESSING",
         "status_detail": "", "payment_status": "AUTHORIZED", "fulfillment_status": "AWAITING_SHIPMENT",
         "currency": currency,
-        "lines": [{"sku": "MUG-LOGO", "name": "Logo mug", "quantity": 2, "unit_price": 1250, "line_total": 2500},
-                  {"sku": "TEE-BLK-M", "name": "T-shirt, black, M", "quantity": 1, "unit_price": 129900,
+        "lines": [{"sku": "MUG-LOGO", "name": mug, "quantity": 2, "unit_price": 1250, "line_total": 2500},
+                  {"sku": "TEE-BLK-M", "name": tee, "quantity": 1, "unit_price": 129900,
                    "line_total": 129900}],
         "subtotal": 132400, "shipping_total": 500, "tax_total": 25250, "total": 158150,
         "shipping_method": "express", "shipping_address": address, "billing_address": address,
