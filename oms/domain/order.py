@@ -256,7 +256,7 @@ class OpsOrderView(OrderView):
     hold_reason: NotRequired[HoldReason]
     technical_hold: NotRequired[TechnicalHold]
     picking: NotRequired[Picking]
-    notifications: list[NotificationRecord]  # every message sent, skipped or failed, oldest first
+    notifications: NotRequired[list[NotificationRecord]]  # every message sent, skipped or failed, oldest first
 
 
 class OrderPage(TypedDict):
