@@ -176,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             print("  " + str(m.get("text") or m.get("html") or m.get("template_data") or "").replace("\n", "\n  "))
         for m in data["sms"]:
             print(f"[sms]   {m['timestamp']} to {m['to']}: {m['text']}")
-        if not data["email"] and not data["sms"]:
+        for m in data.get("skipped", []):
+            print(f"[{m['status'].lower()} {m['channel']}] {m['at']} to {m['to']}: {m['event']} of {m['order_id']} "
+                  f"({m.get('reason', '')})")
+        if not data["email"] and not data["sms"] and not data.get("skipped"):
             print("(nothing sent)")
     elif args.command == "trace":
         print("\n".join(trace(config, args.order_id)))

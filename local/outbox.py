@@ -51,11 +51,31 @@ def collect() -> dict[str, list[dict[str, Any]]]:
                         "timestamp": _iso(getattr(obj, "sent_at", None))})
     emails.sort(key=lambda e: e["timestamp"] or "")
     sms.sort(key=lambda e: e["timestamp"] or "")
-    return {"email": emails, "sms": sms}
+    return {"email": emails, "sms": sms, "skipped": skipped()}
+
+
+def skipped() -> list[dict[str, Any]]:
+    """Messages notify decided not to send (no consent, order updates off, a suppressed address, a number that
+    replied STOP), from the records on the orders, oldest first."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    from oms.adapters.ddb import from_item
+
+    found: list[dict[str, Any]] = []
+    for _account, _region, backend in dynamodb_backends.iter_backends():
+        for name, table in backend.tables.items():
+            if "Orders" not in name:
+                continue
+            for item in table.all_items():
+                order = from_item(item.to_json()["Attributes"])
+                for record in (order.get("notifications") or {}).values():
+                    if record.get("status") != "SENT":
+                        found.append({"order_id": order["order_id"], **record})
+    return sorted(found, key=lambda r: r.get("at", ""))
 
 
 def mentions(item: dict[str, Any], needle: str) -> bool:
-    return any(needle in str(item.get(k) or "") for k in ("subject", "text", "html", "template_data"))
+    return any(needle in str(item.get(k) or "") for k in ("subject", "text", "html", "template_data", "order_id"))
 
 
 def reply_stop(phone: str) -> dict[str, Any]:

@@ -108,6 +108,8 @@ def test_sms_only_after_the_customer_opted_in(api, customer, local_stack):
     assert {(n["channel"], n["status"], n.get("reason")) for n in ops_view["notifications"]} == {
         ("email", "SENT", None), ("sms", "SKIPPED", "no_sms_consent")}
     assert not [s for s in local_stack.outbox()["sms"] if s["to"] == phone]
+    skipped = local_stack.outbox(order_id)["skipped"]  # `oms outbox` shows the skip and why
+    assert [(s["channel"], s["reason"]) for s in skipped] == [("sms", "no_sms_consent")]
 
     answer = api.call("PUT", "/customers/me/preferences", customer,
                       json={"locale": "en-US", "sms": {"order_updates": True}, "phone": phone})
