@@ -35,11 +35,13 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "tracking_webhook": ("dynamodb", "sqs", "secretsmanager"),
     "payment": ("dynamodb",),
     "inventory": ("dynamodb",),
-    "fraud": ("dynamodb", "sns"),
+    "fraud": ("dynamodb", "sns", "sqs"),
     "fulfillment": ("dynamodb", "sqs"),
     "order_status": ("dynamodb", "sqs", "sns"),
     "notify": ("dynamodb", "ses", "sns"),
     "sweeper": ("dynamodb", "stepfunctions"),
+    "customers": ("dynamodb",),
+    "mail_feedback": ("dynamodb",),
 }
 assert set(CLIENTS) == set(BY_FUNCTION), "every function is benchmarked"
 

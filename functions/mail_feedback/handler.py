@@ -8,13 +8,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
 from oms import observability
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.suppressions_repo import SuppressionsRepository
-from oms.domain.ses_events import SesEvent
-from oms.logic import mail_feedback
 from oms.logic.clock import now
 from oms.settings import MailFeedbackSettings
 
@@ -39,6 +36,12 @@ def _event(body: str) -> dict[str, Any]:
 
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
+    # Imported on the first event: the event's pydantic models are not part of init.
+    from pydantic import ValidationError
+
+    from oms.domain.ses_events import SesEvent
+    from oms.logic import mail_feedback
+
     logger.set_correlation_id(record.message_id)
     try:
         event = SesEvent.model_validate(_event(record.body))

@@ -25,7 +25,6 @@ from oms.adapters.mailer import Mailer
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.suppressions_repo import SuppressionsRepository
 from oms.domain.messages import Shop
-from oms.domain.notification_policy import load_policy
 from oms.logic import notify
 from oms.logic.clock import now
 from oms.settings import NotifySettings
@@ -43,6 +42,9 @@ persistence = DynamoDBPersistenceLayer(table_name=env.idempotency_table, boto3_c
 
 @cache
 def _notifier() -> notify.Notifier:
+    # Built on the first message: the policy's pydantic models and the repositories are not part of init.
+    from oms.domain.notification_policy import load_policy
+
     return notify.Notifier(
         orders=OrdersRepository(env.orders_table), customers=CustomersRepository(env.customers_table),
         suppressions=SuppressionsRepository(env.suppressions_table),

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from typing_extensions import TypedDict
 
-from oms.domain.models import PreferencesRequest
-from oms.domain.notification_policy import EventRule
 from oms.domain.order import Order, iso
+
+if TYPE_CHECKING:  # the request models and the policy's are built by the functions that parse them
+    from oms.domain.models import PreferencesRequest
+    from oms.domain.notification_policy import EventRule
 
 Channel = Literal["email", "sms"]
 

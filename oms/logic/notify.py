@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 from oms.adapters.customers_repo import CustomersRepository
 from oms.adapters.mailer import Mailer
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.suppressions_repo import SuppressionsRepository
 from oms.domain.messages import Message, Shop, render
-from oms.domain.notification_policy import NotificationPolicy
 from oms.domain.order import NotificationRecord, Order, TimelineEntry, iso, timeline_entry
 from oms.domain.preferences import Channel, plan
 from oms.domain.suppression import masked
+
+if TYPE_CHECKING:
+    from oms.domain.notification_policy import NotificationPolicy
 
 Outcome = Literal["SENT", "SKIPPED"]
 
