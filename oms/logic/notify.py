@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from oms.adapters.customers_repo import CustomersRepository
 from oms.adapters.mailer import Mailer
@@ -24,7 +24,6 @@ from oms.domain.suppression import masked
 if TYPE_CHECKING:
     from oms.domain.notification_policy import NotificationPolicy
 
-Outcome = Literal["SENT", "SKIPPED"]
 
 
 class Delivery(TypedDict):
