@@ -14,13 +14,14 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.alarms import alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import API_TIMEOUT, function_factory
-from infra.messaging_stack import MessagingStack
+from infra.messaging_stack import PUBLIC_URL_PARAMETER, MessagingStack
 from infra.nag import acknowledge, acknowledge_table_indexes
 from infra.workflow_stack import WorkflowStack
 
@@ -46,7 +47,11 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("admin", "DELETE", "/admin/suppressions/{email}", True),
     ("customers", "GET", "/customers/me/preferences", True),
     ("customers", "PUT", "/customers/me/preferences", True),
+    ("get_order", "GET", "/orders/{order_id}/tracking", True),
+    ("track", "GET", "/track/{token}", False),
     ("tracking_webhook", "POST", "/webhooks/tracking/easypost", False),
+    ("tracking_webhook", "POST", "/webhooks/tracking/aftership", False),
+    ("tracking_webhook", "POST", "/webhooks/tracking/generic", False),
 ]
 #: Routes API Gateway refuses (400) without an ``Idempotency-Key`` header.
 IDEMPOTENT_ROUTES = {("POST", "/orders"), ("POST", "/orders/{order_id}/cancel"),
@@ -82,6 +87,20 @@ class ApiStack(Stack):
             "The EasyPost webhook secret is issued by EasyPost and can only be rotated in their dashboard; "
             "ops rotate it there and update this secret by hand (docs/deploying.md).",
         )
+
+        # One secret per source that our side generates: {"current": ..., "previous": ...} (both accepted while a
+        # secret rotates; docs/operating.md). EasyPost's is above, with its original key.
+        self.source_secrets = {}
+        for source, label in (("aftership", "AfterShip"), ("generic", "generic carrier")):
+            source_secret = secretsmanager.Secret(
+                self, f"{label.title().replace(' ', '')}WebhookSecret",
+                description=f"OMS {label} webhook signing secret (JSON: current, previous)",
+                generate_secret_string=secretsmanager.SecretStringGenerator(
+                    secret_string_template="{}", generate_string_key="current", exclude_punctuation=True),
+            )
+            acknowledge(source_secret, "SMG4", f"The {label} secret is shared with the sender; ops rotate it with "
+                                               "the two-secret procedure in docs/operating.md.")
+            self.source_secrets[source] = source_secret
 
         self.cursor_secret = secretsmanager.Secret(
             self,
@@ -147,10 +166,14 @@ class ApiStack(Stack):
                 "CANCELLATION_POLICY": config.cancellation_policy,
                 "NOTIFICATIONS_QUEUE_URL": messaging.notifications.queue_url,
                 "SUPPRESSIONS_TABLE": data.suppressions.table_name,
+                "TRACKING_EVENTS_TABLE": data.tracking_events.table_name,
+                "TRACKING_QUEUE_URL": messaging.tracking_queue.queue_url,
                 **workflow.gateway_environment,
             },
         )
-        for table in (data.catalog, data.inventory, data.orders, data.shipments, data.suppressions):
+        messaging.tracking_queue.grant_send_messages(admin.function)  # parked carrier events, once shipped
+        for table in (data.catalog, data.inventory, data.orders, data.shipments, data.suppressions,
+                      data.tracking_events):
             table.grant_read_write_data(admin.function)
         acknowledge_table_indexes(admin.role, data.orders)
         state_machine.grant_task_response(admin.function)
@@ -162,24 +185,37 @@ class ApiStack(Stack):
             "tracking_webhook",
             "TrackingWebhook",
             {
-                "ORDERS_TABLE": data.orders.table_name,
-                "SHIPMENTS_TABLE": data.shipments.table_name,
+                "TRACKING_EVENTS_TABLE": data.tracking_events.table_name,
+                "TRACKING_QUEUE_URL": messaging.tracking_queue.queue_url,
                 "WEBHOOK_SECRETS_ARN": self.webhook_secrets.secret_arn,
-                "NOTIFICATIONS_QUEUE_URL": messaging.notifications.queue_url,
+                "AFTERSHIP_SECRET_ARN": self.source_secrets["aftership"].secret_arn,
+                "GENERIC_SECRET_ARN": self.source_secrets["generic"].secret_arn,
             },
         )
-        # Tracking updates are forward-only conditional writes, so duplicates need no idempotency store.
-        data.orders.grant_read_write_data(webhook.function)
-        data.shipments.grant_read_data(webhook.function)
-        acknowledge_table_indexes(webhook.role, data.orders)
-        self.webhook_secrets.grant_read(webhook.function)
-        messaging.notifications.grant_send_messages(webhook.function)
+        # Verify, store (deduplicated by event id), queue: processing is tracking_events' (OmsMessaging).
+        data.tracking_events.grant_read_write_data(webhook.function)
+        messaging.tracking_queue.grant_send_messages(webhook.function)
+        for source_secret in (self.webhook_secrets, *self.source_secrets.values()):
+            source_secret.grant_read(webhook.function)
+
+        track = function("track", "Track", {
+            "ORDERS_TABLE": data.orders.table_name,
+            "TRACKING_LINK_SECRET_ARN": messaging.tracking_link_secret.secret_arn,
+        })
+        data.orders.grant_read_data(track.function)
+        acknowledge_table_indexes(track.role, data.orders)
+        messaging.tracking_link_secret.grant_read(track.function)
 
         customers = function("customers", "Customers", {"CUSTOMERS_TABLE": data.customers.table_name})
         data.customers.grant_read_write_data(customers.function)
 
-        self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook, customers)}
+        self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook, customers,
+                                                 track)}
         self._build_api()
+        # Where links in emails point (the tracking page): the shop's own domain if configured, else the API.
+        ssm.StringParameter(self, "PublicUrl", parameter_name=PUBLIC_URL_PARAMETER,
+                            string_value=config.public_url or self.api.url,
+                            description="OMS: the public base URL of the API (links in customer emails)")
 
         alarm_on(self, "Api5xxAlarm", "The OMS API returned 5XX responses",
                  self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"), messaging.alarms,

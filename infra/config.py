@@ -46,6 +46,8 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "shopName": "OMS Demo Shop",
     "supportEmail": "help@shop.example",
     "supportUrl": "",
+    # The public base URL links in emails point to (a custom domain mapped to the API); default: the API's URL.
+    "publicUrl": "",
     # AWSLambdaPowertoolsPythonV3-python314-x86_64:<version>; 27 is the version the Powertools docs
     # list for the python314 layer. Override with -c powertoolsLayerVersion=N to follow a newer release.
     "powertoolsLayerVersion": 27,
@@ -149,6 +151,7 @@ class OmsConfig:
     shop_name: str
     support_email: str
     support_url: str
+    public_url: str
     powertools_layer_version: int
     log_level: str
     tracing: bool
@@ -202,6 +205,7 @@ class OmsConfig:
             shop_name=_text("shopName", merged["shopName"]),
             support_email=_email("supportEmail", merged["supportEmail"]),
             support_url=str(merged["supportUrl"] or "").strip(),
+            public_url=str(merged["publicUrl"] or "").strip(),
             powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
             log_level=log_level,
             tracing=_bool("tracing", merged["tracing"]),

@@ -1,4 +1,4 @@
-"""OmsData: the seven DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
+"""OmsData: the eight DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,9 @@ class DataStack(Stack):
         self.customers = self._table("Customers", partition_key="customer_id", sort_key="item")
         # Email addresses SES reported bouncing for good or complaining: no message goes to them.
         self.suppressions = self._table("Suppressions", partition_key="email")
+        # Carrier events as received (30 days) and those parked until their shipment exists (24 hours).
+        self.tracking_events = self._table("TrackingEvents", partition_key="pk", sort_key="sk",
+                                           time_to_live_attribute="expires_at")
 
     def _table(
         self,

@@ -9,6 +9,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
@@ -19,7 +20,10 @@ from infra.alarms import alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import NOTIFY_TIMEOUT, PowertoolsFunction, oms_code
-from infra.nag import acknowledge_table_indexes
+from infra.nag import acknowledge, acknowledge_kms_data_keys, acknowledge_table_indexes
+
+#: The API's public URL (an SSM parameter the API stack writes): links in emails point there.
+PUBLIC_URL_PARAMETER = "/oms/public-api-url"
 
 
 class MessagingStack(Stack):
@@ -77,6 +81,14 @@ class MessagingStack(Stack):
             self, "SenderIdentity", identity=ses.Identity.email(config.sender_email)
         )
         self._mail_feedback(config, data)
+        # Signs the tracking page links in emails (notify signs, the track function verifies).
+        self.tracking_link_secret = secretsmanager.Secret(
+            self, "TrackingLinkSecret", description="OMS: HMAC key of the tracking page links in customer emails",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48, exclude_punctuation=True),
+        )
+        acknowledge(self.tracking_link_secret, "SMG4",
+                    "Rotating it only invalidates tracking links already emailed (customers still sign in to see "
+                    "their orders); rotate by hand when needed (docs/operating.md).")
 
         self.notify = PowertoolsFunction(
             self,
@@ -97,6 +109,8 @@ class MessagingStack(Stack):
                 "SHOP_NAME": config.shop_name,
                 "SUPPORT_EMAIL": config.support_email,
                 "SUPPORT_URL": config.support_url,
+                "TRACKING_LINK_SECRET_ARN": self.tracking_link_secret.secret_arn,
+                "PUBLIC_URL_PARAMETER": PUBLIC_URL_PARAMETER,
             },
         )
         fn = self.notify.function
@@ -116,6 +130,12 @@ class MessagingStack(Stack):
                 ],
             )
         )
+        self.tracking_link_secret.grant_read(fn)
+        fn.add_to_role_policy(iam.PolicyStatement(
+            actions=["ssm:GetParameter"],
+            resources=[self.format_arn(service="ssm", resource="parameter",
+                                       resource_name=PUBLIC_URL_PARAMETER.lstrip("/"))]))
+        self._tracking_events(config, data)
         # Is a number on SNS's opt-out list (it replied STOP)? The action has no resource to scope to.
         fn.add_to_role_policy(iam.PolicyStatement(actions=["sns:CheckIfPhoneNumberIsOptedOut"], resources=["*"]))
         # SMS: sns:Publish with a PhoneNumber has no ARN to scope to. NotResource excludes every topic/endpoint
@@ -171,3 +191,35 @@ class MessagingStack(Stack):
         acknowledge_table_indexes(self.mail_feedback.role, data.orders)
         self.mail_feedback.function.add_event_source(
             event_sources.SqsEventSource(self.feedback_queue, batch_size=10, report_batch_item_failures=True))
+
+    def _tracking_events(self, config: OmsConfig, data: DataStack) -> None:
+        """Carrier events: the webhook stores and queues them; tracking_events applies them (DLQ after 5)."""
+        self.tracking_dead_letters = sqs.Queue(self, "TrackingEventsDlq", encryption=sqs.QueueEncryption.SQS_MANAGED,
+                                               enforce_ssl=True, retention_period=Duration.days(14))
+        self.tracking_queue = sqs.Queue(
+            self, "TrackingEventsQueue", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+            visibility_timeout=Duration.seconds(NOTIFY_TIMEOUT.to_seconds() * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.tracking_dead_letters),
+        )
+        self.tracking_events = PowertoolsFunction(
+            self, "TrackingEventsFunction", name="tracking_events", config=config, code=oms_code(),
+            timeout=NOTIFY_TIMEOUT, alarm_topic=self.alarms,
+            environment={"ORDERS_TABLE": data.orders.table_name, "SHIPMENTS_TABLE": data.shipments.table_name,
+                         "TRACKING_EVENTS_TABLE": data.tracking_events.table_name,
+                         "NOTIFICATIONS_QUEUE_URL": self.notifications.queue_url,
+                         "OPS_ALERTS_TOPIC_ARN": self.ops_alerts.topic_arn},
+        )
+        fn = self.tracking_events.function
+        data.orders.grant_read_write_data(fn)
+        data.shipments.grant_read_data(fn)
+        data.tracking_events.grant_read_write_data(fn)
+        acknowledge_table_indexes(self.tracking_events.role, data.orders)
+        self.notifications.grant_send_messages(fn)
+        self.ops_alerts.grant_publish(fn)
+        acknowledge_kms_data_keys(self.tracking_events.role)
+        fn.add_event_source(event_sources.SqsEventSource(self.tracking_queue, batch_size=10,
+                                                         report_batch_item_failures=True))
+        alarm_on(self, "TrackingEventsDlqAlarm", "Carrier tracking events are landing in the dead-letter queue",
+                 self.tracking_dead_letters.metric_approximate_number_of_messages_visible(
+                     period=Duration.minutes(5), statistic="Maximum"),
+                 self.alarms, runbook="tracking-events-dead-letter-queue")

@@ -8,6 +8,7 @@
   oms status                 is the local stack up?
   oms preview EVENT [--locale de-DE] [--order ID]   render a customer message to HTML, print its text and SMS
   oms sms-stop PHONE         as if PHONE replied STOP to an SMS (it joins SNS's opt-out list)
+  oms webhooks replay [--event SOURCE:ID]   dead-lettered carrier events back to their queue, or stored ones again
 """
 
 from __future__ import annotations
@@ -146,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("fault", nargs="*", help="a fault as JSON (or @file with a JSON list)")
     p = sub.add_parser("notifications", help="the notification queues")
     p.add_argument("verb", choices=["redrive"])
+    p = sub.add_parser("webhooks", help="carrier tracking events: replay the dead-lettered ones, or stored ones")
+    p.add_argument("verb", choices=["replay"])
+    p.add_argument("--event", action="append", default=[],
+                   help="queue this stored event again (source:event_id, e.g. aftership:3f64...); repeatable")
     sub.add_parser("status", help="is the local stack up?")
     p = sub.add_parser("sms-stop", help="simulate a customer replying STOP to an SMS (SNS opt-out list)")
     p.add_argument("phone", help="E.164, e.g. +4915112345678")
@@ -190,8 +195,15 @@ def main(argv: list[str] | None = None) -> int:
 
         answer = requests.post(f"{config['api_url']}/_local/sms/stop", params={"phone": args.phone}, timeout=30)
         print(answer.json())
+    elif args.command == "webhooks":
+        if args.event:
+            for moved_key in replay_events(config, args.event):
+                print(f"queued {moved_key}")
+        else:
+            for source, moved in redrive(config, only="TrackingEvents").items():
+                print(f"{moved} tracking event(s) moved back to {source}")
     elif args.command == "notifications":
-        for source, moved in redrive(config).items():
+        for source, moved in redrive(config, only="Notifications").items():
             print(f"{moved} message(s) moved back to {source}")
     return 0
 
@@ -241,12 +253,15 @@ def read_order(config: dict[str, Any], order_id: str) -> Any:
     return from_item(item) if item else None
 
 
-def redrive(config: dict[str, Any]) -> dict[str, int]:
+def redrive(config: dict[str, Any], only: str | None = None) -> dict[str, int]:
     """Move every dead-lettered message back to the queue it came from (as SQS's StartMessageMoveTask does on
-    AWS). The consumer sends each (order, event, channel) once, so a redriven message sends only what failed."""
+    AWS), or only for the queues whose name contains ``only``. Consumers are idempotent: the notify function sends
+    each (order, event, channel) once, and a carrier event applied twice changes nothing the second time."""
     sqs = _client(config, "sqs")
     moved: dict[str, int] = {}
     for url in sqs.list_queues().get("QueueUrls", []):
+        if only and only not in url.rsplit("/", 1)[-1]:
+            continue
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get("Attributes", {})
         policy = attributes.get("RedrivePolicy")
         if not policy:
@@ -260,6 +275,25 @@ def redrive(config: dict[str, Any]) -> dict[str, int]:
                 count += 1
         moved[url.rsplit("/", 1)[-1]] = count
     return moved
+
+
+def replay_events(config: dict[str, Any], events: list[str]) -> list[str]:
+    """Queue stored carrier events (``source:event_id``) again, e.g. after fixing what made them fail."""
+    from oms.adapters.tracking_inbox import event_key
+
+    sqs, ddb = _client(config, "sqs"), _client(config, "dynamodb")
+    queue = next(u for u in sqs.list_queues().get("QueueUrls", []) if "TrackingEventsQueue" in u)
+    table = next(t for t in ddb.list_tables()["TableNames"] if "TrackingEvents" in t)
+    queued = []
+    for spec in events:
+        source, _, event_id = spec.partition(":")
+        key = event_key(source, event_id)
+        if not ddb.get_item(TableName=table, Key={"pk": {"S": key}, "sk": {"S": "event"}}).get("Item"):
+            print(f"no stored event {spec}", file=sys.stderr)
+            continue
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"key": key}))
+        queued.append(key)
+    return queued
 
 
 def faults_command(config: dict[str, Any], verb: str, specs: list[str]) -> int:

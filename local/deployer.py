@@ -617,6 +617,12 @@ class Deployer:
             ConfigurationSetName=p["ConfigurationSetName"], EventDestination=event_destination)
         return Resource(lid, "", name, {}, event_destination)
 
+    def _SSM_Parameter(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
+        name = p.get("Name") or f"/{physical_name(stack, lid)}"
+        self.client("ssm").put_parameter(Name=name, Value=str(p["Value"]), Type=p.get("Type", "String"),
+                                         Overwrite=True)
+        return Resource(lid, "", name, {"Type": p.get("Type", "String"), "Value": str(p["Value"])}, p)
+
     def _Events_Rule(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
         """A scheduled rule: kept with its resolved properties; ``local/scheduler.py`` runs its targets."""
         name = p.get("Name") or physical_name(stack, lid)

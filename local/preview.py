@@ -49,11 +49,14 @@ def sample_order(event: str, locale: str = "en-US") -> Order:
         "timeline": [], "created_at": "2026-12-02T09:30:00.000Z", "updated_at": "2026-12-02T09:30:00.000Z",
         "shipments": {}, "amount_captured": 0, "amount_refunded": 0,
     }
-    if event in ("order_shipped", "order_delivered", "payment_refunded"):
+    if event in ("order_shipped", "order_delivered", "payment_refunded", "out_for_delivery", "delivery_problem",
+                 "delivery_delayed"):
         order["shipments"] = {"1Z999AA10123456784": {
             "carrier": "UPS", "tracking_number": "1Z999AA10123456784", "status": "in_transit",
             "status_detail": "", "events": [], "created_at": "2026-12-03T10:00:00.000Z"}}
         order["amount_captured"] = order["total"]
+    if event == "delivery_delayed":
+        order["shipments"]["1Z999AA10123456784"]["est_delivery_date"] = "2026-12-14"
     if event == "payment_refunded":
         order["amount_refunded"] = 2500 + 1250
         order["ledger"] = {"re_1": {"kind": "REFUND", "amount": 1250}}
@@ -67,13 +70,25 @@ def sample_order(event: str, locale: str = "en-US") -> Order:
     return cast(Order, order)
 
 
+SAMPLE_LINK = "https://shop.example/track/ord_5f2c9a1e7b3d4c6a8e0f1b2c.1804000000.sAmPlEsIgNaTuRe0000000"
+
+
+def sample_ref(event: str, order: Order, problem: str = "DELIVERY_ATTEMPTED") -> str:
+    """Which occurrence of ``event`` to render: a refund's ledger entry, a parcel (and its problem)."""
+    if event == "payment_refunded":
+        return next(iter(order.get("ledger", {})), "")
+    parcel = next(iter(order.get("shipments", {})), "")
+    if event == "delivery_problem":
+        return f"{parcel}.{problem}"
+    return parcel if event in ("out_for_delivery", "delivery_delayed") else ""
+
+
 def preview(event: str, locale: str, order: Order | None = None, out_dir: Path | None = None,
             shop: Shop = SAMPLE_SHOP) -> tuple[Message, Path]:
     """Render ``event`` for ``order`` (a sample when None) in ``locale``; writes the HTML and returns its path."""
     chosen = copy.deepcopy(order) if order is not None else sample_order(event, locale)
     chosen["locale"] = locale
-    ref = next(iter(chosen.get("ledger", {})), "") if event == "payment_refunded" else ""
-    message = render(event, chosen, ref, shop=shop)
+    message = render(event, chosen, sample_ref(event, chosen), shop=shop, tracking_link=SAMPLE_LINK)
     out = (out_dir or Path(".oms/preview"))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{event}.{locale}.html"

@@ -103,6 +103,7 @@ class LocalStack:
         self.gateway.local_routes[("GET", "/_local/openapi.json")] = lambda query: docs.document()
         self.gateway.local_routes[("GET", "/_local/docs")] = lambda query: docs.swagger_ui()
         self.gateway.start()
+        self._point_links_here(session)
         lambda_client = session.client("lambda", endpoint_url=self.endpoint_url)
         for spec in self.deployment.event_sources:
             if spec.enabled and spec.function_name in self.deployment.functions:
@@ -113,6 +114,13 @@ class LocalStack:
                 self.pollers.append(poller)
         self.scheduler = Scheduler(self.deployment, lambda_client)
         self.scheduler.start()
+
+    def _point_links_here(self, session: Any) -> None:
+        """The template's public-URL parameter holds the API Gateway URL; here the API is served by the local
+        gateway, so links in emails (the tracking page) point at it instead."""
+        ssm = session.client("ssm", endpoint_url=self.endpoint_url)
+        for resource in self.deployment.resources("AWS::SSM::Parameter"):
+            ssm.put_parameter(Name=resource.ref, Value=self.gateway.url, Type="String", Overwrite=True)
 
     def _synth(self) -> list[tuple[str, dict[str, Any]]]:
         from local.synth import synthesize
@@ -172,19 +180,22 @@ class LocalStack:
         }
 
     def _webhook_secrets(self) -> dict[str, str]:
+        """Each tracking source's current signing secret (what a carrier would be given)."""
         assert self.deployment is not None
-        arn = next((f.environment["WEBHOOK_SECRETS_ARN"] for f in self.deployment.functions.values()
+        env = next((f.environment for f in self.deployment.functions.values()
                     if "WEBHOOK_SECRETS_ARN" in f.environment), None)
-        if arn is None:
+        if env is None:
             return {}
         sm = boto3.client("secretsmanager", endpoint_url=self.endpoint_url, region_name=self.region,
                           **FAKE_CREDENTIALS)
-        value = sm.get_secret_value(SecretId=arn)["SecretString"]
-        try:
-            data = json.loads(value)
-        except ValueError:
-            return {"easypost": value}
-        return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {"easypost": value}
+        found: dict[str, str] = {}
+        for source, variable, key in (("easypost", "WEBHOOK_SECRETS_ARN", "easypost"),
+                                      ("aftership", "AFTERSHIP_SECRET_ARN", "current"),
+                                      ("generic", "GENERIC_SECRET_ARN", "current")):
+            if variable in env:
+                data = json.loads(sm.get_secret_value(SecretId=env[variable])["SecretString"])
+                found[source] = str(data.get(key, ""))
+        return found
 
     def write_state(self) -> dict[str, Any]:
         config = self.config()

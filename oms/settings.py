@@ -102,6 +102,8 @@ class AdminSettings(Settings):
     sandbox_ledger_table: str | None
     stripe_secret_arn: str | None
     suppressions_table: str
+    tracking_events_table: str  # carrier events parked until their shipment is recorded
+    tracking_queue_url: str
 
 
 class OrderChangesSettings(Settings):
@@ -110,10 +112,24 @@ class OrderChangesSettings(Settings):
 
 
 class TrackingWebhookSettings(Settings):
+    tracking_events_table: str
+    tracking_queue_url: str
+    webhook_secrets_arn: str  # EasyPost's (key "easypost", and "easypost_previous" during a rotation)
+    aftership_secret_arn: str  # {"current": ..., "previous": ...}
+    generic_secret_arn: str  # {"current": ..., "previous": ...}
+
+
+class TrackingEventsSettings(Settings):
     orders_table: str
     shipments_table: str
-    webhook_secrets_arn: str
+    tracking_events_table: str
     notifications_queue_url: str
+    ops_alerts_topic_arn: str
+
+
+class TrackSettings(Settings):
+    orders_table: str
+    tracking_link_secret_arn: str
 
 
 class PaymentSettings(Settings):
@@ -159,6 +175,8 @@ class NotifySettings(Settings):
     shop_name: str
     support_email: str
     support_url: str | None
+    tracking_link_secret_arn: str  # signs the tracking page links in emails
+    public_url_parameter: str  # SSM parameter holding the API's public URL (links point there)
 
 
 class MailFeedbackSettings(Settings):
@@ -191,5 +209,7 @@ BY_FUNCTION: dict[str, type[Settings]] = {
     "notify": NotifySettings,
     "mail_feedback": MailFeedbackSettings,
     "customers": CustomersSettings,
+    "tracking_events": TrackingEventsSettings,
+    "track": TrackSettings,
     "sweeper": SweeperSettings,
 }

@@ -10,7 +10,7 @@ import importlib
 import json
 from typing import Any
 
-API_FUNCTIONS = ("place_order", "get_order", "order_changes", "customers", "admin", "tracking_webhook")
+API_FUNCTIONS = ("place_order", "get_order", "order_changes", "customers", "admin", "tracking_webhook", "track")
 TITLE = "Serverless OMS API"
 VERSION = "1.0.0"
 DESCRIPTION = (

@@ -20,6 +20,7 @@ from oms.adapters.pagination import CursorCodec
 from oms.adapters.payment_gateway import PaymentGateway, gateway_for
 from oms.adapters.secrets import secret
 from oms.adapters.suppressions_repo import SuppressionsRepository
+from oms.adapters.tracking_inbox import TrackingInbox
 from oms.adapters.workflow import Workflow
 from oms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, replayed_header
 from oms.api.resolver import ApiResolver
@@ -78,6 +79,11 @@ class _Deps:
     def gateway(self) -> PaymentGateway:
         """Asked for on every refund: the Stripe gateway follows a rotated key (it keeps one per key)."""
         return gateway_for(self.env.payment_gateway, self.env.sandbox_ledger_table)
+
+    @cached_property
+    def inbox(self) -> TrackingInbox:
+        """Carrier events that arrived before their shipment wait here to be queued again."""
+        return TrackingInbox(self.env.tracking_events_table, self.env.tracking_queue_url)
 
     @cached_property
     def notifications(self) -> NotificationQueue:
@@ -144,7 +150,7 @@ def review(order_id: OrderId, decision: ReviewRequest) -> Any:
 @tracer.capture_method
 def create_shipment(order_id: OrderId, shipment: ShipmentRequest) -> Response[Any]:
     d = deps()
-    order = record_shipment(order_id, shipment.carrier, shipment.tracking_number, d.orders, d.workflow)
+    order = record_shipment(order_id, shipment.carrier, shipment.tracking_number, d.orders, d.workflow, d.inbox)
     return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
                     body=ops_view(order))
 

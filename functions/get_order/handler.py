@@ -1,4 +1,4 @@
-"""GET /orders/{order_id} (owner or ops) and GET /orders (the caller's history, newest first)."""
+"""GET /orders/{order_id} and its /tracking (owner or ops), and GET /orders (the caller's history, newest first)."""
 
 from functools import cache
 from typing import Annotated, Any
@@ -15,6 +15,7 @@ from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
 from oms.domain.errors import NotFound
 from oms.domain.order import ORDER_ID_PATTERN, OpsOrderView, OrderPage, ops_view, public_view
+from oms.domain.tracking import OrderTracking, tracking_view
 from oms.settings import GetOrderSettings
 
 logger = observability.logger()
@@ -47,6 +48,24 @@ def read_order(order_id: OrderId) -> Any:
     if order is None or (order["customer_id"] != who.user_id and not who.is_ops):
         raise NotFound(f"order {order_id} not found")
     return ops_view(order) if who.is_ops else public_view(order)
+
+
+@app.get(
+    "/orders/<order_id>/tracking",
+    summary="Where the order's parcels are (its owner or ops)",
+    description="Per shipment: carrier, tracking number, the carrier's tracking page, `tracking_status` "
+                "(LABEL_CREATED, IN_TRANSIT, OUT_FOR_DELIVERY, DELIVERY_ATTEMPTED, AVAILABLE_FOR_PICKUP, DELIVERED, "
+                "EXCEPTION, RETURN_TO_SENDER, EXPIRED), the carrier's estimated delivery and the events, newest first.",
+    responses=responses(200, OrderTracking, "The tracking", 401, 404),
+    security=[{"cognito": []}],
+)
+@tracer.capture_method
+def read_tracking(order_id: OrderId) -> Any:
+    who = app.caller
+    order = _orders().get(order_id)
+    if order is None or (order["customer_id"] != who.user_id and not who.is_ops):
+        raise NotFound(f"order {order_id} not found")
+    return tracking_view(dict(order))
 
 
 @app.get(

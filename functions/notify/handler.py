@@ -49,7 +49,29 @@ def _notifier() -> notify.Notifier:
         orders=OrdersRepository(env.orders_table), customers=CustomersRepository(env.customers_table),
         suppressions=SuppressionsRepository(env.suppressions_table),
         mailer=Mailer(env.sender_email, env.configuration_set), policy=load_policy(env.notification_policy),
-        shop=Shop(env.shop_name, env.support_email, env.support_url or ""), clock=now)
+        shop=Shop(env.shop_name, env.support_email, env.support_url or ""), clock=now, tracking_link=_tracking_link)
+
+
+def _tracking_link(order_id: str) -> str:
+    """``<public API URL>/track/<signed token>``; "" when the URL or the key cannot be read (the message goes
+    out without the link rather than not at all)."""
+    import time
+
+    from oms.adapters.secrets import secret
+    from oms.domain.tracking_links import sign
+
+    try:
+        base = _public_url()
+        key = secret(env.tracking_link_secret_arn).encode()
+    except Exception:  # a missing link must never stop a message
+        logger.warning("tracking link unavailable", exc_info=True)
+        return ""
+    return f"{base.rstrip('/')}/track/{sign(order_id, key, time.time())}" if base else ""
+
+
+@cache
+def _public_url() -> str:
+    return str(client("ssm").get_parameter(Name=env.public_url_parameter)["Parameter"]["Value"])
 
 
 @idempotent_function(data_keyword_argument="delivery", config=idempotency, persistence_store=persistence)

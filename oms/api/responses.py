@@ -17,6 +17,7 @@ ERROR_DESCRIPTIONS: dict[int, str] = {
     403: "The caller may not use this route (ops routes need the Cognito group 'ops')",
     404: "No such resource, or not the caller's",
     409: "The request conflicts with the current state (e.g. not enough stock, wrong status)",
+    410: "The link has expired",
     413: "The body is larger than the route takes",
     415: "The body is not sent as application/json",
     422: "A field or header is invalid; `errors` names each one",

@@ -27,6 +27,7 @@ class TrackingDetail(BaseModel):
     datetime: str | None = None
     message: str | None = None
     status: str | None = None
+    status_detail: str | None = None
     tracking_location: dict[str, object] | None = None
 
 
@@ -35,6 +36,8 @@ class Tracker(BaseModel):
     id: str | None = None
     tracking_code: str
     status: str
+    status_detail: str | None = None
+    public_url: str | None = None
     carrier: str | None = None
     est_delivery_date: str | None = None
     updated_at: str | None = None

@@ -116,7 +116,20 @@ def _shipments(order: Order) -> list[dict[str, Any]]:
             for s in order.get("shipments", {}).values()]
 
 
-def context(event: str, order: Order, ref: str, shop: Shop) -> dict[str, Any]:
+def _parcel(order: Order, ref: str) -> dict[str, Any]:
+    """The shipment a tracking event is about (``ref`` = ``<tracking number>[.<status>]``)."""
+    number, _, problem = ref.partition(".")
+    shipment = order.get("shipments", {}).get(number)
+    if shipment is None:
+        return {"carrier": "", "tracking_number": number, "tracking_url": "", "problem": problem,
+                "estimated_delivery": None}
+    return {"carrier": shipment["carrier"], "tracking_number": number,
+            "tracking_url": shipment.get("tracking_url") or tracking_url(shipment["carrier"], number) or "",
+            "problem": problem or shipment.get("tracking_status", ""),
+            "estimated_delivery": shipment.get("est_delivery_date")}
+
+
+def context(event: str, order: Order, ref: str, shop: Shop, tracking_link: str = "") -> dict[str, Any]:
     """What a template sees: the order, the event's own facts, the shop, and the formatters."""
     formats = Formats(order.get("locale") or DEFAULT_LOCALE, order["currency"])
     close_reason = str(order.get("close_reason") or "")
@@ -136,6 +149,8 @@ def context(event: str, order: Order, ref: str, shop: Shop) -> dict[str, Any]:
         "refund": {"amount": entry["amount"] if entry else order.get("amount_refunded", 0),
                    "total_refunded": order.get("amount_refunded", 0),
                    "total_paid": order.get("amount_captured", 0)},
+        "parcel": _parcel(order, ref),
+        "tracking_link": tracking_link,
         "shop": shop,
         "money": formats.money,
         "date": formats.date,
@@ -160,10 +175,11 @@ def _text(rendered: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text) + "\n"
 
 
-def render(event: str, order: Order, ref: str = "", *, shop: Shop) -> Message:
-    """The message for ``event`` in the order's locale; ``ref`` names which occurrence (a refund's ledger entry)."""
+def render(event: str, order: Order, ref: str = "", *, shop: Shop, tracking_link: str = "") -> Message:
+    """The message for ``event`` in the order's locale; ``ref`` names which occurrence (a refund's ledger entry,
+    a parcel); ``tracking_link`` is the signed link to the order's tracking page."""
     locale = template_locale(event, order.get("locale") or DEFAULT_LOCALE)
-    values = context(event, order, ref, shop)
+    values = context(event, order, ref, shop, tracking_link)
     parts: dict[str, str] = {}
     for html in (False, True):
         env_values = dict(values)

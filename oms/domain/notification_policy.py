@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 #: Every customer event the OMS publishes. A policy must cover each one, and each needs a template per locale.
 EVENTS: tuple[str, ...] = (
     "order_confirmed", "order_held", "order_shipped", "order_delivered", "order_rejected", "order_cancelled",
-    "payment_refunded", "payment_update_required",
+    "payment_refunded", "payment_update_required", "out_for_delivery", "delivery_problem", "delivery_delayed",
 )
 
-EmailRule = Literal["always", "order_updates"]
+EmailRule = Literal["always", "order_updates", "never"]
 
 
 class _Policy(BaseModel):

@@ -63,19 +63,26 @@ class TimelineEntry(TypedDict):
 
 class TrackingEvent(TypedDict):
     at: str | None
-    status: str
+    status: str  # EasyPost's words, as before
     message: str
     location: str
+    tracking_status: NotRequired[str | None]  # normalized (oms.domain.tracking)
+    raw_status: NotRequired[str]  # the source's own status word
+    source: NotRequired[str]  # easypost, aftership, generic
 
 
 class Shipment(TypedDict):
     carrier: str
     tracking_number: str
-    status: str
+    status: str  # EasyPost's words, kept for existing clients
     status_detail: str
     events: list[TrackingEvent]
     created_at: str
     est_delivery_date: NotRequired[str]
+    tracking_status: NotRequired[str]  # LABEL_CREATED ... EXPIRED
+    status_at: NotRequired[str]  # when the news behind tracking_status happened (out-of-order events lose to it)
+    tracking_url: NotRequired[str]
+    delay_notified: NotRequired[bool]  # the customer was told of a later estimate once
 
 
 class Risk(TypedDict):

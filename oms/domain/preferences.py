@@ -80,9 +80,10 @@ def sms_consent(order: Order, preferences: Preferences | None) -> bool:
 
 def plan(order: Order, rule: EventRule, preferences: Preferences | None) -> list[Planned]:
     """The channels an event of ``order`` goes to, each to send or to record as skipped."""
-    planned = [Planned("email", order["contact"]["email"],
-                       "order_updates_off" if rule.email == "order_updates" and preferences is not None
-                       and not preferences["email"]["order_updates"] else None)]
+    planned = [] if rule.email == "never" else [
+        Planned("email", order["contact"]["email"],
+                "order_updates_off" if rule.email == "order_updates" and preferences is not None
+                and not preferences["email"]["order_updates"] else None)]
     phone = order["contact"].get("phone") or (preferences["phone"] if preferences else None)
     if rule.sms and phone:
         planned.append(Planned("sms", phone, None if sms_consent(order, preferences) else "no_sms_consent"))

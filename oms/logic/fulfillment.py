@@ -4,6 +4,7 @@ from contextlib import suppress
 
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
+from oms.adapters.tracking_inbox import TrackingInbox
 from oms.adapters.workflow import Workflow
 from oms.domain.errors import Conflict, OrderShipped
 from oms.domain.order import Order, Shipment, iso, timeline_entry
@@ -48,10 +49,12 @@ def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository
 
 
 def record_shipment(
-    order_id: str, carrier: str, tracking_number: str, orders: OrdersRepository, workflow: Workflow
+    order_id: str, carrier: str, tracking_number: str, orders: OrdersRepository, workflow: Workflow,
+    inbox: TrackingInbox | None = None,
 ) -> Order:
     """The warehouse handed the parcel to ``carrier``; resumes the waiting workflow. The same shipment again, at
-    once or later, answers the same; a different one for an order that is not waiting is a Conflict."""
+    once or later, answers the same; a different one for an order that is not waiting is a Conflict. Carrier
+    events that arrived before the shipment (parked, at most 24 hours) are queued again to be applied."""
     order = orders.require(order_id)
     existing = order["shipments"].get(tracking_number)
     if existing is None:
@@ -73,6 +76,8 @@ def record_shipment(
         # the same, and the step that runs next finds it (``OrderShipped``) and goes on to ship.
         with suppress(Conflict):
             workflow.resume(token, {"carrier": carrier, "tracking_number": tracking_number})
+    if inbox is not None:
+        inbox.release_parked(tracking_number)
     return orders.require(order_id)
 
 
@@ -83,7 +88,8 @@ def _record(order: Order, carrier: str, tracking_number: str, orders: OrdersRepo
     moment = now()
     shipment: Shipment = {
         "carrier": carrier, "tracking_number": tracking_number, "status": "pre_transit",
-        "status_detail": DESCRIPTION["pre_transit"], "events": [], "created_at": iso(moment),
+        "status_detail": DESCRIPTION["LABEL_CREATED"], "events": [], "created_at": iso(moment),
+        "tracking_status": "LABEL_CREATED",
     }
     if "cancellation" in order:
         raise Conflict(f"order {order_id} is being cancelled ({order['cancellation']['by']}); do not ship it")

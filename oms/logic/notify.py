@@ -43,6 +43,7 @@ class Notifier:
     policy: NotificationPolicy
     shop: Shop
     clock: Callable[[], datetime]
+    tracking_link: Callable[[str], str] = lambda order_id: ""  # the signed page of an order ("" if unavailable)
 
 
 def deliveries(order: Order, event: str, ref: str, notifier: Notifier) -> list[Delivery]:
@@ -54,7 +55,7 @@ def deliveries(order: Order, event: str, ref: str, notifier: Notifier) -> list[D
 
 
 def message_for(order: Order, event: str, ref: str, notifier: Notifier) -> Message:
-    return render(event, order, ref, shop=notifier.shop)
+    return render(event, order, ref, shop=notifier.shop, tracking_link=notifier.tracking_link(order["order_id"]))
 
 
 def deliver(delivery: Delivery, message: Message, notifier: Notifier, attempt: int = 1) -> NotificationRecord:

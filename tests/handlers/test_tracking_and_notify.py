@@ -29,13 +29,31 @@ def shipped_order(stack, context):
     return order_id
 
 
-def webhook(stack, context, status, secret=None, signature=None):
+def drain(stack, context):
+    """Hand what the webhooks queued to the tracking_events function, as the SQS event source does."""
+    sqs = boto3.client("sqs")
+    url = stack.env("tracking_webhook", "TRACKING_QUEUE_URL")
+    module = stack.handler("tracking_events")
+    failures = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                    "attributes": {}, "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:tracking", "awsRegion": "us-east-1"}
+                   for m in messages]
+        failures += module.handler({"Records": records}, context)["batchItemFailures"]
+        for m in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return failures
+
+
+def webhook(stack, context, status, secret=None, signature=None, event_id=None, at="2026-11-25T10:00:00Z"):
     secret_arn = stack.env("tracking_webhook", "WEBHOOK_SECRETS_ARN")
     real = json.loads(boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"])["easypost"]
-    body = json.dumps({"object": "Event", "description": "tracker.updated", "result": {
+    body = json.dumps({"object": "Event", "id": event_id or f"evt_{status}_{at}", "description": "tracker.updated",
+                       "result": {
         "object": "Tracker", "id": "trk_1", "tracking_code": "1Z999AA10123456784", "status": status,
         "carrier": "UPS", "est_delivery_date": "2026-11-27T00:00:00Z",
-        "tracking_details": [{"datetime": "2026-11-25T10:00:00Z", "status": status, "message": status,
+        "tracking_details": [{"datetime": at, "status": status, "message": status,
                               "tracking_location": {"city": "Austin", "state": "TX"}}]}})
     header = signature if signature is not None else sign(body.encode(), secret or real)
     module = stack.handler("tracking_webhook")
@@ -52,14 +70,21 @@ def test_forged_or_missing_signature_is_401_and_changes_nothing(stack, context):
 
 def test_delivered_moves_the_order_to_delivered_once_and_stale_updates_are_ignored(stack, context):
     order_id = shipped_order(stack, context)
-    assert webhook(stack, context, "in_transit") == (200, {"result": "applied"})
-    assert webhook(stack, context, "delivered") == (200, {"result": "applied"})
-    assert webhook(stack, context, "delivered") == (200, {"result": "stale"})
-    assert webhook(stack, context, "in_transit") == (200, {"result": "stale"})
+    status, body = webhook(stack, context, "in_transit", at="2026-11-25T10:00:00Z")
+    assert (status, body["result"]) == (200, "accepted")
+    assert drain(stack, context) == []
+    assert webhook(stack, context, "delivered", at="2026-11-26T10:00:00Z")[1]["result"] == "accepted"
+    assert webhook(stack, context, "delivered", at="2026-11-26T10:00:00Z")[1]["result"] == "duplicate"
+    # An older scan that arrives late is recorded in the history but moves nothing back.
+    assert webhook(stack, context, "in_transit", at="2026-11-24T08:00:00Z")[1]["result"] == "accepted"
+    assert drain(stack, context) == []
     final = order(stack, order_id)
     assert (final["status"], final["fulfillment_status"]) == ("DELIVERED", "DELIVERED")
     shipment = final["shipments"]["1Z999AA10123456784"]
-    assert shipment["status"] == "delivered" and shipment["events"][0]["location"] == "Austin, TX"
+    assert (shipment["status"], shipment["tracking_status"]) == ("delivered", "DELIVERED")
+    assert [e["at"] for e in shipment["events"]] == ["2026-11-24T08:00:00Z", "2026-11-25T10:00:00Z",
+                                                     "2026-11-26T10:00:00Z"]
+    assert shipment["events"][0]["location"] == "Austin, TX" and shipment["events"][0]["raw_status"] == "in_transit"
 
 
 def sqs_record(message_id: str, order_id: str, event: str) -> dict:

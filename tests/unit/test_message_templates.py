@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from local.preview import SAMPLE_SHOP, sample_order
+from local.preview import SAMPLE_LINK, SAMPLE_SHOP, sample_order, sample_ref
 from oms.domain.messages import render, template_locale
 from oms.domain.notification_policy import EVENTS, load_policy, missing_templates
 from oms.domain.sms import measure, non_gsm_characters
@@ -22,8 +22,8 @@ def test_every_event_has_a_template_with_all_four_parts_in_every_required_locale
 
 @pytest.mark.parametrize(("event", "locale"), PAIRS)
 def test_each_template_renders_and_its_sms_fits_one_gsm7_part(event, locale):
-    message = render(event, sample_order(event, locale), "re_1" if event == "payment_refunded" else "",
-                     shop=SAMPLE_SHOP)
+    order = sample_order(event, locale)
+    message = render(event, order, sample_ref(event, order), shop=SAMPLE_SHOP, tracking_link=SAMPLE_LINK)
     assert message.locale == locale
     assert message.subject and "\n" not in message.subject
     assert "ord_5f2c9a1e7b3d4c6a8e0f1b2c" in message.text and "ord_5f2c9a1e7b3d4c6a8e0f1b2c" in message.html
@@ -90,3 +90,20 @@ def test_yen_has_no_minor_unit_from_babel_data():
     order = sample_order("order_confirmed", "en-US")
     order.update(currency="JPY", total=158150)
     assert "¥158,150" in render("order_confirmed", order, shop=SAMPLE_SHOP).text
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+@pytest.mark.parametrize("problem", ["DELIVERY_ATTEMPTED", "EXCEPTION", "RETURN_TO_SENDER"])
+def test_each_delivery_problem_says_something_different(locale, problem):
+    order = sample_order("delivery_problem", locale)
+    texts = {p: render("delivery_problem", order, sample_ref("delivery_problem", order, p), shop=SAMPLE_SHOP).text
+             for p in ("DELIVERY_ATTEMPTED", "EXCEPTION", "RETURN_TO_SENDER")}
+    assert len(set(texts.values())) == 3, f"{locale}: the three problems read the same"
+    assert "1Z999AA10123456784" in texts[problem]
+
+
+def test_the_shipped_email_carries_the_tracking_link_in_every_locale():
+    for locale in POLICY.required_locales:
+        message = render("order_shipped", sample_order("order_shipped", locale), shop=SAMPLE_SHOP,
+                         tracking_link=SAMPLE_LINK)
+        assert SAMPLE_LINK in message.text and SAMPLE_LINK in message.html, locale

@@ -9,7 +9,7 @@ from oms.domain.models import PlaceOrderRequest
 from oms.domain.order import close_outcome, new_order, ops_view, order_id_for, public_view
 from oms.domain.pricing import CatalogProduct
 from oms.domain.status import OrderStatus, PaymentStatus
-from oms.domain.tracking import is_forward, normalize
+from oms.domain.tracking import normalized, supersedes
 
 REQUEST = {
     "currency": "USD",
@@ -97,9 +97,23 @@ def test_easypost_signature():
 
 
 def test_tracking_moves_forward_only():
-    assert is_forward("pre_transit", "in_transit")
-    assert is_forward("in_transit", "delivered")
-    assert not is_forward("delivered", "in_transit")
-    assert not is_forward("out_for_delivery", "in_transit")
-    assert not is_forward("in_transit", "in_transit")
-    assert normalize("Something_New") == "unknown"
+    assert supersedes("LABEL_CREATED", None, "IN_TRANSIT", None)
+    assert supersedes("IN_TRANSIT", None, "DELIVERED", None)
+    assert not supersedes("DELIVERED", None, "IN_TRANSIT", None)
+    assert not supersedes("OUT_FOR_DELIVERY", None, "IN_TRANSIT", None)
+    assert not supersedes("IN_TRANSIT", None, "IN_TRANSIT", None)
+    # Detours come and go; older news never replaces newer.
+    assert supersedes("OUT_FOR_DELIVERY", "2026-12-03T08:00", "DELIVERY_ATTEMPTED", "2026-12-03T14:00")
+    assert supersedes("DELIVERY_ATTEMPTED", "2026-12-03T14:00", "OUT_FOR_DELIVERY", "2026-12-04T08:00")
+    assert supersedes("EXCEPTION", "2026-12-03T14:00", "IN_TRANSIT", "2026-12-04T08:00")
+    assert not supersedes("OUT_FOR_DELIVERY", "2026-12-03T08:00", "EXCEPTION", "2026-12-02T08:00")
+
+
+def test_one_table_maps_every_source_to_the_normalized_statuses():
+    assert normalized("easypost", "pre_transit") == "LABEL_CREATED"
+    assert normalized("easypost", "in_transit", "delivery_exception") == "DELIVERY_ATTEMPTED"
+    assert normalized("easypost", "unknown") is None and normalized("easypost", "Something_New") is None
+    assert normalized("aftership", "AttemptFail") == "DELIVERY_ATTEMPTED"
+    assert normalized("aftership", "Exception", "Exception_011") == "RETURN_TO_SENDER"
+    assert normalized("aftership", "Expired") == "EXPIRED" and normalized("aftership", "Pending") is None
+    assert normalized("generic", "OUT_FOR_DELIVERY") == "OUT_FOR_DELIVERY"
