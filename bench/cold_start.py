@@ -32,7 +32,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "get_order": ("dynamodb", "secretsmanager"),
     "order_changes": ("dynamodb", "stepfunctions"),
     "admin": ("dynamodb", "stepfunctions", "secretsmanager"),
-    "tracking_webhook": ("dynamodb", "sqs", "secretsmanager"),
+    "tracking_webhook": ("dynamodb", "sqs", "secretsmanager"),  # store, queue, verify
     "payment": ("dynamodb",),
     "inventory": ("dynamodb",),
     "fraud": ("dynamodb", "sns", "sqs"),
@@ -42,6 +42,8 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "sweeper": ("dynamodb", "stepfunctions"),
     "customers": ("dynamodb",),
     "mail_feedback": ("dynamodb",),
+    "tracking_events": ("dynamodb", "sqs", "sns"),
+    "track": ("dynamodb", "secretsmanager"),
 }
 assert set(CLIENTS) == set(BY_FUNCTION), "every function is benchmarked"
 

@@ -45,6 +45,8 @@ def process(key: str, inbox: TrackingInbox, orders: OrdersRepository, queue: Not
     stored = inbox.get(key)
     if stored is None:
         return "ignored"  # past its 30 days
+    if stored.get("state") in ("APPLIED", "STALE", "IGNORED", "EXPIRED"):
+        return "stale"  # queued twice (a carrier's retry raced its first delivery): applied once
     try:
         update = parse(stored["source"], stored["body"].encode())
     except (NotAnUpdate, ValueError) as exc:

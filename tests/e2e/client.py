@@ -62,11 +62,13 @@ class Api:
 
     def tracking(self, tracking_code: str, status: str, secret: str | None = None) -> requests.Response:
         import json
+        from datetime import UTC, datetime
 
-        body = json.dumps({"object": "Event", "description": "tracker.updated", "result": {
-            "object": "Tracker", "tracking_code": tracking_code, "status": status, "carrier": "UPS",
-            "est_delivery_date": None,
-            "tracking_details": [{"datetime": "2026-11-24T10:00:00Z", "status": status, "message": status}]}})
+        at = datetime.now(UTC).isoformat()
+        body = json.dumps({"object": "Event", "id": f"evt_{uuid.uuid4().hex}", "description": "tracker.updated",
+                           "result": {"object": "Tracker", "tracking_code": tracking_code, "status": status,
+                                      "carrier": "UPS", "est_delivery_date": None,
+                                      "tracking_details": [{"datetime": at, "status": status, "message": status}]}})
         key = secret or self.stack.config["webhook_secrets"]["easypost"]
         return self.call("POST", "/webhooks/tracking/easypost", data=body,
                          headers={"X-Hmac-Signature": sign(body.encode(), key), "Content-Type": "application/json"})

@@ -29,6 +29,8 @@ FUNCTION_STACK = {
     "sweeper": "OmsWorkflow",
     "customers": "OmsApi",
     "mail_feedback": "OmsMessaging",
+    "tracking_events": "OmsMessaging",
+    "track": "OmsApi",
 }
 ROUTES = {
     ("POST", "/orders"): ("place_order", True),
@@ -51,7 +53,11 @@ ROUTES = {
     ("DELETE", "/admin/suppressions/{email}"): ("admin", True),
     ("GET", "/customers/me/preferences"): ("customers", True),
     ("PUT", "/customers/me/preferences"): ("customers", True),
+    ("GET", "/orders/{order_id}/tracking"): ("get_order", True),
+    ("GET", "/track/{token}"): ("track", False),
     ("POST", "/webhooks/tracking/easypost"): ("tracking_webhook", False),
+    ("POST", "/webhooks/tracking/aftership"): ("tracking_webhook", False),
+    ("POST", "/webhooks/tracking/generic"): ("tracking_webhook", False),
 }
 
 
@@ -89,7 +95,7 @@ def test_no_custom_resources(synthesized: Synthesized) -> None:
 
 def test_tables(synthesized: Synthesized) -> None:
     tables = synthesized.resources("OmsData", "AWS::DynamoDB::Table")
-    assert len(tables) == 7
+    assert len(tables) == 8
     for table in tables.values():
         props = table["Properties"]
         assert table["DeletionPolicy"] == "Retain"
@@ -102,7 +108,7 @@ def test_tables(synthesized: Synthesized) -> None:
 
     by_keys = _tables_by_keys(synthesized)
     assert set(by_keys) == {("order_id",), ("sku",), ("sku", "warehouse"), ("tracking_number",), ("id",),
-                            ("customer_id", "item"), ("email",)}
+                            ("customer_id", "item"), ("email",), ("pk", "sk")}
     orders = by_keys[("order_id",)]
     indexes = {i["IndexName"]: i for i in orders["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"by_customer", "by_status"}
@@ -124,6 +130,7 @@ def test_tables(synthesized: Synthesized) -> None:
     ]
     assert by_keys[("id",)]["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     assert all("GlobalSecondaryIndexes" not in t for keys, t in by_keys.items() if keys != ("order_id",))
+    assert by_keys[("pk", "sk")]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 # -- functions -------------------------------------------------------------------------------------
@@ -231,9 +238,9 @@ def test_least_privilege_examples(synthesized: Synthesized) -> None:
 
 def test_queues_dlq_and_event_source(synthesized: Synthesized) -> None:
     queues = synthesized.resources("OmsMessaging", "AWS::SQS::Queue")
-    assert len(queues) == 4  # notifications and SES feedback, each with its DLQ
+    assert len(queues) == 6  # notifications, SES feedback and tracking events, each with its DLQ
     mains = [q for q in queues.values() if "RedrivePolicy" in q["Properties"]]
-    assert len(mains) == 2
+    assert len(mains) == 3
     for queue in mains:
         dlq_id = queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert queue["Properties"]["RedrivePolicy"]["maxReceiveCount"] == 5
