@@ -135,3 +135,35 @@ def test_the_shipped_email_links_to_a_public_page_that_expires_and_cannot_be_for
     expired = sign(order_id, key, time.time() - 91 * 86400)
     gone = requests.get(link.replace(token, expired), timeout=10)
     assert gone.status_code == 410 and gone.json()["code"] == "link_expired"
+
+
+def test_a_dead_lettered_event_is_replayed_with_oms_webhooks_replay(api, ann, local_stack):
+    """Processing keeps failing (a fault on tracking_events): after 5 receives the event is in the DLQ, the order
+    unchanged; once fixed, ``oms webhooks replay`` moves it back and the order is delivered."""
+    from local.cli import main, redrive
+    from local.faults import FaultBook
+
+    order_id, tracking = _shipped(api, ann)
+    book = FaultBook(local_stack.config["faults_file"])
+    book.add({"action": "aws:lambda:invocation-error", "function": "tracking_events", "when": "before"})
+    try:
+        assert _generic(api, local_stack, tracking, "DELIVERED", _hours_ago(0)).json()["result"] == "accepted"
+        config = local_stack.config
+        sqs = boto3.client("sqs", endpoint_url=config["aws_endpoint_url"], region_name=config["region"],
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        dlq = next(u for u in sqs.list_queues()["QueueUrls"] if "TrackingEventsDlq" in u)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            depth = int(sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"]["ApproximateNumberOfMessages"])
+            if depth:
+                break
+            time.sleep(1)
+        assert depth == 1
+        assert api.order(ann, order_id)["status"] == "SHIPPED"
+    finally:
+        book.clear()
+    assert main(["--state-dir", str(local_stack.state_dir), "webhooks", "replay"]) == 0
+    assert list(redrive(local_stack.config, only="TrackingEvents").values()) == [0]  # nothing left behind
+    order = api.wait(ann, order_id, "DELIVERED", timeout=30)
+    assert order["shipments"][0]["tracking_status"] == "DELIVERED"

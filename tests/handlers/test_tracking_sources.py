@@ -220,3 +220,51 @@ def test_a_delivery_before_the_order_is_shipped_is_retried_not_lost(stack, conte
         generic(stack, context, "DELIVERED")
     assert len(drain(stack, context)) == 1  # the order is not SHIPPED yet: the record fails, SQS retries it
     assert order(stack, order_id)["status"] == "PROCESSING"
+
+
+def test_our_easypost_signature_is_the_one_easyposts_own_sdk_verifies():
+    """EasyPost's official SDK (``easypost.util.validate_webhook``) accepts what our test clients sign and
+    refuses what our check refuses. (AfterShip's SDKs have no webhook helper; its documented scheme is tested
+    above.)"""
+    from easypost.errors import SignatureVerificationError
+    from easypost.util import validate_webhook
+
+    from oms.domain.easypost import sign
+    from oms.domain.webhook_signatures import SignatureRejected, verify
+
+    body = json.dumps({"object": "Event", "id": "evt_1", "description": "tracker.updated", "result": {}}).encode()
+    secret = "s\u00e9cr\u00e8t-\uff21"  # NFKD matters: a full-width letter and accents
+    header = sign(body, secret)
+    assert validate_webhook(body, {"X-Hmac-Signature": header}, secret)["id"] == "evt_1"
+    verify("easypost", body, {"x-hmac-signature": header}, [secret], time.time())
+    with pytest.raises(SignatureVerificationError):
+        validate_webhook(body, {"X-Hmac-Signature": sign(body, "other")}, secret)
+    with pytest.raises(SignatureRejected):
+        verify("easypost", body, {"x-hmac-signature": sign(body, "other")}, [secret], time.time())
+
+
+def test_a_lost_enqueue_is_healed_by_the_carriers_retry(stack, context, tmp_path):
+    """The event is stored but SQS refuses it: the webhook answers 503, the carrier retries, and the retry (a
+    duplicate id) queues the event that never got processed."""
+    from botocore import handlers
+
+    from local import faults
+    from oms.adapters.aws import reset
+
+    order_id = shipped_order(stack, context)
+    book = faults.FaultBook(tmp_path / "faults.json")
+    before = list(handlers.BUILTIN_HANDLERS)
+    faults.install_api_faults(book, "tracking_webhook")
+    try:
+        reset()
+        book.add({"action": "aws:fis:inject-api-unavailable-error", "service": "sqs", "operations": ["SendMessage"]})
+        status, body = generic(stack, context, "IN_TRANSIT", event_id="lost-1")
+        assert status == 503, body
+        book.clear()
+        status, body = generic(stack, context, "IN_TRANSIT", event_id="lost-1")
+        assert (status, body["result"]) == (200, "duplicate")
+    finally:
+        handlers.BUILTIN_HANDLERS[:] = before
+        reset()
+    assert drain(stack, context) == []
+    assert order(stack, order_id)["shipments"][NUMBER]["tracking_status"] == "IN_TRANSIT"
