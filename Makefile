@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint openapi fuzz faults bench bench-cold-start bench-requests bench-storm bench-latency clean
+.PHONY: install run test lint openapi fuzz faults bench bench-cold-start bench-requests bench-storm bench-latency bench-webhooks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ fuzz: install ## the contract test with many more generated cases per operation 
 faults: install ## the fault suite: every scenario, 20 concurrent orders each (make test runs a fast subset)
 	OMS_FAULT_SWEEP=full OMS_FAULT_ORDERS=$${OMS_FAULT_ORDERS:-20} $(BIN)/python -m pytest tests/e2e/test_fault_suite.py -v
 
-bench: bench-cold-start bench-requests bench-storm bench-latency ## every benchmark, one after another
+bench: bench-cold-start bench-requests bench-storm bench-latency bench-webhooks ## every benchmark, one after another
 
 bench-cold-start: $(STAMP) ## each function's init against a bare boto3 process with the same clients
 	$(BIN)/python -m bench.cold_start
@@ -54,6 +54,9 @@ bench-storm: $(STAMP) ## 200 orders for 10 units from 16 clients: nothing overso
 
 bench-latency: $(STAMP) ## placement-to-PROCESSING latency on the local stack
 	$(BIN)/python -m bench.order_latency
+
+bench-webhooks: $(STAMP) ## a carrier webhook's answer time and how soon its event is applied, on the local stack
+	$(BIN)/python -m bench.webhook_latency
 
 clean:
 	rm -rf .oms cdk.out .pytest_cache .mypy_cache .ruff_cache

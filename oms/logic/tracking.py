@@ -9,17 +9,19 @@ a day past the promised window (email, once), and the delivery. Every shipment d
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.tracking_inbox import PARK_SECONDS, TrackingInbox, event_key
-from oms.domain.carrier_events import CarrierUpdate, NotAnUpdate, parse
 from oms.domain.errors import TransientError
 from oms.domain.order import Order, TrackingEvent, iso, timeline_entry
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.tracking import DESCRIPTION, LEGACY_STATUS, PROBLEMS, supersedes
 from oms.logic.clock import now
+
+if TYPE_CHECKING:  # the sources' pydantic models are built on the first event, not at the function's init
+    from oms.domain.carrier_events import CarrierUpdate
 
 Accepted = Literal["accepted", "duplicate"]
 Outcome = Literal["applied", "stale", "parked", "expired", "ignored"]
@@ -47,6 +49,8 @@ def process(key: str, inbox: TrackingInbox, orders: OrdersRepository, queue: Not
         return "ignored"  # past its 30 days
     if stored.get("state") in ("APPLIED", "STALE", "IGNORED", "EXPIRED"):
         return "stale"  # queued twice (a carrier's retry raced its first delivery): applied once
+    from oms.domain.carrier_events import NotAnUpdate, parse
+
     try:
         update = parse(stored["source"], stored["body"].encode())
     except (NotAnUpdate, ValueError) as exc:
