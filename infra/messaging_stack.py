@@ -58,24 +58,9 @@ class MessagingStack(Stack):
             enforce_ssl=True,
         )
 
-        self.dead_letters = sqs.Queue(
-            self,
-            "NotificationsDlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        self.notifications = sqs.Queue(
-            self,
-            "Notifications",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            # Lambda's guidance: at least 6x the consumer's timeout.
-            visibility_timeout=Duration.seconds(NOTIFY_TIMEOUT.to_seconds() * 6),
-            # Each message is one event for one order, delivered in a batch of one: a message that keeps failing
-            # reaches the DLQ alone (after 5 receives), never with innocent neighbours.
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.dead_letters),
-        )
+        # Each message is one event for one order, delivered in a batch of one: a message that keeps failing
+        # reaches the DLQ alone (after 5 receives), never with innocent neighbours.
+        self.notifications, self.dead_letters = self._queue_with_dlq("Notifications", "NotificationsDlq")
 
         self.sender_identity = ses.EmailIdentity(
             self, "SenderIdentity", identity=ses.Identity.email(config.sender_email)
@@ -159,6 +144,18 @@ class MessagingStack(Stack):
                      period=Duration.minutes(5), statistic="Maximum"),
                  self.alarms, runbook="notifications-dead-letter-queue")
 
+    def _queue_with_dlq(self, queue_id: str, dlq_id: str) -> tuple[sqs.Queue, sqs.Queue]:
+        """A queue consumed by a function (visibility 6x its timeout, Lambda's guidance) whose message moves to
+        the dead-letter queue (kept 14 days) after 5 receives."""
+        dead_letters = sqs.Queue(self, dlq_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+                                 retention_period=Duration.days(14))
+        queue = sqs.Queue(
+            self, queue_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
+            visibility_timeout=Duration.seconds(NOTIFY_TIMEOUT.to_seconds() * 6),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=dead_letters),
+        )
+        return queue, dead_letters
+
     def _mail_feedback(self, config: OmsConfig, data: DataStack) -> None:
         """SES configuration set -> SNS topic -> SQS queue (+DLQ) -> mail_feedback: permanent bounces and
         complaints suppress the address."""
@@ -171,13 +168,7 @@ class MessagingStack(Stack):
             destination=ses.EventDestination.sns_topic(self.mail_feedback_topic),
             events=[ses.EmailSendingEvent.BOUNCE, ses.EmailSendingEvent.COMPLAINT],
         )
-        self.feedback_dead_letters = sqs.Queue(self, "MailFeedbackDlq", encryption=sqs.QueueEncryption.SQS_MANAGED,
-                                               enforce_ssl=True, retention_period=Duration.days(14))
-        self.feedback_queue = sqs.Queue(
-            self, "MailFeedbackQueue", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
-            visibility_timeout=Duration.seconds(NOTIFY_TIMEOUT.to_seconds() * 6),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.feedback_dead_letters),
-        )
+        self.feedback_queue, self.feedback_dead_letters = self._queue_with_dlq("MailFeedbackQueue", "MailFeedbackDlq")
         self.mail_feedback_topic.add_subscription(
             subscriptions.SqsSubscription(self.feedback_queue, raw_message_delivery=True))
         self.mail_feedback = PowertoolsFunction(
@@ -194,13 +185,8 @@ class MessagingStack(Stack):
 
     def _tracking_events(self, config: OmsConfig, data: DataStack) -> None:
         """Carrier events: the webhook stores and queues them; tracking_events applies them (DLQ after 5)."""
-        self.tracking_dead_letters = sqs.Queue(self, "TrackingEventsDlq", encryption=sqs.QueueEncryption.SQS_MANAGED,
-                                               enforce_ssl=True, retention_period=Duration.days(14))
-        self.tracking_queue = sqs.Queue(
-            self, "TrackingEventsQueue", encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True,
-            visibility_timeout=Duration.seconds(NOTIFY_TIMEOUT.to_seconds() * 6),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.tracking_dead_letters),
-        )
+        self.tracking_queue, self.tracking_dead_letters = self._queue_with_dlq("TrackingEventsQueue",
+                                                                              "TrackingEventsDlq")
         self.tracking_events = PowertoolsFunction(
             self, "TrackingEventsFunction", name="tracking_events", config=config, code=oms_code(),
             timeout=NOTIFY_TIMEOUT, alarm_topic=self.alarms,

@@ -9,13 +9,19 @@ from tests.handlers.conftest import api_event, call
 from tests.handlers.helpers import order, order_body, place, step, stock
 
 
-def shipped_order(stack, context):
+def awaiting_shipment(stack, context):
+    """An order authorized, reserved and waiting for the warehouse (PROCESSING)."""
     stock(stack, context)
     _, body = place(stack, context, order_body())
     order_id = body["order_id"]
     for function, action in (("payment", "authorize"), ("inventory", "reserve")):
         step(stack, context, function, action, order_id)
     step(stack, context, "fulfillment", "request_fulfillment", order_id, task_token="token")
+    return order_id
+
+
+def record(stack, order_id, tracking_number="1Z999AA10123456784", carrier="UPS"):
+    """The shipment recorded as ops do (the workflow's resumption left out)."""
     from oms.adapters.orders_repo import OrdersRepository
     from oms.logic.fulfillment import record_shipment
 
@@ -24,7 +30,12 @@ def shipped_order(stack, context):
             pass
 
     repo = OrdersRepository(stack.env("admin", "ORDERS_TABLE"), stack.env("admin", "SHIPMENTS_TABLE"))
-    record_shipment(order_id, "UPS", "1Z999AA10123456784", repo, NoWorkflow())
+    record_shipment(order_id, carrier, tracking_number, repo, NoWorkflow())
+
+
+def shipped_order(stack, context):
+    order_id = awaiting_shipment(stack, context)
+    record(stack, order_id)
     step(stack, context, "order_status", "mark_shipped", order_id)
     return order_id
 

@@ -13,8 +13,8 @@ from moto.sns.models import sns_backends
 
 from oms.domain.webhook_signatures import aftership_signature, generic_signature
 from tests.handlers.conftest import api_event, call
-from tests.handlers.helpers import order, order_body, place, step, stock
-from tests.handlers.test_tracking_and_notify import drain, shipped_order, webhook
+from tests.handlers.helpers import order
+from tests.handlers.test_tracking_and_notify import awaiting_shipment, drain, record, shipped_order, webhook
 
 NUMBER = "1Z999AA10123456784"
 
@@ -105,12 +105,7 @@ def test_a_secret_rotates_without_dropping_events(stack, context):
 
 
 def test_an_unknown_tracking_number_is_parked_then_applied_when_the_shipment_is_recorded(stack, context):
-    stock(stack, context)
-    _, body = place(stack, context, order_body())
-    order_id = body["order_id"]
-    for function, action in (("payment", "authorize"), ("inventory", "reserve")):
-        step(stack, context, function, action, order_id)
-    step(stack, context, "fulfillment", "request_fulfillment", order_id, task_token="token")
+    order_id = awaiting_shipment(stack, context)
     assert generic(stack, context, "IN_TRANSIT", number="EARLY123456", event_id="early-1")[0] == 200
     assert drain(stack, context) == []
     table = boto3.resource("dynamodb").Table(stack.env("tracking_webhook", "TRACKING_EVENTS_TABLE"))
@@ -199,21 +194,8 @@ def test_the_customer_sees_tracking_and_a_signed_link_works_without_sign_in(stac
 
 @pytest.mark.parametrize("source", ["aftership", "generic"])
 def test_a_delivery_before_the_order_is_shipped_is_retried_not_lost(stack, context, source):
-    stock(stack, context)
-    _, body = place(stack, context, order_body())
-    order_id = body["order_id"]
-    for function, action in (("payment", "authorize"), ("inventory", "reserve")):
-        step(stack, context, function, action, order_id)
-    step(stack, context, "fulfillment", "request_fulfillment", order_id, task_token="token")
-    from oms.adapters.orders_repo import OrdersRepository
-    from oms.logic.fulfillment import record_shipment
-
-    class NoWorkflow:
-        def resume(self, token, output):
-            pass
-
-    repo = OrdersRepository(stack.env("admin", "ORDERS_TABLE"), stack.env("admin", "SHIPMENTS_TABLE"))
-    record_shipment(order_id, "UPS", NUMBER, repo, NoWorkflow())
+    order_id = awaiting_shipment(stack, context)
+    record(stack, order_id, NUMBER)
     if source == "aftership":
         aftership(stack, context, "Delivered")
     else:
