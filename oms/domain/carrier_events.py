@@ -60,6 +60,19 @@ def _date(value: Any) -> str | None:
         return None
 
 
+def instant(value: str | None) -> str | None:
+    """A timestamp with an offset in UTC (``2026-12-02T07:30:00-05:00`` -> ``2026-12-02T12:30:00+00:00``), so
+    events from sources that use different offsets order correctly. A local time without an offset (AfterShip's
+    ``checkpoint_time`` often is) is kept as the carrier gave it."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    return parsed.astimezone(UTC).isoformat() if parsed.tzinfo else value
+
+
 def _place(*parts: Any) -> str:
     return ", ".join(str(p) for p in parts if p)
 
@@ -73,7 +86,7 @@ def from_easypost(raw: bytes) -> CarrierUpdate:
         raise NotAnUpdate(event.description[:200])
     tracker = Tracker.model_validate(event.result)
     checkpoints = [
-        Checkpoint(at=d.datetime, tracking_status=normalized("easypost", d.status or "", d.status_detail),
+        Checkpoint(at=instant(d.datetime), tracking_status=normalized("easypost", d.status or "", d.status_detail),
                    raw_status=d.status or "", message=d.message or "",
                    location=_place(*((d.tracking_location or {}).get(k) for k in ("city", "state", "country"))))
         for d in tracker.tracking_details
@@ -83,7 +96,7 @@ def from_easypost(raw: bytes) -> CarrierUpdate:
         source="easypost", event_id=event.id or f"{tracker.tracking_code}:{tracker.updated_at}:{tracker.status}",
         tracking_number=tracker.tracking_code, carrier=tracker.carrier or "",
         tracking_status=normalized("easypost", tracker.status, tracker.status_detail), raw_status=tracker.status,
-        occurred_at=(last.datetime if last else None) or tracker.updated_at,
+        occurred_at=instant((last.datetime if last else None) or tracker.updated_at),
         estimated_delivery=_date(tracker.est_delivery_date), tracking_url=tracker.public_url,
         checkpoints=checkpoints)
 
@@ -136,7 +149,8 @@ def from_aftership(raw: bytes) -> CarrierUpdate:
                 or _date((msg.courier_estimated_delivery_date or {}).get("estimated_delivery_date"))
                 or _date(msg.expected_delivery))
     checkpoints = [
-        Checkpoint(at=c.checkpoint_time, tracking_status=normalized("aftership", c.tag, c.subtag), raw_status=c.tag,
+        Checkpoint(at=instant(c.checkpoint_time), tracking_status=normalized("aftership", c.tag, c.subtag),
+                   raw_status=c.tag,
                    message=c.message or "",
                    location=c.location or _place(c.city, c.state, c.country_region or c.country_iso3))
         for c in msg.checkpoints
@@ -148,7 +162,7 @@ def from_aftership(raw: bytes) -> CarrierUpdate:
     return CarrierUpdate(
         source="aftership", event_id=hook.event_id, tracking_number=msg.tracking_number, carrier=msg.slug,
         tracking_status=status, raw_status=msg.tag if not msg.subtag else f"{msg.tag}/{msg.subtag}",
-        occurred_at=occurred, estimated_delivery=estimate, tracking_url=msg.courier_tracking_link,
+        occurred_at=instant(occurred), estimated_delivery=estimate, tracking_url=msg.courier_tracking_link,
         checkpoints=checkpoints)
 
 
@@ -176,7 +190,7 @@ class GenericEvent(BaseModel):
 
 def from_generic(raw: bytes) -> CarrierUpdate:
     event = GenericEvent.model_validate_json(raw)
-    at = event.occurred_at.isoformat()
+    at = event.occurred_at.astimezone(UTC).isoformat() if event.occurred_at.tzinfo else event.occurred_at.isoformat()
     status: TrackingStatus = event.status
     return CarrierUpdate(
         source="generic", event_id=event.event_id, tracking_number=event.tracking_number, carrier=event.carrier,

@@ -93,8 +93,8 @@ def test_delivered_moves_the_order_to_delivered_once_and_stale_updates_are_ignor
     assert (final["status"], final["fulfillment_status"]) == ("DELIVERED", "DELIVERED")
     shipment = final["shipments"]["1Z999AA10123456784"]
     assert (shipment["status"], shipment["tracking_status"]) == ("delivered", "DELIVERED")
-    assert [e["at"] for e in shipment["events"]] == ["2026-11-24T08:00:00Z", "2026-11-25T10:00:00Z",
-                                                     "2026-11-26T10:00:00Z"]
+    assert [e["at"] for e in shipment["events"]] == ["2026-11-24T08:00:00+00:00", "2026-11-25T10:00:00+00:00",
+                                                     "2026-11-26T10:00:00+00:00"]  # in UTC, oldest first
     assert shipment["events"][0]["location"] == "Austin, TX" and shipment["events"][0]["raw_status"] == "in_transit"
 
 

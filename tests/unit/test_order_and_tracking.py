@@ -117,3 +117,18 @@ def test_one_table_maps_every_source_to_the_normalized_statuses():
     assert normalized("aftership", "Exception", "Exception_011") == "RETURN_TO_SENDER"
     assert normalized("aftership", "Expired") == "EXPIRED" and normalized("aftership", "Pending") is None
     assert normalized("generic", "OUT_FOR_DELIVERY") == "OUT_FOR_DELIVERY"
+
+
+def test_events_from_sources_with_different_offsets_order_by_the_instant():
+    import json
+
+    from oms.domain.carrier_events import from_aftership, from_generic
+
+    aftership = from_aftership(json.dumps({"event": "tracking_update", "event_id": "e1", "msg": {
+        "tracking_number": "1ZHAND0001", "slug": "ups", "tag": "AttemptFail",
+        "checkpoints": [{"checkpoint_time": "2026-12-02T07:30:00-05:00", "tag": "AttemptFail"}]}}).encode())
+    generic = from_generic(json.dumps({"event_id": "g1", "tracking_number": "1ZHAND0001", "carrier": "UPS",
+                                       "status": "IN_TRANSIT", "occurred_at": "2026-12-02T10:00:00+00:00"}).encode())
+    # 07:30 at UTC-5 is 12:30 UTC: after the 10:00 UTC scan, though its text sorts before it.
+    assert aftership.occurred_at == "2026-12-02T12:30:00+00:00" > generic.occurred_at == "2026-12-02T10:00:00+00:00"
+    assert supersedes("IN_TRANSIT", generic.occurred_at, "DELIVERY_ATTEMPTED", aftership.occurred_at)
