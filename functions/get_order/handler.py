@@ -65,7 +65,7 @@ def read_tracking(order_id: OrderId) -> Any:
     order = _orders().get(order_id)
     if order is None or (order["customer_id"] != who.user_id and not who.is_ops):
         raise NotFound(f"order {order_id} not found")
-    return tracking_view(dict(order))
+    return tracking_view(order)
 
 
 @app.get(

@@ -55,7 +55,7 @@ def track(token: Token) -> Any:
     order = orders.get(order_id)
     if order is None:
         return error(HTTPStatus.NOT_FOUND, "not_found", "No such tracking link")
-    view = tracking_view(dict(order))
+    view = tracking_view(order)
     if "text/html" in (app.current_event.headers.get("accept") or app.current_event.headers.get("Accept") or ""):
         from oms.domain.tracking_page import render_page
 

@@ -6,9 +6,12 @@ for clients that read it. Each event keeps its source's raw status.
 
 from __future__ import annotations
 
-from typing import Final, Literal, NotRequired
+from typing import TYPE_CHECKING, Final, Literal, NotRequired
 
 from typing_extensions import TypedDict
+
+if TYPE_CHECKING:
+    from oms.domain.order import Order
 
 TrackingStatus = Literal["LABEL_CREATED", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERY_ATTEMPTED",
                          "AVAILABLE_FOR_PICKUP", "DELIVERED", "EXCEPTION", "RETURN_TO_SENDER", "EXPIRED"]
@@ -133,11 +136,11 @@ class OrderTracking(TypedDict):
     shipments: list[ShipmentTracking]
 
 
-def tracking_view(order: dict[str, object]) -> OrderTracking:
+def tracking_view(order: Order) -> OrderTracking:
     from oms.domain.carriers import tracking_url
 
     shipments: list[ShipmentTracking] = []
-    for s in dict(order.get("shipments") or {}).values():  # type: ignore[call-overload]
+    for s in order["shipments"].values():
         events = sorted(s.get("events", []), key=lambda e: e.get("at") or "", reverse=True)
         shipments.append({
             "carrier": s["carrier"], "tracking_number": s["tracking_number"],
@@ -148,6 +151,7 @@ def tracking_view(order: dict[str, object]) -> OrderTracking:
                         "raw_status": e.get("raw_status", e.get("status", "")), "message": e.get("message", ""),
                         "location": e.get("location", "")} for e in events],
         })
-    return {"order_id": str(order["order_id"]), "status": str(order["status"]),
-            "expected_delivery": dict(order["expected_delivery"]),  # type: ignore[call-overload]
+    return {"order_id": order["order_id"], "status": str(order["status"]),
+            "expected_delivery": {"earliest": order["expected_delivery"]["earliest"],
+                                  "latest": order["expected_delivery"]["latest"]},
             "shipments": sorted(shipments, key=lambda x: x["tracking_number"])}

@@ -94,35 +94,32 @@ def apply_update(order_id: str, update: CarrierUpdate, orders: OrdersRepository,
     order = orders.require(order_id)
     number = update.tracking_number
     shipment = order["shipments"][number]
-    current = shipment.get("tracking_status")
     moves = update.tracking_status is not None and supersedes(
-        current, shipment.get("status_at"), update.tracking_status, update.occurred_at)
+        shipment.get("tracking_status"), shipment.get("status_at"), update.tracking_status, update.occurred_at)
     events = _events(shipment.get("events", []), update)
     delayed = _late(order, update.estimated_delivery) and not shipment.get("delay_notified")
     if not moves and events == shipment.get("events", []) and not delayed and (
             not update.estimated_delivery or update.estimated_delivery == shipment.get("est_delivery_date")):
         return "stale"
-    path = ("shipments", number)
-    sets: dict[str, Any] = {}
-    change = Change(expect={}, sets=sets)
-    update_at = ".".join(path)
-    if "." in number:  # tracking numbers are [A-Za-z0-9-]: a dot cannot occur
-        raise ValueError(f"bad tracking number {number!r}")
-    sets[f"{update_at}.events"] = events
+    at = f"shipments.{number}"  # tracking numbers are [A-Za-z0-9-] (a dotted one never matches a shipment)
+    sets: dict[str, Any] = {f"{at}.events": events}
     if update.estimated_delivery:
-        sets[f"{update_at}.est_delivery_date"] = update.estimated_delivery
+        sets[f"{at}.est_delivery_date"] = update.estimated_delivery
     if update.tracking_url:
-        sets[f"{update_at}.tracking_url"] = update.tracking_url
+        sets[f"{at}.tracking_url"] = update.tracking_url
     if delayed:
-        sets[f"{update_at}.delay_notified"] = True
+        sets[f"{at}.delay_notified"] = True
+    # Optimistic: the order is as read. Every write changes updated_at, so a concurrent event (whose checkpoints
+    # this merge would overwrite) makes this one fail and be applied again from the queue.
+    change = Change(sets=sets, expect={"updated_at": order["updated_at"]})
     new_status = update.tracking_status
     delivered_order = False
     if moves and new_status is not None:
-        sets[f"{update_at}.tracking_status"] = new_status
-        sets[f"{update_at}.status"] = LEGACY_STATUS[new_status]
-        sets[f"{update_at}.status_detail"] = DESCRIPTION[new_status]
+        sets[f"{at}.tracking_status"] = new_status
+        sets[f"{at}.status"] = LEGACY_STATUS[new_status]
+        sets[f"{at}.status_detail"] = DESCRIPTION[new_status]
         if update.occurred_at:
-            sets[f"{update_at}.status_at"] = update.occurred_at
+            sets[f"{at}.status_at"] = update.occurred_at
         others = [s for n, s in order["shipments"].items() if n != number]
         if new_status == "DELIVERED" and all(s.get("tracking_status") == "DELIVERED" for s in others):
             delivered_order = True
@@ -130,16 +127,11 @@ def apply_update(order_id: str, update: CarrierUpdate, orders: OrdersRepository,
             change.fulfillment_status = FulfillmentStatus.DELIVERED
             change.status_detail = CUSTOMER_DETAIL[OrderStatus.DELIVERED]
             change.events = [timeline_entry(now(), "delivered", f"Delivered by {shipment['carrier']}.")]
-    # Optimistic: the shipment is as read (a concurrent update makes this one try again from the queue).
-    if current is None:
-        change.absent.append(f"{update_at}.tracking_status")
-    else:
-        change.expect[f"{update_at}.tracking_status"] = current
     try:
         orders.apply(order_id, change)
     except TransitionRejected as rejected:
-        if rejected.order["shipments"][number].get("tracking_status") != current:
-            raise TransientError(f"shipment {number} changed meanwhile; applying again") from None
+        if rejected.order["updated_at"] != order["updated_at"]:
+            raise TransientError(f"order {order_id} changed meanwhile; applying again") from None
         raise TransientError(f"order {order_id} is {rejected.order['status']}; the delivery is applied once "
                              f"the order is shipped") from None
     _tell(order, update, moves, delayed, delivered_order, queue, alerts)

@@ -250,3 +250,33 @@ def test_a_lost_enqueue_is_healed_by_the_carriers_retry(stack, context, tmp_path
         reset()
     assert drain(stack, context) == []
     assert order(stack, order_id)["shipments"][NUMBER]["tracking_status"] == "IN_TRANSIT"
+
+
+def test_two_events_applied_from_the_same_read_never_lose_a_checkpoint(stack, context):
+    """Two processors read the order at once; the second write is refused (the order changed), retried from the
+    queue, and both events' checkpoints end up in the history."""
+    from oms.adapters.notifications import NotificationQueue, OpsAlerts
+    from oms.adapters.orders_repo import OrdersRepository
+    from oms.domain.carrier_events import CarrierUpdate, Checkpoint
+    from oms.domain.errors import TransientError
+    from oms.logic.tracking import apply_update
+
+    order_id = shipped_order(stack, context)
+    env = lambda key: stack.env("tracking_events", key)  # noqa: E731
+    orders = OrdersRepository(env("ORDERS_TABLE"), env("SHIPMENTS_TABLE"))
+    queue, alerts = NotificationQueue(env("NOTIFICATIONS_QUEUE_URL")), OpsAlerts(env("OPS_ALERTS_TOPIC_ARN"))
+
+    def scan(message, at):  # news without progress: only the history changes, the status stays
+        return CarrierUpdate(source="aftership", event_id=message, tracking_number=NUMBER, carrier="UPS",
+                             tracking_status=None, raw_status="Pending", occurred_at=at,
+                             checkpoints=[Checkpoint(at, None, "Pending", message, "")])
+
+    snapshot = orders.require(order_id)
+    assert apply_update(order_id, scan("first", "2026-12-02T06:00:00+00:00"), orders, queue, alerts) == "applied"
+    stale_read = OrdersRepository(env("ORDERS_TABLE"), env("SHIPMENTS_TABLE"))
+    stale_read.require = lambda _order_id: snapshot  # read before the first write landed
+    with pytest.raises(TransientError):
+        apply_update(order_id, scan("second", "2026-12-02T07:00:00+00:00"), stale_read, queue, alerts)
+    assert apply_update(order_id, scan("second", "2026-12-02T07:00:00+00:00"), orders, queue, alerts) == "applied"
+    messages = [e["message"] for e in order(stack, order_id)["shipments"][NUMBER]["events"]]
+    assert messages == ["first", "second"]
