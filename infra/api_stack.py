@@ -22,7 +22,7 @@ from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import API_TIMEOUT, function_factory
 from infra.messaging_stack import PUBLIC_URL_PARAMETER, MessagingStack
-from infra.nag import acknowledge, acknowledge_table_indexes
+from infra.nag import acknowledge, acknowledge_kms_data_keys, acknowledge_table_indexes
 from infra.workflow_stack import WorkflowStack
 
 #: (function name, method, path, cognito authorizer?) — the API's complete route table.
@@ -35,6 +35,9 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("admin", "PUT", "/admin/products/{sku}", True),
     ("admin", "PUT", "/admin/inventory/{sku}", True),
     ("admin", "GET", "/admin/inventory/{sku}", True),
+    ("admin", "POST", "/admin/inventory/{sku}/receipts", True),
+    ("admin", "GET", "/admin/inventory/{sku}/movements", True),
+    ("admin", "GET", "/admin/warehouses/{warehouse}/queue", True),
     ("admin", "GET", "/admin/orders", True),
     ("admin", "POST", "/admin/orders/{order_id}/review", True),
     ("admin", "POST", "/admin/orders/{order_id}/shipments", True),
@@ -55,7 +58,7 @@ ROUTES: list[tuple[str, str, str, bool]] = [
 ]
 #: Routes API Gateway refuses (400) without an ``Idempotency-Key`` header.
 IDEMPOTENT_ROUTES = {("POST", "/orders"), ("POST", "/orders/{order_id}/cancel"),
-                     ("POST", "/admin/orders/{order_id}/refunds")}
+                     ("POST", "/admin/orders/{order_id}/refunds"), ("POST", "/admin/inventory/{sku}/receipts")}
 
 
 class ApiStack(Stack):
@@ -160,6 +163,9 @@ class ApiStack(Stack):
                 "ORDERS_TABLE": data.orders.table_name,
                 "CATALOG_TABLE": data.catalog.table_name,
                 "INVENTORY_TABLE": data.inventory.table_name,
+                "MOVEMENTS_TABLE": data.movements.table_name,
+                "BACKORDERS_TABLE": data.backorders.table_name,
+                "OPS_ALERTS_TOPIC_ARN": messaging.ops_alerts.topic_arn,
                 "SHIPMENTS_TABLE": data.shipments.table_name,
                 "WAREHOUSES": config.warehouses_csv,
                 "CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
@@ -172,9 +178,11 @@ class ApiStack(Stack):
             },
         )
         messaging.tracking_queue.grant_send_messages(admin.function)  # parked carrier events, once shipped
-        for table in (data.catalog, data.inventory, data.orders, data.shipments, data.suppressions,
-                      data.tracking_events):
+        for table in (data.catalog, data.inventory, data.movements, data.backorders, data.orders, data.shipments,
+                      data.suppressions, data.tracking_events):
             table.grant_read_write_data(admin.function)
+        messaging.ops_alerts.grant_publish(admin.function)  # low-stock alerts
+        acknowledge_kms_data_keys(admin.role)
         acknowledge_table_indexes(admin.role, data.orders)
         state_machine.grant_task_response(admin.function)
         self.cursor_secret.grant_read(admin.function)

@@ -22,6 +22,10 @@ PYTHON_RUNTIME = "python3.14"
 DEFAULT_CONTEXT: dict[str, Any] = {
     "senderEmail": "orders@example.com",
     "warehouses": "wh-east,wh-west",
+    # Where each warehouse ships from (name:COUNTRY:REGION): allocation prefers the nearest to the destination.
+    "warehouseLocations": "wh-east:US:NJ,wh-west:US:CA",
+    # A backordered order whose goods have not come this many days past their first expected date is cancelled.
+    "backorderLimitDays": 30,
     "reviewAmount": "1000.00",
     "fraudThreshold": "60",
     "reviewTimeoutHours": 168,
@@ -132,10 +136,28 @@ def _notification_policy(path: str) -> str:
     return policy.to_json()
 
 
+def _warehouse_locations(value: str, warehouses: tuple[str, ...]) -> tuple[str, ...]:
+    """``name:COUNTRY:REGION`` for every warehouse, and for no other."""
+    from oms.domain.stock import parse_locations
+
+    specs = tuple(spec.strip() for spec in value.split(",") if spec.strip())
+    try:
+        located = parse_locations(specs)
+    except ValueError as exc:
+        raise ConfigError(f"context 'warehouseLocations': {exc}") from exc
+    names = {w.name for w in located}
+    if names != set(warehouses):
+        raise ConfigError(f"context 'warehouseLocations' must locate exactly the warehouses {list(warehouses)}; "
+                          f"it locates {sorted(names)}")
+    return tuple(f"{w.name}:{w.country}:{w.region}" for w in located)
+
+
 @dataclass(frozen=True)
 class OmsConfig:
     sender_email: str
     warehouses: tuple[str, ...]
+    warehouse_locations: tuple[str, ...]
+    backorder_limit_days: int
     review_amount: str
     fraud_threshold: str
     review_timeout_hours: int
@@ -160,6 +182,10 @@ class OmsConfig:
     def warehouses_csv(self) -> str:
         return ",".join(self.warehouses)
 
+    @property
+    def warehouse_locations_csv(self) -> str:
+        return ",".join(self.warehouse_locations)
+
     @classmethod
     def from_mapping(cls, values: dict[str, Any]) -> OmsConfig:
         for old, new in RENAMED_CONTEXT.items():
@@ -172,6 +198,10 @@ class OmsConfig:
         warehouses = tuple(w.strip() for w in str(merged["warehouses"]).split(",") if w.strip())
         if not warehouses:
             raise ConfigError("context 'warehouses' must list at least one warehouse")
+        locations = _warehouse_locations(str(merged["warehouseLocations"]), warehouses)
+        backorder_limit_days = _int("backorderLimitDays", merged["backorderLimitDays"])
+        if not 1 <= backorder_limit_days <= 365:
+            raise ConfigError(f"context 'backorderLimitDays' must be 1 to 365 days, got {backorder_limit_days}")
         try:
             review_amount = Decimal(str(merged["reviewAmount"]))
         except InvalidOperation as exc:
@@ -190,6 +220,8 @@ class OmsConfig:
         return cls(
             sender_email=sender,
             warehouses=warehouses,
+            warehouse_locations=locations,
+            backorder_limit_days=backorder_limit_days,
             review_amount=str(review_amount),
             fraud_threshold=str(fraud_threshold),
             review_timeout_hours=_int("reviewTimeoutHours", merged["reviewTimeoutHours"]),

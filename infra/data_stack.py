@@ -1,4 +1,4 @@
-"""OmsData: the eight DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
+"""OmsData: the ten DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ class DataStack(Stack):
             )
         self.catalog = self._table("Catalog", partition_key="sku")
         self.inventory = self._table("Inventory", partition_key="sku", sort_key="warehouse")
+        # Every change to a stock row, written in the same transaction (oms/adapters/inventory_repo.py).
+        self.movements = self._table("StockMovements", partition_key="sku", sort_key="movement_id")
+        # Orders waiting for incoming goods, per "<sku>#<warehouse>", in placement order.
+        self.backorders = self._table("Backorders", partition_key="queue", sort_key="created_key")
         self.shipments = self._table("Shipments", partition_key="tracking_number")
         self.idempotency = self._table("Idempotency", partition_key="id", time_to_live_attribute="expiration")
         # One partition per customer, one item per kind (preferences today; profile and addresses later).

@@ -6,6 +6,8 @@ The state machine, in flow order (``docs/architecture.md`` has the same list):
 2. ``ReserveStock`` (inventory/reserve): hold stock for every line, all or nothing.
 3. ``AssessRisk`` (fraud/assess): score the order; ``NeedsReview`` chooses step 4 or step 5.
 4. ``HoldForReview`` (fraud/hold, task token): ON_HOLD until ops approve or reject (``ReviewDecision``).
+   ``StockReady``: an order with backordered goods first waits in ``AwaitStock`` (inventory/await_stock, task
+   token): BACKORDERED until a receipt fills it (or ``StockArrived`` at once), cancelled past its deadline.
 5. ``RequestFulfillment`` (fulfillment/request_fulfillment, task token): PROCESSING until the shipment.
 6. ``CommitStock`` (inventory/commit): the reserved units leave the warehouse.
 7. ``CapturePayment`` (payment/capture): charge the card; a failure goes to ``FlagCaptureFailure``.
@@ -113,8 +115,13 @@ class WorkflowStack(Stack):
             **self.gateway_environment,
         })
         self.grant_gateway(self.payment.function)
-        self.inventory = function("inventory", "Inventory",
-                                  {"ORDERS_TABLE": orders, "INVENTORY_TABLE": data.inventory.table_name})
+        self.inventory = function("inventory", "Inventory", {
+            "ORDERS_TABLE": orders, "INVENTORY_TABLE": data.inventory.table_name,
+            "MOVEMENTS_TABLE": data.movements.table_name, "BACKORDERS_TABLE": data.backorders.table_name,
+            "CATALOG_TABLE": data.catalog.table_name, "WAREHOUSE_LOCATIONS": config.warehouse_locations_csv,
+            "BACKORDER_LIMIT_DAYS": str(config.backorder_limit_days), "NOTIFICATIONS_QUEUE_URL": notifications,
+            "OPS_ALERTS_TOPIC_ARN": alerts_topic,
+        })
         self.fraud = function("fraud", "Fraud", {
             "ORDERS_TABLE": orders, "FRAUD_THRESHOLD": config.fraud_threshold,
             "REVIEW_AMOUNT": config.review_amount, "OPS_ALERTS_TOPIC_ARN": alerts_topic,
@@ -129,11 +136,13 @@ class WorkflowStack(Stack):
         for pf in step_functions:
             data.orders.grant_read_write_data(pf.function)
             acknowledge_table_indexes(pf.role, data.orders)
-        data.inventory.grant_read_write_data(self.inventory.function)
-        for pf in (self.fraud, self.order_status):
+        for table in (data.inventory, data.movements, data.backorders):
+            table.grant_read_write_data(self.inventory.function)
+        data.catalog.grant_read_data(self.inventory.function)
+        for pf in (self.fraud, self.order_status, self.inventory):
             messaging.ops_alerts.grant_publish(pf.function)
             acknowledge_kms_data_keys(pf.role)
-        for pf in (self.fraud, self.fulfillment, self.order_status):
+        for pf in (self.fraud, self.fulfillment, self.order_status, self.inventory):
             messaging.notifications.grant_send_messages(pf.function)
 
         self.state_machine = self._state_machine(config)
@@ -284,6 +293,9 @@ class WorkflowStack(Stack):
             parameters={"Error": Error.REVIEW_REJECTED.value, "Cause": JsonPath.string_at("$.review.note")},
             result_path="$.error",
         ).next(compensate)
+        # 4b. Wait for backordered goods (task token): BACKORDERED until a receipt fills the order.
+        await_stock = self._wait("AwaitStock", inventory, Action.AWAIT_STOCK, result_path="$.stock",
+                                 timeout_path="$.wait.seconds")
         # 5. Request fulfillment (task token): the warehouse ships.
         request_fulfillment = self._wait("RequestFulfillment", fulfillment, Action.REQUEST_FULFILLMENT,
                                          result_path="$.shipment", timeout_path="$.wait.seconds")
@@ -299,18 +311,24 @@ class WorkflowStack(Stack):
              "The order was not reviewed in time"),
             (request_fulfillment, config.fulfillment_timeout_hours, "FulfillmentTimedOut",
              Error.FULFILLMENT_TIMEOUT, "The order was not shipped in time"),
+            # The deadline is the order's own: backorderLimitDays past its first expected date.
+            (await_stock, None, "BackorderTimedOut", Error.BACKORDER_TIMEOUT,
+             "The backordered goods did not arrive in time"),
         ):
             result = sfn.Result.from_object({"Error": error.value, "Cause": cause})
             waits.append((wait, self._renewing(wait, policy_hours, config),
                           sfn.Pass(self, timed_out, result=result, result_path="$.error").next(compensate)))
-        (plan_hold, hold_renewal), (plan_fulfillment, fulfillment_renewal) = (w[1] for w in waits)
+        (plan_hold, hold_renewal), (plan_fulfillment, fulfillment_renewal), (plan_stock, stock_renewal) = (
+            w[1] for w in waits)
 
         # Before the shipment: refusals compensate; anything else past its retries parks the order.
         park_order = self._park("ParkOrder", order_status, hours=hours, on_timeout=technical_failure,
                                 cancel=compensate, steps=[authorize, reserve, assess, plan_hold, hold,
-                                                          plan_fulfillment, request_fulfillment, *hold_renewal,
+                                                          plan_stock, await_stock, plan_fulfillment,
+                                                          request_fulfillment, *hold_renewal, *stock_renewal,
                                                           *fulfillment_renewal],
-                                resume_at={hold.id: plan_hold, request_fulfillment.id: plan_fulfillment})
+                                resume_at={hold.id: plan_hold, await_stock.id: plan_stock,
+                                           request_fulfillment.id: plan_fulfillment})
         self._retries(authorize, refusals=REFUSALS, gateway=True)
         for task in (reserve, assess):
             self._retries(task, refusals=REFUSALS)
@@ -325,6 +343,9 @@ class WorkflowStack(Stack):
             if wait is request_fulfillment:  # the parcel was recorded while the wait was being renewed
                 self._retries(wait, waits=True, refusals=[Error.ORDER_SHIPPED.value])
                 wait.add_catch(commit, errors=[Error.ORDER_SHIPPED.value], result_path="$.error")
+            elif wait is await_stock:  # the goods came before the wait began
+                self._retries(wait, waits=True, refusals=[Error.STOCK_ARRIVED.value])
+                wait.add_catch(plan_fulfillment, errors=[Error.STOCK_ARRIVED.value], result_path="$.error")
             else:
                 self._retries(wait, waits=True)
             why = sfn.Choice(self, f"{wait.id}WaitEnded", comment="Renew the payment hold, or the wait's policy ended")
@@ -356,9 +377,14 @@ class WorkflowStack(Stack):
             task.add_catch(self._failed(task, park_shipment), errors=ALL, result_path="$.failure")
         flag.next(mark_shipped)
 
+        backordered = sfn.Condition.and_(sfn.Condition.is_present("$.reservation.backordered"),
+                                         sfn.Condition.boolean_equals("$.reservation.backordered", True))
+        stock_ready = (sfn.Choice(self, "StockReady", comment="Backordered goods to wait for?")
+                       .when(backordered, plan_stock).otherwise(plan_fulfillment))
+        await_stock.next(plan_fulfillment)
         hold.next(
             sfn.Choice(self, "ReviewDecision")
-            .when(sfn.Condition.string_equals("$.review.decision", "approve"), plan_fulfillment)
+            .when(sfn.Condition.string_equals("$.review.decision", "approve"), stock_ready)
             .otherwise(review_rejected)
         )
         request_fulfillment.next(commit).next(capture).next(mark_shipped).next(sfn.Succeed(self, "Shipped"))
@@ -368,19 +394,20 @@ class WorkflowStack(Stack):
             .next(
                 sfn.Choice(self, "NeedsReview")
                 .when(sfn.Condition.string_equals("$.risk.decision", "review"), plan_hold)
-                .otherwise(plan_fulfillment)
+                .otherwise(stock_ready)
             )
         )
         return self._machine(definition, tracing=config.tracing)
 
-    def _renewing(self, wait: tasks.LambdaInvoke, policy_hours: int, config: OmsConfig
+    def _renewing(self, wait: tasks.LambdaInvoke, policy_hours: int | None, config: OmsConfig
                   ) -> tuple[tasks.LambdaInvoke, tuple[tasks.LambdaInvoke, tasks.LambdaInvoke]]:
         """``Plan<Wait>`` -> ``<Wait>`` (timeout planned) and, when the payment hold is due for renewal,
         ``RenewPaymentFor<Wait>`` -> ``Plan<Wait>`` again; a declined renewal waits for the customer's new payment
         method (``AwaitPaymentFor<Wait>``, task token) and renews with it. The wait's own deadline does not move."""
         payment = self.payment.function
+        policy = {"policy_hours": policy_hours} if policy_hours is not None else {}  # None: the order's deadline
         plan = self._invoke(f"Plan{wait.id}", payment, Action.PLAN_WAIT, result_path="$.wait", wait=wait.id,
-                            policy_hours=policy_hours)
+                            **policy)
         renew = self._invoke(f"RenewPaymentFor{wait.id}", payment, Action.REAUTHORIZE, result_path="$.renewal",
                              wait=wait.id, plan=JsonPath.number_at("$.wait.plan"))
         await_payment = self._wait(f"AwaitPaymentFor{wait.id}", self.order_status.function, Action.AWAIT_PAYMENT,

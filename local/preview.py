@@ -32,7 +32,7 @@ _PRODUCTS = {"de-DE": ("Kaffeebecher mit Logo", "T-Shirt, schwarz, M"), "fr-FR":
 
 
 def sample_order(event: str, locale: str = "en-US") -> Order:
-    """A realistic order in the state ``event`` is sent from (two lines, tax, a parcel, a refund)."""
+    """A realistic order in the state ``event`` is sent from (two lines, tax, a parcel, a refund, a backorder)."""
     currency, address = _PEOPLE.get(locale, _PEOPLE["en-US"])
     mug, tee = _PRODUCTS.get(locale, ("Logo mug", "T-shirt, black, M"))
     order: dict[str, Any] = {
@@ -67,6 +67,16 @@ def sample_order(event: str, locale: str = "en-US") -> Order:
     if event == "order_rejected":
         order["status"] = "REJECTED"
         order["close_reason"] = "payment_declined:insufficient_funds"
+    if event in ("order_backordered", "backorder_delayed"):
+        # The mugs wait for the supplier's delivery (later again once it slipped); the T-shirt is on the shelf.
+        delayed = event == "backorder_delayed"
+        eta = "2027-01-08" if delayed else "2026-12-18"
+        delivery = ({"earliest": "2027-01-11", "latest": "2027-01-13"} if delayed
+                    else {"earliest": "2026-12-21", "latest": "2026-12-23"})
+        order.update(status="BACKORDERED", fulfillment_status="RESERVED", expected_delivery=delivery)
+        order["reservation"] = {"state": "HELD", "allocations": [
+            {"sku": "MUG-LOGO", "warehouse": "wh-east", "quantity": 2, "backordered": 2, "eta": eta, "shipped": 0},
+            {"sku": "TEE-BLK-M", "warehouse": "wh-east", "quantity": 1, "backordered": 0, "eta": None, "shipped": 0}]}
     return cast(Order, order)
 
 
@@ -74,9 +84,12 @@ SAMPLE_LINK = "https://shop.example/track/ord_5f2c9a1e7b3d4c6a8e0f1b2c.180400000
 
 
 def sample_ref(event: str, order: Order, problem: str = "DELIVERY_ATTEMPTED") -> str:
-    """Which occurrence of ``event`` to render: a refund's ledger entry, a parcel (and its problem)."""
+    """Which occurrence of ``event`` to render: a refund's ledger entry, a parcel (and its problem), a backorder's
+    slipped ship date."""
     if event == "payment_refunded":
         return next(iter(order.get("ledger", {})), "")
+    if event == "backorder_delayed":
+        return "2026-12-18.2027-01-08"  # <previous expected ship date>.<new one>
     parcel = next(iter(order.get("shipments", {})), "")
     if event == "delivery_problem":
         return f"{parcel}.{problem}"

@@ -29,6 +29,7 @@ from oms.domain.errors import (
     OutOfStock,
     PaymentDeclined,
     PaymentGatewayError,
+    StockArrived,
     TransientError,
 )
 
@@ -52,6 +53,7 @@ class Action(StrEnum):
     PLAN_WAIT = "plan_wait"
     REAUTHORIZE = "reauthorize"
     AWAIT_PAYMENT = "await_payment"
+    AWAIT_STOCK = "await_stock"
 
 
 class Error(StrEnum):
@@ -68,8 +70,10 @@ class Error(StrEnum):
     FULFILLMENT_TIMEOUT = "FulfillmentTimeout"
     TECHNICAL_FAILURE = "TechnicalFailure"
     PAYMENT_NOT_UPDATED = "PaymentNotUpdated"  # a renewed hold was declined and the customer did not update
+    BACKORDER_TIMEOUT = "BackorderTimeout"  # the backordered goods did not arrive within the policy's limit
     ORDER_CANCELLED = OrderCancelled.__name__  # sent by a cancellation, or raised by a wait that finds one
     ORDER_SHIPPED = OrderShipped.__name__  # the parcel left while no wait was listening: go on to ship
+    STOCK_ARRIVED = StockArrived.__name__  # the backordered goods came before the wait began: go on to fulfil
 
 
 #: Business refusals: never retried; the order is compensated and closed.

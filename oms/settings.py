@@ -93,6 +93,9 @@ class AdminSettings(Settings):
     orders_table: str
     catalog_table: str
     inventory_table: str
+    movements_table: str
+    backorders_table: str
+    ops_alerts_topic_arn: str  # low-stock alerts
     shipments_table: str
     warehouses: tuple[str, ...]
     cursor_secret_arn: str
@@ -143,6 +146,13 @@ class PaymentSettings(Settings):
 class InventorySettings(Settings):
     orders_table: str
     inventory_table: str
+    movements_table: str
+    backorders_table: str
+    catalog_table: str  # low-stock thresholds
+    warehouse_locations: tuple[str, ...]  # name:COUNTRY:REGION, validated at synth
+    backorder_limit_days: int  # past the first ETA, a backordered order waiting for goods is cancelled
+    notifications_queue_url: str
+    ops_alerts_topic_arn: str
 
 
 class FraudSettings(Settings):

@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from oms import observability
 from oms.adapters.catalog_repo import CatalogRepository
 from oms.adapters.inventory_repo import InventoryRepository
-from oms.adapters.notifications import NotificationQueue
+from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.pagination import CursorCodec
 from oms.adapters.payment_gateway import PaymentGateway, gateway_for
@@ -26,14 +26,15 @@ from oms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, replayed_header
 from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
 from oms.domain.cancellation import load_policy
-from oms.domain.catalog import Product, StockLevels
-from oms.domain.errors import NotFound
+from oms.domain.catalog import MovementPage, Product, StockLevels
+from oms.domain.errors import NotFound, ValidationFailed
 from oms.domain.ledger import PaymentEntry, payment_entries
 from oms.domain.models import (
     SKU_PATTERN,
     InventoryRequest,
     OpsCancelRequest,
     ProductRequest,
+    ReceiptRequest,
     RefundRequest,
     ReviewRequest,
     ShipmentRequest,
@@ -45,10 +46,14 @@ from oms.logic import catalog as catalog_logic
 from oms.logic import refunds
 from oms.logic.cancellation import CancelCommand
 from oms.logic.cancellation import cancel as cancel_order
-from oms.logic.fulfillment import record_shipment, start_picking
+from oms.logic.catalog import StockContext
+from oms.logic.fulfillment import ShipmentCommand, cancel_rest, record_shipment, start_picking
+from oms.logic.low_stock import LowStock
+from oms.logic.payment import ParcelCapture
 from oms.logic.refunds import RefundCommand
 from oms.logic.review import review_order
 from oms.logic.technical_hold import retry_order
+from oms.logic.warehouse_queue import WarehouseQueue, queue_for
 from oms.settings import AdminSettings
 
 logger = observability.logger()
@@ -57,6 +62,7 @@ app = ApiResolver(audience="ops")
 
 Sku = Annotated[str, Path(pattern=SKU_PATTERN, description="Letters, digits, '.', '_' or '-' (at most 64)")]
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN)]
+WarehousePath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
 OPS: list[dict[str, list[str]]] = [{"cognito": []}]
 EmailAddress = Annotated[str, Path(min_length=3, max_length=762, pattern=r"^[^\s/]+$",
                                    description="The suppressed address (any case; `@` may be sent as `%40`)")]
@@ -68,8 +74,9 @@ class _Deps:
         self.env = env
         self.warehouses = env.warehouses
         self.catalog = CatalogRepository(env.catalog_table)
-        self.inventory = InventoryRepository(env.inventory_table)
         self.cursors = CursorCodec(lambda: secret(env.cursor_secret_arn).encode())
+        self.inventory = InventoryRepository(env.inventory_table, env.movements_table, env.backorders_table,
+                                             self.cursors)
         self.orders = OrdersRepository(env.orders_table, env.shipments_table, self.cursors)
         self.workflow = Workflow()
         self.cancellation_policy = load_policy(env.cancellation_policy)
@@ -89,6 +96,13 @@ class _Deps:
     def notifications(self) -> NotificationQueue:
         return NotificationQueue(self.env.notifications_queue_url)
 
+    @cached_property
+    def stock(self) -> StockContext:
+        """What a change of stock touches: waiting orders and the low-stock alert."""
+        low_stock = LowStock(self.catalog, self.inventory, OpsAlerts(self.env.ops_alerts_topic_arn))
+        return StockContext(self.catalog, self.inventory, self.orders, self.workflow, self.notifications, low_stock,
+                            self.warehouses)
+
 
 @cache
 def deps() -> _Deps:
@@ -102,21 +116,66 @@ def put_product(sku: Sku, product: ProductRequest) -> Any:
     return catalog_logic.put_product(sku, product, deps().catalog)
 
 
-@app.put("/admin/inventory/<sku>", summary="Set the counted stock of a SKU at a warehouse", security=OPS,
-         description="Refuses (409) to count below what is reserved at that warehouse.",
+@app.put("/admin/inventory/<sku>", summary="Set the counted stock (and expected arrivals) of a SKU at a warehouse",
+         security=OPS,
+         description="Refuses (409) to count below what is reserved at that warehouse, or to expect fewer incoming "
+                     "units than are promised to waiting orders. `incoming`, when given, replaces the warehouse's "
+                     "expected arrivals: orders waiting on goods whose date moved later get the new date and one "
+                     "email; more stock serves waiting orders, oldest first.",
          responses=responses(200, StockLevels, "The SKU's stock after the change", 400, 401, 403, 404, 409, 413,
                              415, 422))
 @tracer.capture_method
 def put_inventory(sku: Sku, stock: InventoryRequest) -> Any:
-    d = deps()
-    return catalog_logic.set_stock(sku, stock.warehouse, stock.on_hand, d.warehouses, d.catalog, d.inventory)
+    return catalog_logic.set_stock(sku, stock, app.caller.name, deps().stock)
 
 
 @app.get("/admin/inventory/<sku>", summary="Stock of a SKU per warehouse", security=OPS,
+         description="Per warehouse: `on_hand`, `reserved`, `available`, `incoming` (expected arrivals) and "
+                     "`backordered` (units of them promised to waiting orders).",
          responses=responses(200, StockLevels, "The SKU's stock", 401, 403, 404))
 @tracer.capture_method
 def get_inventory(sku: Sku) -> Any:
     return catalog_logic.stock_levels(sku, deps().catalog, deps().inventory)
+
+
+@app.post("/admin/inventory/<sku>/receipts", summary="Record goods arriving at a warehouse", security=OPS,
+          description="`on_hand` grows by `quantity`, the earliest expected arrivals shrink by it, and orders "
+                      "waiting for the SKU there are served first come, first served (each fully served order "
+                      "resumes to PROCESSING). The same `Idempotency-Key` counts the receipt once.",
+          responses=responses(201, StockLevels, "The SKU's stock after the receipt", 400, 401, 403, 404, 413, 415,
+                              422, headers=REPLAYED_HEADER))
+@tracer.capture_method
+def receive(sku: Sku, receipt: ReceiptRequest, idempotency_key: IdempotencyKey) -> Response[Any]:
+    levels, replayed = catalog_logic.receive(sku, receipt, idempotency_key, app.caller.name, deps().stock)
+    return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
+                    body=levels, headers=replayed_header(replayed))
+
+
+@app.get("/admin/inventory/<sku>/movements", summary="Every change to a SKU's stock, newest first", security=OPS,
+         description="Counts, expected arrivals, receipts, reservations, backorders, fills, releases and commits, "
+                     "each with the counters it moved, the order and who or what caused it.",
+         responses=responses(200, MovementPage, "A page of movements", 401, 403, 404, 422))
+@tracer.capture_method
+def movements(
+    sku: Sku,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Any:
+    return catalog_logic.movements(sku, limit, cursor, deps().catalog, deps().inventory)
+
+
+@app.get("/admin/warehouses/<warehouse>/queue", summary="Orders awaiting shipment from a warehouse", security=OPS,
+         description="Express orders first, then the oldest; each with the lines to pick there.",
+         responses=responses(200, WarehouseQueue, "The warehouse's queue", 401, 403, 404, 422))
+@tracer.capture_method
+def warehouse_queue(
+    warehouse: WarehousePath,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    d = deps()
+    if warehouse not in d.warehouses:
+        raise NotFound(f"warehouse {warehouse!r} not found; known: {', '.join(d.warehouses)}")
+    return queue_for(warehouse, limit, d.orders)
 
 
 @app.get("/admin/orders", summary="Orders in a status, newest first (e.g. ON_HOLD for the review queue)",
@@ -142,15 +201,26 @@ def review(order_id: OrderId, decision: ReviewRequest) -> Any:
     return ops_view(review_order(order_id, decision.decision, decision.note, app.caller.name, d.orders, d.workflow))
 
 
-@app.post("/admin/orders/<order_id>/shipments", summary="Record the parcel handed to a carrier", security=OPS,
-          description="Resumes the order's workflow (commit stock, capture, SHIPPED). Repeating the same shipment "
-                      "is safe.",
+@app.post("/admin/orders/<order_id>/shipments", summary="Record a parcel handed to a carrier", security=OPS,
+          description="`lines` (default: everything not shipped yet, from `warehouse` if given) leave the "
+                      "warehouse. A parcel that leaves part of the order behind makes it PARTIALLY_SHIPPED, "
+                      "captures its share of the total and emails the customer; the last one resumes the workflow "
+                      "(the rest captured, SHIPPED). 409 naming the line for more than was ordered or is waiting "
+                      "to ship there. Repeating the same shipment is safe.",
           responses=responses(201, OpsOrderView, "The order with its shipment", 400, 401, 403, 404, 409, 413, 415,
                               422))
 @tracer.capture_method
 def create_shipment(order_id: OrderId, shipment: ShipmentRequest) -> Response[Any]:
     d = deps()
-    order = record_shipment(order_id, shipment.carrier, shipment.tracking_number, d.orders, d.workflow, d.inbox)
+    if shipment.warehouse is not None and shipment.warehouse not in d.warehouses:
+        raise ValidationFailed("warehouse", f"unknown warehouse {shipment.warehouse!r}; known: "
+                                            f"{', '.join(d.warehouses)}")
+    command = ShipmentCommand(
+        carrier=shipment.carrier, tracking_number=shipment.tracking_number, warehouse=shipment.warehouse,
+        lines=[(line.sku, line.quantity) for line in shipment.lines] if shipment.lines else None,
+        by=f"ops:{app.caller.name}")
+    order = record_shipment(order_id, command, d.orders, d.inventory, d.workflow, d.inbox,
+                            ParcelCapture(d.orders, d.gateway), d.notifications)
     return Response(status_code=HTTPStatus.CREATED.value, content_type=content_types.APPLICATION_JSON,
                     body=ops_view(order))
 
@@ -166,8 +236,11 @@ def retry(order_id: OrderId) -> Any:
     return ops_view(retry_order(order_id, app.caller.name, d.orders, d.workflow))
 
 
-@app.post("/admin/orders/<order_id>/cancel", summary="Cancel an order that has not shipped", security=OPS,
-          description="The order's waiting step (review, fulfillment, or a technical hold) ends with "
+@app.post("/admin/orders/<order_id>/cancel", summary="Cancel an order, or what has not shipped of it", security=OPS,
+          description="Of a PARTIALLY_SHIPPED order, what has not shipped is cancelled: its stock released, only "
+                      "the parcels' shares captured, the rest of the hold released; the order ends SHIPPED for "
+                      "what left. Otherwise the order's waiting step (review, backorder, fulfillment, or a "
+                      "technical hold) ends with "
                       "`OrderCancelled`; the workflow releases the stock, voids the authorization (or captures "
                       "only the policy's fee) and closes the order CANCELLED. 202: the cancellation is recorded "
                       "and under way. 409 `not_cancellable` once it has shipped or closed. `notify_customer: "
@@ -177,6 +250,11 @@ def retry(order_id: OrderId) -> Any:
 @tracer.capture_method
 def cancel(order_id: OrderId, cancellation: OpsCancelRequest) -> Response[Any]:
     d = deps()
+    if d.orders.require(order_id)["status"] == OrderStatus.PARTIALLY_SHIPPED:
+        order = cancel_rest(order_id, cancellation.reason, cancellation.note, app.caller.name, d.orders,
+                            d.inventory, d.workflow, d.notifications if cancellation.notify_customer else None)
+        return Response(status_code=HTTPStatus.ACCEPTED.value, content_type=content_types.APPLICATION_JSON,
+                        body=ops_view(order))
     command = CancelCommand(by="ops", reason=cancellation.reason, note=cancellation.note, who=app.caller.name,
                             notify_customer=cancellation.notify_customer)
     order, _ = cancel_order(order_id, command, d.cancellation_policy, d.orders, d.workflow)

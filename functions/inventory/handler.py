@@ -1,4 +1,4 @@
-"""Workflow step: reserve, release or commit an order's stock."""
+"""Workflow step: reserve, wait for backordered goods, release or commit an order's stock."""
 
 from functools import cache
 from typing import Any
@@ -6,10 +6,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import observability
+from oms.adapters.catalog_repo import CatalogRepository
 from oms.adapters.inventory_repo import InventoryRepository
+from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
 from oms.contract import Action
+from oms.domain.stock import Warehouse, parse_locations
 from oms.logic import inventory
+from oms.logic.low_stock import LowStock
 from oms.settings import InventorySettings
 from oms.steps import run_step
 
@@ -17,16 +21,39 @@ logger = observability.logger()
 tracer = observability.tracer()
 
 
+class _Deps:
+    def __init__(self) -> None:
+        env = InventorySettings.from_env()
+        self.env = env
+        self.orders = OrdersRepository(env.orders_table)
+        self.inventory = InventoryRepository(env.inventory_table, env.movements_table, env.backorders_table)
+        self.warehouses: list[Warehouse] = parse_locations(env.warehouse_locations)
+        self.low_stock = LowStock(CatalogRepository(env.catalog_table), self.inventory,
+                                  OpsAlerts(env.ops_alerts_topic_arn))
+        self.queue = NotificationQueue(env.notifications_queue_url)
+
+
 @cache
-def _deps() -> tuple[OrdersRepository, InventoryRepository]:
-    env = InventorySettings.from_env()
-    return OrdersRepository(env.orders_table), InventoryRepository(env.inventory_table)
+def deps() -> _Deps:
+    return _Deps()
+
+
+def _reserve(event: dict[str, Any]) -> Any:
+    d = deps()
+    return inventory.reserve(event["order_id"], d.orders, d.inventory, d.warehouses, d.env.backorder_limit_days,
+                             d.low_stock)
+
+
+def _await_stock(event: dict[str, Any]) -> Any:
+    d = deps()
+    return inventory.await_stock(event["order_id"], event["task_token"], d.orders, d.queue)
 
 
 STEPS = {
-    Action.RESERVE: lambda e: inventory.reserve(e["order_id"], *_deps()),
-    Action.RELEASE: lambda e: inventory.release(e["order_id"], *_deps()),
-    Action.COMMIT: lambda e: inventory.commit(e["order_id"], *_deps()),
+    Action.RESERVE: _reserve,
+    Action.AWAIT_STOCK: _await_stock,
+    Action.RELEASE: lambda e: inventory.release(e["order_id"], deps().orders, deps().inventory),
+    Action.COMMIT: lambda e: inventory.commit(e["order_id"], deps().orders, deps().inventory),
 }
 
 

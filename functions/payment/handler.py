@@ -39,8 +39,9 @@ STEPS = {
                                                       plan=e.get("plan")),
     Action.CAPTURE: lambda e: payment.capture(e["order_id"], *_deps()),
     Action.VOID: lambda e: payment.void(e["order_id"], *_deps()),
-    Action.PLAN_WAIT: lambda e: payment.plan_wait(e["order_id"], e["wait"], int(e["policy_hours"]),
-                                                  _env().authorization_hold_hours, _orders()),
+    Action.PLAN_WAIT: lambda e: payment.plan_wait(
+        e["order_id"], e["wait"], int(e["policy_hours"]) if e.get("policy_hours") is not None else None,
+        _env().authorization_hold_hours, _orders()),
 }
 
 

@@ -30,8 +30,10 @@ class PlacementReader:
         self.warehouses = warehouses
         self.ddb = client("dynamodb")
 
-    def read(self, skus: list[str]) -> tuple[dict[str, CatalogProduct], dict[str, dict[str, int]]]:
-        """``(products, available)``: active catalog entries by SKU, and ``{sku: {warehouse: available}}``."""
+    def read(self, skus: list[str]) -> tuple[dict[str, CatalogProduct], dict[str, int], frozenset[str]]:
+        """``(products, units, backorderable)``: active catalog entries by SKU, the units each SKU can still be sold
+        (on the shelves, plus what incoming goods can still promise for a backorderable SKU), and the backorderable
+        SKUs."""
         unique = sorted(set(skus))
         found = batch_get(self.ddb, {
             self.catalog_table: [{"sku": {"S": sku}} for sku in unique],
@@ -42,9 +44,11 @@ class PlacementReader:
             item["sku"]: CatalogProduct(item["sku"], item["name"], int(item["price"]), item["currency"])
             for item in found[self.catalog_table] if item.get("active", True)
         }
-        available: dict[str, dict[str, int]] = {}
+        backorderable = frozenset(item["sku"] for item in found[self.catalog_table] if item.get("backorderable"))
+        units: dict[str, int] = {}
         for row in found[self.inventory_table]:
-            available.setdefault(row["sku"], {})[row["warehouse"]] = int(row["available"])
-        return products, available
+            promisable = int(row.get("promisable", 0)) if row["sku"] in backorderable else 0
+            units[row["sku"]] = units.get(row["sku"], 0) + int(row["available"]) + max(0, promisable)
+        return products, units, backorderable
 
 

@@ -232,6 +232,13 @@ class OrdersRepository:
                 raise Conflict(f"tracking_number {tracking_number} is already used by another shipment") from error
             raise TransitionRejected(self.require(order_id)) from error
 
+    def shipment_lookup_item(self, tracking_number: str, order_id: str, carrier: str) -> dict[str, Any]:
+        """The tracking number's registration, as one element of a transaction (fails if the number is taken)."""
+        assert self.shipments_table, "shipments table not configured"
+        lookup = {"tracking_number": tracking_number, "order_id": order_id, "carrier": carrier}
+        return {"Put": {"TableName": self.shipments_table, "Item": to_item(lookup),
+                        "ConditionExpression": "attribute_not_exists(tracking_number)"}}
+
     def order_for_tracking(self, tracking_number: str) -> str | None:
         assert self.shipments_table, "shipments table not configured"
         response = self.ddb.get_item(

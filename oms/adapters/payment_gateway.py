@@ -38,8 +38,9 @@ class PaymentGateway(Protocol):
         """Place a hold for ``amount``; returns the authorization id. Raises PaymentDeclined/PaymentGatewayError."""
         ...
 
-    def capture(self, *, authorization_id: str, amount: int, idempotency_key: str) -> str:
-        """Capture (part of) an authorization; returns the capture id."""
+    def capture(self, *, authorization_id: str, amount: int, idempotency_key: str, final: bool = True) -> str:
+        """Capture (part of) an authorization; returns the capture id. ``final`` releases the rest of the hold;
+        otherwise the hold stays for later captures (a split order's parcels: Stripe's multicapture)."""
         ...
 
     def void(self, *, authorization_id: str, idempotency_key: str) -> None:
@@ -119,18 +120,54 @@ class SandboxGateway:
             raise PaymentDeclined("expired_card", "Your card has expired.")
         return self._hold(str(old.get("token", "tok_visa")), amount, currency, idempotency_key)
 
-    def capture(self, *, authorization_id: str, amount: int, idempotency_key: str) -> str:
+    def capture(self, *, authorization_id: str, amount: int, idempotency_key: str, final: bool = True) -> str:
+        """Stripe's manual capture with multicapture: each capture adds to the intent's one charge; a final one
+        (or a capture of everything left) ends the hold. The same key again answers the same charge."""
         intent = self._get(authorization_id)
-        if intent is not None and intent["status"] == "requires_capture" and amount > intent["amount"]:
-            raise PaymentDeclined("amount_too_large", f"amount_to_capture {amount} is above {intent['amount']}")
-        capture_id = _id("ch", idempotency_key)
-        self._transition(authorization_id, "succeeded", {"captured_amount": amount, "capture_id": capture_id})
-        self._put_once({"authorization_id": capture_id, "payment_intent": authorization_id, "amount": amount,
-                        "refunded": 0, "status": "succeeded"})
+        if intent is None:
+            raise PaymentGatewayError(f"No such payment intent: {authorization_id}")
+        capture_id = _id("ch", authorization_id)
+        if idempotency_key in intent.get("capture_keys", []):
+            return capture_id
+        if intent["status"] != "requires_capture":
+            raise PaymentDeclined("payment_intent_unexpected_state",
+                                  f"{authorization_id} is {intent['status']}, cannot be captured")
+        captured = int(intent.get("captured_amount", 0))
+        capturable = int(intent["amount"]) - captured
+        if amount < 1 or amount > capturable:
+            raise PaymentDeclined("amount_too_large", f"amount_to_capture {amount} is above the {capturable} "
+                                                      "capturable")
+        done = final or amount == capturable
+        try:
+            self.ddb.transact_write_items(TransactItems=[
+                {"Update": {"TableName": self.table, "Key": {"authorization_id": {"S": authorization_id}},
+                            "UpdateExpression": "SET captured_amount = :new, capture_id = :charge, #s = :status, "
+                                                "capture_keys = list_append(if_not_exists(capture_keys, :none), "
+                                                ":key)",
+                            "ConditionExpression": "#s = :capturable AND (attribute_not_exists(captured_amount) "
+                                                   "OR captured_amount = :old)",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": {
+                                ":new": {"N": str(captured + amount)}, ":old": {"N": str(captured)},
+                                ":charge": {"S": capture_id}, ":none": {"L": []},
+                                ":key": {"L": [{"S": idempotency_key}]},
+                                ":status": {"S": "succeeded" if done else "requires_capture"},
+                                ":capturable": {"S": "requires_capture"}}}},
+                {"Put": {"TableName": self.table, "Item": to_item({
+                    "authorization_id": capture_id, "payment_intent": authorization_id,
+                    "amount": captured + amount, "refunded": 0, "status": "succeeded"})}},
+            ])
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            raise PaymentGatewayError("lock_timeout: the payment intent changed concurrently; retry") from None
         return capture_id
 
     def void(self, *, authorization_id: str, idempotency_key: str) -> None:
-        self._transition(authorization_id, "canceled", {})
+        """Release the hold; an intent a parcel already captured part of keeps that charge (``succeeded``)."""
+        intent = self._get(authorization_id)
+        partly = intent is not None and int(intent.get("captured_amount", 0)) > 0
+        self._transition(authorization_id, "succeeded" if partly else "canceled", {})
 
     def refund(self, *, capture_id: str, amount: int, idempotency_key: str) -> str:
         """Stripe's refund rules: a positive amount, at most what remains of the charge; the same key, the same

@@ -104,14 +104,18 @@ class StripeGateway:
             "payment_method_data": {"type": "card", "card": {"token": token}},
             "setup_future_usage": "off_session",
             "error_on_requires_action": True,
+            # Split orders capture each parcel's share as it ships (where the card and account allow it).
+            "payment_method_options": {"card": {"request_multicapture": "if_available"}},
             "metadata": {METADATA_KEY: idempotency_key},
         }, key=idempotency_key)
         return _held(intent)
 
-    def capture(self, *, authorization_id: str, amount: int, idempotency_key: str) -> str:
+    def capture(self, *, authorization_id: str, amount: int, idempotency_key: str, final: bool = True) -> str:
+        params: dict[str, Any] = {"amount_to_capture": amount}
+        if not final:
+            params["final_capture"] = False  # multicapture: the rest of the hold stays for later parcels
         try:
-            intent = self._call(self._v1.payment_intents.capture, authorization_id, {"amount_to_capture": amount},
-                                key=idempotency_key)
+            intent = self._call(self._v1.payment_intents.capture, authorization_id, params, key=idempotency_key)
         except PaymentDeclined as declined:
             if declined.code != "payment_intent_unexpected_state":
                 raise

@@ -4,6 +4,8 @@ from typing import NotRequired
 
 from typing_extensions import TypedDict
 
+from oms.domain.stock import IncomingBatch, MovementKind
+
 
 class Product(TypedDict):
     sku: str
@@ -13,6 +15,8 @@ class Product(TypedDict):
     category: NotRequired[str]
     weight_grams: NotRequired[int]
     active: bool
+    backorderable: NotRequired[bool]  # orders beyond the shelves are promised from incoming goods
+    low_stock_threshold: NotRequired[int]  # a warehouse's available units dropping below it alerts ops once
 
 
 class WarehouseStock(TypedDict):
@@ -20,6 +24,26 @@ class WarehouseStock(TypedDict):
     on_hand: int
     reserved: int
     available: int  # on_hand - reserved
+    backordered: int  # units of incoming goods promised to waiting orders
+    incoming: list[IncomingBatch]
+    incoming_total: int
+
+
+class Movement(TypedDict):
+    """One change to a warehouse's stock of a SKU: which counters moved by how much, why, and who caused it."""
+
+    movement_id: str
+    at: str
+    warehouse: str
+    kind: MovementKind
+    changes: dict[str, int]  # on_hand, reserved, backordered, incoming
+    order_id: NotRequired[str]
+    by: str
+
+
+class MovementPage(TypedDict):
+    movements: list[Movement]
+    next_cursor: str | None
 
 
 class StockLevels(TypedDict):
@@ -29,4 +53,6 @@ class StockLevels(TypedDict):
     on_hand: int
     reserved: int
     available: int
+    backordered: int
+    incoming_total: int
     warehouses: list[WarehouseStock]

@@ -34,6 +34,10 @@ class OrderCancelled(DomainError):
     """A wait step found the order cancelled (between two steps): the workflow compensates and closes it."""
 
 
+class StockArrived(DomainError):
+    """The backordered goods came before the wait for them began: the workflow goes on to fulfillment."""
+
+
 class OrderShipped(DomainError):
     """The parcel was recorded while the workflow was not waiting for it (a wait being renewed, or a compensation
     about to start): the shipment wins, and the workflow goes on to commit the stock, capture and mark it shipped."""

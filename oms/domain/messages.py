@@ -20,6 +20,7 @@ from oms.domain.carriers import tracking_url
 from oms.domain.locales import DEFAULT_LOCALE, babel_identifier, fallback_chain
 from oms.domain.money import to_major
 from oms.domain.order import Order
+from oms.domain.shipping import expected_ship_date, line_progress
 
 if TYPE_CHECKING:
     from jinja2 import Environment, Template
@@ -129,6 +130,38 @@ def _parcel(order: Order, ref: str) -> dict[str, Any]:
             "estimated_delivery": shipment.get("est_delivery_date")}
 
 
+def _backorders(order: Order) -> list[dict[str, Any]]:
+    names = {line["sku"]: line["name"] for line in order["lines"]}
+    return [{"sku": sku, "name": names.get(sku, sku), "quantity": p["backordered_quantity"],
+             "expected_ship_date": p["expected_ship_date"]}
+            for sku, p in line_progress(order).items() if p["backordered_quantity"]]
+
+
+def _parcel_lines(order: Order, ref: str) -> list[dict[str, Any]]:
+    names = {line["sku"]: line["name"] for line in order["lines"]}
+    shipment = order.get("shipments", {}).get(ref.partition(".")[0]) if ref else None
+    parcel = shipment.get("lines", []) if shipment is not None else []
+    return [{"sku": line["sku"], "name": names.get(line["sku"], line["sku"]), "quantity": line["quantity"]}
+            for line in parcel]
+
+
+def _unshipped(order: Order) -> list[dict[str, Any]]:
+    progress = line_progress(order)
+    if not order.get("reservation"):
+        return []
+    return [{"sku": line["sku"], "name": line["name"],
+             "quantity": line["quantity"] - progress[line["sku"]]["shipped_quantity"]}
+            for line in order["lines"] if line["quantity"] > progress[line["sku"]]["shipped_quantity"]]
+
+
+def _delay(event: str, ref: str) -> dict[str, str] | None:
+    """``backorder_delayed``'s ref is ``<previous date>.<new date>``."""
+    if event != "backorder_delayed":
+        return None
+    previous, _, new = ref.partition(".")
+    return {"previous_date": previous, "new_date": new or previous}
+
+
 def context(event: str, order: Order, ref: str, shop: Shop, tracking_link: str = "") -> dict[str, Any]:
     """What a template sees: the order, the event's own facts, the shop, and the formatters."""
     formats = Formats(order.get("locale") or DEFAULT_LOCALE, order["currency"])
@@ -150,6 +183,15 @@ def context(event: str, order: Order, ref: str, shop: Shop, tracking_link: str =
                    "total_refunded": order.get("amount_refunded", 0),
                    "total_paid": order.get("amount_captured", 0)},
         "parcel": _parcel(order, ref),
+        "parcel_lines": _parcel_lines(order, ref) if event == "order_shipped" else [],
+        "unshipped": _unshipped(order),
+        "backorders": _backorders(order),
+        "expected_ship_date": expected_ship_date(order) or "",
+        "delay": _delay(event, ref),
+        "cancelled_items": [{"sku": line["sku"], "name": line["name"], "quantity": q}
+                            for line in order["lines"]
+                            if (q := line_progress(order)[line["sku"]].get("cancelled_quantity", 0))],
+        "amount_due": order.get("capture_due", order["total"]),
         "tracking_link": tracking_link,
         "shop": shop,
         "money": formats.money,

@@ -144,17 +144,51 @@ class PlaceOrderRequest(StrictModel):
         return self
 
 
+def _check_date(value: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValueError(f"{value!r} is not a calendar date (YYYY-MM-DD)") from None
+
+
+IsoDate = Annotated[str, Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", json_schema_extra={"format": "date"}),
+                    AfterValidator(_check_date)]
+WarehouseName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+
+
 class ProductRequest(StrictModel):
     name: Annotated[Text, Field(min_length=1, max_length=200)]
     price: Annotated[int, Field(ge=0, le=MAX_PRICE, description="Minor units of currency")]
     currency: Currency
     category: Annotated[Text | None, Field(max_length=100)] = None
     weight_grams: Annotated[int | None, Field(ge=0, le=10**6)] = None
+    backorderable: Annotated[bool, Field(description="Accept orders beyond the shelves, promised from incoming "
+                                                     "goods (PUT /admin/inventory/{sku} with incoming)")] = False
+    low_stock_threshold: Annotated[int | None, Field(
+        ge=1, le=MAX_ON_HAND, description="Alert ops once when a warehouse's available units drop below it")] = None
+
+
+class IncomingRequest(StrictModel):
+    quantity: Annotated[int, Field(ge=1, le=MAX_ON_HAND)]
+    eta: Annotated[IsoDate, Field(description="When the goods are expected at the warehouse")]
 
 
 class InventoryRequest(StrictModel):
-    warehouse: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"warehouse": "wh-east", "on_hand": 10, "incoming": [{"quantity": 50, "eta": "2026-12-18"}]}]})
+
+    warehouse: WarehouseName
     on_hand: Annotated[int, Field(ge=0, le=MAX_ON_HAND)]
+    incoming: Annotated[list[IncomingRequest] | None, Field(
+        max_length=50, description="Every expected arrival at this warehouse (replaces the list); left out: "
+                                   "unchanged")] = None
+
+
+class ReceiptRequest(StrictModel):
+    warehouse: WarehouseName
+    quantity: Annotated[int, Field(ge=1, le=MAX_ON_HAND)]
 
 
 class ReviewRequest(StrictModel):
@@ -218,9 +252,26 @@ class RefundRequest(StrictModel):
         return self
 
 
+class ShipmentLineRequest(StrictModel):
+    sku: Annotated[str, Field(pattern=SKU_PATTERN)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+
 class ShipmentRequest(StrictModel):
     carrier: Annotated[Text, Field(min_length=1, max_length=64)]
     tracking_number: Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+    warehouse: Annotated[WarehouseName | None, Field(
+        description="The warehouse the parcel left from; default: wherever the lines are allocated")] = None
+    lines: Annotated[list[ShipmentLineRequest] | None, Field(
+        min_length=1, max_length=MAX_LINES,
+        description="What is in the parcel; default: everything not shipped yet (from the warehouse, if given)")] = None
+
+    @model_validator(mode="after")
+    def _unique_skus(self) -> "ShipmentRequest":
+        skus = [line.sku for line in self.lines or []]
+        if len(set(skus)) != len(skus):
+            raise ValueError("lines: each sku at most once")
+        return self
 
 
 class EmailPreferencesRequest(StrictModel):

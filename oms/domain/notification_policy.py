@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 EVENTS: tuple[str, ...] = (
     "order_confirmed", "order_held", "order_shipped", "order_delivered", "order_rejected", "order_cancelled",
     "payment_refunded", "payment_update_required", "out_for_delivery", "delivery_problem", "delivery_delayed",
+    "order_backordered", "backorder_delayed", "items_cancelled",
 )
 
 EmailRule = Literal["always", "order_updates", "never"]

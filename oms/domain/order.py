@@ -34,6 +34,21 @@ class OrderLine(TypedDict):
     line_total: int
 
 
+class LineAllocation(TypedDict):
+    warehouse: str
+    quantity: int
+
+
+class OrderLineView(OrderLine):
+    """A line as the API shows it: with where it ships from and what is waiting or gone."""
+
+    backordered_quantity: int  # units waiting for incoming goods
+    expected_ship_date: str | None  # when the backordered units are expected to ship (YYYY-MM-DD)
+    shipped_quantity: int
+    cancelled_quantity: int  # ops cancelled the rest of a partly shipped order
+    allocation: list[LineAllocation]  # which warehouse ships how many (empty until stock is reserved)
+
+
 class Address(TypedDict):
     name: str
     line1: str
@@ -71,6 +86,11 @@ class TrackingEvent(TypedDict):
     source: NotRequired[str]  # easypost, aftership, generic
 
 
+class ShipmentLine(TypedDict):
+    sku: str
+    quantity: int
+
+
 class Shipment(TypedDict):
     carrier: str
     tracking_number: str
@@ -83,6 +103,10 @@ class Shipment(TypedDict):
     status_at: NotRequired[str]  # when the news behind tracking_status happened (out-of-order events lose to it)
     tracking_url: NotRequired[str]
     delay_notified: NotRequired[bool]  # the customer was told of a later estimate once
+    warehouse: NotRequired[str]  # where the parcel left from (absent when it holds units of several)
+    lines: NotRequired[list[ShipmentLine]]  # what is in the parcel
+    amount: NotRequired[int]  # the parcel's share of the order total (captured when it shipped; the last: the rest)
+    final: NotRequired[bool]  # the parcel that completed the order
 
 
 class Risk(TypedDict):
@@ -160,7 +184,15 @@ class WaitPlan(TypedDict):
 class AllocationRecord(TypedDict):
     sku: str
     warehouse: str
-    quantity: int
+    quantity: int  # units this warehouse ships for the line (held, or promised from incoming goods)
+    backordered: NotRequired[int]  # of them, units still waiting for goods to arrive
+    eta: NotRequired[str | None]  # when the backordered units are expected to ship
+    shipped: NotRequired[int]  # of them, units that left in a parcel
+
+
+class Backorder(TypedDict):
+    first_eta: str  # the earliest promised date when the order was placed
+    deadline: str  # nothing arrived by then: the order is cancelled (backorderLimitDays past first_eta)
 
 
 ReservationState = Literal["HELD", "RELEASED", "COMMITTED"]
@@ -232,6 +264,11 @@ class Order(_OrderFields):
     wait_plans: NotRequired[dict[str, WaitPlan]]  # by wait step (HoldForReview, RequestFulfillment)
     cancellation_silent: NotRequired[bool]  # ops cancelled with notify_customer false: no email
     picking: NotRequired[Picking]
+    backorderable_skus: NotRequired[list[str]]  # SKUs the catalog let this order promise from incoming goods
+    backorder: NotRequired[Backorder]
+    stock_task_token: NotRequired[str]  # waiting for backordered goods
+    capture_due: NotRequired[int]  # the rest was cancelled: what the shipped parcels owe in all
+    rest_cancelled: NotRequired[Cancellation]  # ops cancelled what had not shipped of a partially shipped order
     # Money movements (minor units); ``ledger`` holds every gateway call (``oms.domain.ledger``).
     amount_captured: NotRequired[int]
     amount_refunded: NotRequired[int]
@@ -246,6 +283,7 @@ class Order(_OrderFields):
 class OrderView(_OrderFields):
     """The order resource of the public API (money in minor units of ``currency``)."""
 
+    lines: list[OrderLineView]  # type: ignore[misc]
     shipments: list[Shipment]
     amount_captured: int
     amount_refunded: int
@@ -370,7 +408,7 @@ def public_view(order: Order) -> OrderView:
         "payment_status": order["payment_status"],
         "fulfillment_status": order["fulfillment_status"],
         "currency": order["currency"],
-        "lines": order["lines"],
+        "lines": _line_views(order),
         "subtotal": order["subtotal"],
         "shipping_total": order["shipping_total"],
         "tax_total": order["tax_total"],
@@ -381,7 +419,7 @@ def public_view(order: Order) -> OrderView:
         "contact": order["contact"],
         "locale": order["locale"],
         "expected_delivery": order["expected_delivery"],
-        "shipments": sorted(order["shipments"].values(), key=lambda s: s["created_at"]),
+        "shipments": [_shipment_view(s) for s in sorted(order["shipments"].values(), key=lambda s: s["created_at"])],
         "amount_captured": order.get("amount_captured", 0),
         "amount_refunded": order.get("amount_refunded", 0),
         "timeline": order["timeline"],
@@ -391,6 +429,17 @@ def public_view(order: Order) -> OrderView:
     if "cancellation" in order:
         view["cancellation"] = order["cancellation"]
     return view
+
+
+def _line_views(order: Order) -> list[OrderLineView]:
+    from oms.domain.shipping import line_progress
+
+    progress = line_progress(order)
+    return [cast(OrderLineView, {**line, **progress[line["sku"]]}) for line in order["lines"]]
+
+
+def _shipment_view(shipment: Shipment) -> Shipment:
+    return cast(Shipment, {k: v for k, v in shipment.items() if k != "final"})
 
 
 def ops_view(order: Order) -> OpsOrderView:
@@ -471,6 +520,10 @@ def close_outcome(error: str, cause: str) -> Outcome:
     if error == Error.ORDER_CANCELLED:
         return Outcome(OrderStatus.CANCELLED, "ops_cancelled",
                        f"Your order was cancelled by our team. {not_charged}", None)
+    if error == Error.BACKORDER_TIMEOUT:
+        return Outcome(OrderStatus.CANCELLED, "backorder_timeout",
+                       f"The backordered items did not arrive in time, so we cancelled your order. {not_charged}",
+                       None)
     if error == Error.PAYMENT_NOT_UPDATED:
         return Outcome(OrderStatus.CANCELLED, "payment_not_updated",
                        f"We could not renew the hold on your payment and it was not updated in time, so the order "

@@ -53,7 +53,8 @@ _O, _P, _F = OrderStatus, PaymentStatus, FulfillmentStatus
 TRANSITIONS: dict[type[StrEnum], dict[StrEnum, frozenset[StrEnum]]] = {
     OrderStatus: {
         _O.PENDING: frozenset({_O.ON_HOLD, _O.BACKORDERED, _O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
-        _O.ON_HOLD: frozenset({_O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
+        # ON_HOLD -> BACKORDERED: approved after review (or a payment hold resolved) while goods are still coming.
+        _O.ON_HOLD: frozenset({_O.BACKORDERED, _O.PROCESSING, _O.CANCELLED, _O.REJECTED}),
         _O.BACKORDERED: frozenset({_O.ON_HOLD, _O.PROCESSING, _O.CANCELLED}),
         # PROCESSING -> ON_HOLD: the payment hold could not be renewed; the customer must update their payment.
         _O.PROCESSING: frozenset({_O.ON_HOLD, _O.PARTIALLY_SHIPPED, _O.SHIPPED, _O.CANCELLED}),

@@ -20,7 +20,8 @@ from oms.domain.status import FulfillmentStatus
 from oms.logic.clock import now
 
 #: Steps an order waits in before it ships, by the attribute holding the wait's task token.
-WAITING_TOKENS = ("park_task_token", "payment_task_token", "review_task_token", "fulfillment_task_token")
+WAITING_TOKENS = ("park_task_token", "payment_task_token", "review_task_token", "fulfillment_task_token",
+                  "stock_task_token")
 UNSHIPPED = [FulfillmentStatus.UNFULFILLED.value, FulfillmentStatus.RESERVED.value,
              FulfillmentStatus.AWAITING_SHIPMENT.value]
 #: The order statuses a stage may be in (PICKING is PROCESSING with ``picking`` set).

@@ -1,33 +1,108 @@
-"""Catalog and stock, as ops manage them: products, counted stock per warehouse, stock levels."""
+"""Catalog and stock, as ops manage them: products, counted stock and expected arrivals per warehouse, receipts,
+stock levels and the movement log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 from oms.adapters.catalog_repo import CatalogRepository
-from oms.adapters.inventory_repo import InventoryRepository
-from oms.domain.catalog import Product, StockLevels
-from oms.domain.errors import NotFound, ValidationFailed
-from oms.domain.models import ProductRequest
+from oms.adapters.inventory_repo import InventoryRepository, StockContention
+from oms.adapters.notifications import NotificationQueue
+from oms.adapters.orders_repo import OrdersRepository
+from oms.adapters.workflow import Workflow
+from oms.domain.catalog import MovementPage, Product, StockLevels
+from oms.domain.errors import NotFound, TransientError, ValidationFailed
+from oms.domain.models import InventoryRequest, ProductRequest, ReceiptRequest
+from oms.domain.order import fingerprint
+from oms.domain.stock import IncomingBatch, shrink_incoming
+from oms.logic import backorders
+from oms.logic.low_stock import LowStock
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class StockContext:
+    """What a change of stock may touch: waiting orders (served, rescheduled, resumed) and the low-stock alert."""
+
+    catalog: CatalogRepository
+    inventory: InventoryRepository
+    orders: OrdersRepository
+    workflow: Workflow
+    queue: NotificationQueue
+    low_stock: LowStock
+    warehouses: tuple[str, ...]
 
 
 def put_product(sku: str, request: ProductRequest, catalog: CatalogRepository) -> Product:
     product: Product = {"sku": sku, "name": request.name, "price": request.price, "currency": request.currency,
-                        "active": True}
+                        "active": True, "backorderable": request.backorderable}
     if request.category is not None:
         product["category"] = request.category
     if request.weight_grams is not None:
         product["weight_grams"] = request.weight_grams
+    if request.low_stock_threshold is not None:
+        product["low_stock_threshold"] = request.low_stock_threshold
     catalog.put(product)
     return product
 
 
-def set_stock(sku: str, warehouse: str, on_hand: int, warehouses: tuple[str, ...], catalog: CatalogRepository,
-              inventory: InventoryRepository) -> StockLevels:
-    """Set the counted stock of ``sku`` at ``warehouse``: a known warehouse, a product in the catalog, and never
-    below what is reserved there (``Conflict``)."""
-    if warehouse not in warehouses:
-        raise ValidationFailed("warehouse", f"unknown warehouse {warehouse!r}; known: {', '.join(warehouses)}")
-    if catalog.get(sku) is None:
+def _check(sku: str, warehouse: str, ctx: StockContext) -> None:
+    if warehouse not in ctx.warehouses:
+        raise ValidationFailed("warehouse", f"unknown warehouse {warehouse!r}; known: {', '.join(ctx.warehouses)}")
+    if ctx.catalog.get(sku) is None:
         raise NotFound(f"sku {sku!r} is not in the catalog; PUT /admin/products/{sku} first")
-    inventory.set_on_hand(sku, warehouse, on_hand)
-    return stock_levels(sku, catalog, inventory)
+
+
+def set_stock(sku: str, request: InventoryRequest, by: str, ctx: StockContext) -> StockLevels:
+    """Set the counted stock of ``sku`` at a warehouse and, when given, its expected arrivals (the whole list):
+    never below what is reserved or promised there (``Conflict``). More stock serves waiting orders; a later date
+    reschedules them and tells each customer once."""
+    _check(sku, request.warehouse, ctx)
+    incoming: list[IncomingBatch] | None = (
+        [{"quantity": b.quantity, "eta": b.eta} for b in request.incoming]
+        if request.incoming is not None else None)
+    for _ in range(MAX_ATTEMPTS):
+        current = ctx.inventory.row(sku, request.warehouse)
+        try:
+            ctx.inventory.set_stock(current, request.on_hand, incoming, by)
+            break
+        except StockContention:
+            continue
+    else:
+        raise TransientError("the stock changed repeatedly while it was set; retry")
+    if incoming is not None:
+        backorders.reschedule_waiting(sku, request.warehouse, incoming, ctx.orders, ctx.inventory, ctx.queue)
+    _after_more_stock(sku, request.warehouse, ctx)
+    return stock_levels(sku, ctx.catalog, ctx.inventory)
+
+
+def receive(sku: str, request: ReceiptRequest, receipt_key: str, by: str,
+            ctx: StockContext) -> tuple[StockLevels, bool]:
+    """Goods arrived: on-hand stock grows, the earliest expected batches shrink by what came, and waiting orders
+    are served, oldest first. Returns the levels and whether this repeated an earlier receipt (same
+    ``receipt_key``: counted once)."""
+    _check(sku, request.warehouse, ctx)
+    key = fingerprint({"key": receipt_key})[:32]
+    for _ in range(MAX_ATTEMPTS):
+        current = ctx.inventory.row(sku, request.warehouse)
+        if key in current.receipt_keys:
+            return stock_levels(sku, ctx.catalog, ctx.inventory), True
+        left = shrink_incoming(current.stock["incoming"], request.quantity)
+        try:
+            ctx.inventory.receive(current, request.quantity, left, by, key)
+            break
+        except StockContention:
+            continue
+    else:
+        raise TransientError("the stock changed repeatedly while the receipt was recorded; retry")
+    _after_more_stock(sku, request.warehouse, ctx)
+    return stock_levels(sku, ctx.catalog, ctx.inventory), False
+
+
+def _after_more_stock(sku: str, warehouse: str, ctx: StockContext) -> None:
+    backorders.serve(sku, warehouse, ctx.orders, ctx.inventory, ctx.workflow)
+    ctx.low_stock.check([(sku, warehouse)])
 
 
 def stock_levels(sku: str, catalog: CatalogRepository, inventory: InventoryRepository) -> StockLevels:
@@ -39,5 +114,15 @@ def stock_levels(sku: str, catalog: CatalogRepository, inventory: InventoryRepos
         "on_hand": sum(r["on_hand"] for r in rows),
         "reserved": sum(r["reserved"] for r in rows),
         "available": sum(r["available"] for r in rows),
+        "backordered": sum(r["backordered"] for r in rows),
+        "incoming_total": sum(r["incoming_total"] for r in rows),
         "warehouses": rows,
     }
+
+
+def movements(sku: str, limit: int, cursor: str | None, catalog: CatalogRepository,
+              inventory: InventoryRepository) -> MovementPage:
+    page, next_cursor = inventory.movements(sku, limit, cursor)
+    if not page and cursor is None and catalog.get(sku) is None:
+        raise NotFound(f"sku {sku!r} not found")
+    return {"movements": page, "next_cursor": next_cursor}

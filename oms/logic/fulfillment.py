@@ -1,13 +1,17 @@
 """Fulfillment: the workflow asks the warehouse to ship and waits; ops record the shipment."""
 
 from contextlib import suppress
+from dataclasses import dataclass
+from typing import Protocol
 
+from oms.adapters.inventory_repo import InventoryRepository, OrderChangeRejected, StockContention
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.tracking_inbox import TrackingInbox
 from oms.adapters.workflow import Workflow
 from oms.domain.errors import Conflict, OrderShipped
-from oms.domain.order import Order, Shipment, iso, timeline_entry
+from oms.domain.order import Cancellation, Order, Shipment, ShipmentLine, iso, timeline_entry
+from oms.domain.shipping import allocations, capture_share, pick
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.tracking import DESCRIPTION
 from oms.logic.clock import now
@@ -21,6 +25,7 @@ def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository
         fulfillment_status=FulfillmentStatus.AWAITING_SHIPMENT,
         status_detail=CUSTOMER_DETAIL[OrderStatus.PROCESSING],
         sets={"fulfillment_task_token": task_token},
+        removes=["stock_task_token"],
         events=[timeline_entry(now(), "order_confirmed", "Order confirmed; it is being picked and packed.")],
     ))
     try:
@@ -28,11 +33,14 @@ def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository
     except TransitionRejected as rejected:
         raise_if_cancelled(rejected.order)
         current = rejected.order
-        if current["fulfillment_status"] == FulfillmentStatus.SHIPPED and current["status"] == OrderStatus.PROCESSING:
+        if current["fulfillment_status"] == FulfillmentStatus.SHIPPED and \
+                current["status"] in (OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED):
             # The shipment was recorded while this wait was being renewed: nothing to wait for.
             raise OrderShipped(f"order {order_id} was shipped while its wait was renewed") from None
-        if current["fulfillment_status"] != FulfillmentStatus.AWAITING_SHIPMENT or \
-                current["status"] not in (OrderStatus.PROCESSING, OrderStatus.ON_HOLD):
+        partly_shipped = (current["status"] == OrderStatus.PARTIALLY_SHIPPED
+                          and current["fulfillment_status"] == FulfillmentStatus.PARTIALLY_SHIPPED)
+        if not partly_shipped and (current["fulfillment_status"] != FulfillmentStatus.AWAITING_SHIPMENT or
+                                   current["status"] not in (OrderStatus.PROCESSING, OrderStatus.ON_HOLD)):
             raise
         # A retried invocation, a retry after a technical hold, a renewed wait after a re-authorization, or the
         # end of a payment hold (ON_HOLD again PROCESSING once the customer's new payment method is authorized).
@@ -45,63 +53,122 @@ def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository
         except TransitionRejected as again:
             raise_if_cancelled(again.order)
             raise
-    queue.publish(order_id, "order_confirmed")
+    queue.publish(order_id, "order_confirmed")  # once per order: the consumer drops a repeat
+
+
+class PartialCapture(Protocol):
+    def capture_parcel(self, order: Order, tracking_number: str) -> Order: ...
+
+
+@dataclass(frozen=True)
+class ShipmentCommand:
+    carrier: str
+    tracking_number: str
+    warehouse: str | None = None
+    lines: list[tuple[str, int]] | None = None  # None: everything not shipped yet (from the warehouse, if given)
+    by: str = "ops"
 
 
 def record_shipment(
-    order_id: str, carrier: str, tracking_number: str, orders: OrdersRepository, workflow: Workflow,
-    inbox: TrackingInbox | None = None,
+    order_id: str, command: ShipmentCommand, orders: OrdersRepository, inventory: InventoryRepository,
+    workflow: Workflow, inbox: TrackingInbox | None = None, payments: PartialCapture | None = None,
+    queue: NotificationQueue | None = None,
 ) -> Order:
-    """The warehouse handed the parcel to ``carrier``; resumes the waiting workflow. The same shipment again, at
-    once or later, answers the same; a different one for an order that is not waiting is a Conflict. Carrier
-    events that arrived before the shipment (parked, at most 24 hours) are queued again to be applied."""
+    """The warehouse handed a parcel to the carrier: its units leave the warehouse (committed with the shipment, in
+    one transaction). A parcel that leaves part of the order behind makes it ``PARTIALLY_SHIPPED``, captures its share
+    of the payment (``payments``) and tells the customer; the last parcel resumes the waiting workflow (which
+    captures the rest and marks the order ``SHIPPED``). The same shipment again, at once or later, answers the same;
+    a different one for an order that is not waiting is a Conflict. Carrier events that arrived before the shipment
+    (parked, at most 24 hours) are queued again to be applied."""
     order = orders.require(order_id)
-    existing = order["shipments"].get(tracking_number)
+    existing = order["shipments"].get(command.tracking_number)
     if existing is None:
         try:
-            _record(order, carrier, tracking_number, orders)
+            order = _record(order, command, orders, inventory)
         except Conflict:
             # A concurrent identical request may have won the race: then this one is a repeat, not a conflict.
             order = orders.require(order_id)
-            existing = order["shipments"].get(tracking_number)
-            if existing is None or existing["carrier"] != carrier:
+            existing = order["shipments"].get(command.tracking_number)
+            if existing is None or existing["carrier"] != command.carrier:
                 if "cancellation" in order:
                     raise Conflict(f"order {order_id} is being cancelled; do not ship it") from None
                 raise
-    elif existing["carrier"] != carrier:
-        raise Conflict(f"tracking_number {tracking_number} is already recorded with {existing['carrier']}")
-    token = order.get("fulfillment_task_token")
-    if token:
-        # If the wait ended meanwhile (its payment hold being renewed, or a timeout), the shipment is recorded all
-        # the same, and the step that runs next finds it (``OrderShipped``) and goes on to ship.
-        with suppress(Conflict):
-            workflow.resume(token, {"carrier": carrier, "tracking_number": tracking_number})
+    elif existing["carrier"] != command.carrier:
+        raise Conflict(f"tracking_number {command.tracking_number} is already recorded with {existing['carrier']}")
+    shipment = order["shipments"][command.tracking_number]
+    if shipment.get("final", True):
+        token = order.get("fulfillment_task_token")
+        if token:
+            # If the wait ended meanwhile (its payment hold being renewed, or a timeout), the shipment is recorded
+            # all the same, and the step that runs next finds it (``OrderShipped``) and goes on to ship.
+            with suppress(Conflict):
+                workflow.resume(token, {"carrier": command.carrier, "tracking_number": command.tracking_number})
+    else:
+        if payments is not None:
+            order = payments.capture_parcel(order, command.tracking_number)
+        if queue is not None:
+            queue.publish(order_id, "order_shipped", ref=command.tracking_number)  # this parcel's own email
     if inbox is not None:
-        inbox.release_parked(tracking_number)
+        inbox.release_parked(command.tracking_number)
     return orders.require(order_id)
 
 
-def _record(order: Order, carrier: str, tracking_number: str, orders: OrdersRepository) -> None:
+def _record(order: Order, command: ShipmentCommand, orders: OrdersRepository,
+            inventory: InventoryRepository) -> Order:
     order_id = order["order_id"]
-    if order["status"] != OrderStatus.PROCESSING or "fulfillment_task_token" not in order:
-        raise Conflict(f"order {order_id} is {order['status']}; only PROCESSING orders can be shipped")
-    moment = now()
-    shipment: Shipment = {
-        "carrier": carrier, "tracking_number": tracking_number, "status": "pre_transit",
-        "status_detail": DESCRIPTION["LABEL_CREATED"], "events": [], "created_at": iso(moment),
-        "tracking_status": "LABEL_CREATED",
-    }
+    status = order["status"]
+    if status not in (OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED) or "fulfillment_task_token" not in order:
+        raise Conflict(f"order {order_id} is {status}; only PROCESSING or PARTIALLY_SHIPPED orders can be shipped")
     if "cancellation" in order:
         raise Conflict(f"order {order_id} is being cancelled ({order['cancellation']['by']}); do not ship it")
+    picked = pick(order, command.warehouse, command.lines)
+    records = allocations(order)
+    for record in records:
+        record["shipped"] += picked.get((record["sku"], record["warehouse"]), 0)
+    final = all(r["shipped"] == r["quantity"] for r in records)
+    prices = {line["sku"]: line["unit_price"] for line in order["lines"]}
+    goods = sum(prices[sku] * quantity for (sku, _), quantity in picked.items())
+    owed = sum(s.get("amount", 0) for s in order["shipments"].values())
+    amount = capture_share(order["total"], order["subtotal"], goods, owed, final)
+    moment = now()
+    warehouses = sorted({wh for _, wh in picked})
+    shipment: Shipment = {
+        "carrier": command.carrier, "tracking_number": command.tracking_number, "status": "pre_transit",
+        "status_detail": DESCRIPTION["LABEL_CREATED"], "events": [], "created_at": iso(moment),
+        "tracking_status": "LABEL_CREATED", "lines": _lines(picked), "amount": amount, "final": final,
+    }
+    if len(warehouses) == 1:
+        shipment["warehouse"] = warehouses[0]
+    what = ", ".join(f"{q} x {sku}" for sku, q in ((line["sku"], line["quantity"]) for line in shipment["lines"]))
     change = Change(
-        fulfillment_status=FulfillmentStatus.SHIPPED,
-        sets={f"shipments.{tracking_number}": shipment},
-        expect={"status": OrderStatus.PROCESSING.value},
+        fulfillment_status=FulfillmentStatus.SHIPPED if final else (
+            FulfillmentStatus.PARTIALLY_SHIPPED
+            if order["fulfillment_status"] != FulfillmentStatus.PARTIALLY_SHIPPED else None),
+        status=OrderStatus.PARTIALLY_SHIPPED if not final and status == OrderStatus.PROCESSING else None,
+        status_detail=CUSTOMER_DETAIL[OrderStatus.PARTIALLY_SHIPPED] if not final else None,
+        sets={f"shipments.{command.tracking_number}": shipment, "reservation.allocations": records},
+        expect={"status": status, "updated_at": order["updated_at"]},
         absent=["cancellation"],  # of a shipment and a cancellation racing, exactly one is recorded
         events=[timeline_entry(moment, "shipment_created",
-                               f"Handed to {carrier}, tracking number {tracking_number}.")],
+                               f"Handed to {command.carrier}, tracking number {command.tracking_number}"
+                               + ("." if final and not order["shipments"] else f" ({what})."))],
     )
-    orders.record_shipment(order_id, change, tracking_number, carrier)
+    lookup = orders.shipment_lookup_item(command.tracking_number, order_id, command.carrier)
+    try:
+        inventory.commit(order_id, picked, orders.transaction_item(order_id, change), extra=[lookup],
+                         by=command.by)
+    except StockContention as failed:
+        raise Conflict(f"tracking_number {command.tracking_number} is already used by another shipment") from failed
+    except OrderChangeRejected:
+        raise TransitionRejected(orders.require(order_id)) from None
+    return orders.require(order_id)
+
+
+def _lines(picked: dict[tuple[str, str], int]) -> list[ShipmentLine]:
+    by_sku: dict[str, int] = {}
+    for (sku, _), quantity in sorted(picked.items()):
+        by_sku[sku] = by_sku.get(sku, 0) + quantity
+    return [{"sku": sku, "quantity": quantity} for sku, quantity in by_sku.items()]
 
 
 def start_picking(order_id: str, who: str, orders: OrdersRepository) -> Order:
@@ -124,3 +191,44 @@ def start_picking(order_id: str, who: str, orders: OrdersRepository) -> Order:
             raise Conflict(f"order {order_id} is being cancelled; do not pick it") from None
         raise Conflict(f"order {order_id} is {order['status']} (fulfillment {order['fulfillment_status']}); "
                        "only a PROCESSING order awaiting shipment can be picked") from None
+
+
+def cancel_rest(order_id: str, reason: str, note: str, who: str, orders: OrdersRepository,
+                inventory: InventoryRepository, workflow: Workflow, queue: NotificationQueue | None = None) -> Order:
+    """Ops cancel what has not shipped of a ``PARTIALLY_SHIPPED`` order: its held units go back, its promises are
+    withdrawn, the order owes only its parcels' shares (``capture_due``), and the workflow goes on to capture that,
+    release the rest of the hold and end ``SHIPPED`` for what left. Repeating it answers the same."""
+    order = orders.require(order_id)
+    if "rest_cancelled" in order:
+        return order
+    if order["status"] != OrderStatus.PARTIALLY_SHIPPED:
+        raise Conflict(f"order {order_id} is {order['status']}; only a PARTIALLY_SHIPPED order has a rest to cancel")
+    records = allocations(order)
+    parts = [{"sku": a["sku"], "warehouse": a["warehouse"], "held": a["quantity"] - a["backordered"] - a["shipped"],
+              "backordered": a["backordered"]} for a in records]
+    kept = [{**a, "quantity": a["shipped"], "backordered": 0, "eta": None} for a in records]
+    moment = now()
+    cancelled: Cancellation = {"reason": reason, "note": note, "by": "ops", "at": iso(moment), "fee": 0}
+    change = Change(
+        fulfillment_status=FulfillmentStatus.SHIPPED,
+        sets={"rest_cancelled": cancelled, "reservation.allocations": kept,
+              "capture_due": sum(s.get("amount", 0) for s in order["shipments"].values())},
+        expect={"status": OrderStatus.PARTIALLY_SHIPPED.value, "updated_at": order["updated_at"]},
+        absent=["rest_cancelled"],
+        events=[timeline_entry(moment, "rest_cancelled", "The items that had not shipped were cancelled; you pay "
+                                                         "only for what was shipped.")],
+    )
+    try:
+        inventory.release(order_id, order["created_key"], parts, orders.transaction_item(order_id, change))
+    except OrderChangeRejected:
+        current = orders.require(order_id)
+        if "rest_cancelled" in current:
+            return current
+        raise Conflict(f"order {order_id} changed while its rest was being cancelled; try again") from None
+    token = order.get("fulfillment_task_token")
+    if token:
+        with suppress(Conflict):  # a renewal re-plans the wait: it finds the fulfilment SHIPPED and goes on
+            workflow.resume(token, {"rest_cancelled": True})
+    if queue is not None:
+        queue.publish(order_id, "items_cancelled")
+    return orders.require(order_id)

@@ -34,7 +34,12 @@ def mark_shipped(order_id: str, orders: OrdersRepository, queue: NotificationQue
         if rejected.order["status"] not in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
             raise
         order = rejected.order
-    queue.publish(order_id, "order_shipped")
+    shipped = sorted(order["shipments"].values(), key=lambda s: s["created_at"])
+    final = [s for s in shipped if s.get("final", True)]
+    if len(shipped) == 1 or not any("lines" in s for s in shipped):
+        queue.publish(order_id, "order_shipped")
+    elif final:
+        queue.publish(order_id, "order_shipped", ref=final[-1]["tracking_number"])  # the parcels before: theirs
     return {"status": order["status"]}
 
 

@@ -7,12 +7,14 @@ A cancellation with a fee (``cancellation.fee``) is settled by capturing the fee
 capture releases the rest of the hold.
 """
 
+import contextlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.payment_gateway import PaymentGateway
-from oms.domain.errors import PaymentDeclined
+from oms.domain.errors import PaymentDeclined, PaymentGatewayError, TransientError
+from oms.domain.ledger import entry_id
 from oms.domain.money import format_minor
 from oms.domain.order import Order, WaitPlan, iso, timeline_entry
 from oms.domain.status import PaymentStatus
@@ -54,15 +56,21 @@ def _record_authorization(orders: OrdersRepository, order: Order, authorization_
     return _apply(orders, order["order_id"], change)
 
 
-def plan_wait(order_id: str, wait: str, policy_hours: int, hold_hours: int,
+def plan_wait(order_id: str, wait: str, policy_hours: int | None, hold_hours: int,
               orders: OrdersRepository) -> PaymentResult:
-    """How long the ``wait`` step may wait this time: what is left of its policy (``policy_hours`` in all), or
-    until the payment hold needs renewing, whichever comes first (``renew``: that timeout means "renew the hold,
-    then plan again"). What is left is kept on the order in the workflow's own time: each renewal consumes the
-    wait it ended (``reauthorize``), so renewals never stretch the policy."""
+    """How long the ``wait`` step may wait this time: what is left of its policy (``policy_hours`` in all; None:
+    until the order's backorder deadline), or until the payment hold needs renewing, whichever comes first
+    (``renew``: that timeout means "renew the hold, then plan again"). What is left is kept on the order in the
+    workflow's own time: each renewal consumes the wait it ended (``reauthorize``), so renewals never stretch the
+    policy."""
     order = orders.require(order_id)
     previous = order.get("wait_plans", {}).get(wait)
-    remaining = previous["remaining"] if previous else policy_hours * 3600
+    if previous:
+        remaining = previous["remaining"]
+    elif policy_hours is not None:
+        remaining = policy_hours * 3600
+    else:
+        remaining = _seconds(_parse(order["backorder"]["deadline"]) - now()) if "backorder" in order else 1
     number = previous["plan"] + 1 if previous else 1
     renew_at = renewal_due(order, hold_hours)
     renew_in = _seconds(renew_at - now()) if renew_at is not None else None
@@ -157,25 +165,82 @@ def _void_superseded(orders: OrdersRepository, order: Order, gateway: PaymentGat
 
 
 def capture(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> PaymentResult:
+    """Every parcel has left: capture what the order still owes (the total, less what parcels of a split order
+    captured when they shipped; only the shipped parcels' shares when the rest was cancelled) and release the rest
+    of the hold."""
     order = orders.require(order_id)
     if order["payment_status"] == PaymentStatus.CAPTURED:
         return {"payment_status": order["payment_status"]}
-    return {"payment_status": _capture(orders, order, gateway, order["total"], "payment_captured",
-                                       "Payment of {amount} charged.")["payment_status"]}
+    captured = order.get("amount_captured", 0)
+    amount = order.get("capture_due", order["total"]) - captured
+    if amount <= 0:
+        return {"payment_status": _release_rest(orders, order, gateway)["payment_status"]}
+    sentence = "Payment of {amount} charged." if not captured else "The rest of the payment, {amount}, charged."
+    return {"payment_status": _capture(orders, order, gateway, amount, "payment_captured",
+                                       sentence)["payment_status"]}
 
 
 def _capture(orders: OrdersRepository, order: Order, gateway: PaymentGateway, amount: int, event: str,
-             sentence: str) -> Order:
-    key = f"{order['order_id']}:capture"
+             sentence: str, *, key: str | None = None, final: bool = True) -> Order:
+    """Capture ``amount`` of the hold (``final``: and release the rest of it). ``amount_captured`` grows by it
+    exactly once, however often the step is retried: the write expects the ledger entry still ``PENDING``."""
+    key = key or f"{order['order_id']}:capture"
     authorization_id = _authorization(order)
     capture_id = ledger.call(orders, order, "CAPTURE", amount, key, lambda: gateway.capture(
-        authorization_id=authorization_id, amount=amount, idempotency_key=key))
+        authorization_id=authorization_id, amount=amount, idempotency_key=key, final=final))
     change = Change(
-        payment_status=PaymentStatus.CAPTURED,
-        sets={"payment.capture_id": capture_id, "amount_captured": amount, **ledger.succeeded(key, capture_id)},
+        payment_status=PaymentStatus.CAPTURED if final else None,
+        sets={"payment.capture_id": capture_id, **ledger.succeeded(key, capture_id)},
+        increments={"amount_captured": amount},
+        expect={f"ledger.{entry_id(key)}.status": "PENDING"},
         events=[timeline_entry(now(), event, sentence.format(amount=format_minor(amount, order["currency"])))],
     )
+    try:
+        return orders.apply(order["order_id"], change)
+    except TransitionRejected as rejected:
+        recorded = rejected.order.get("ledger", {}).get(entry_id(key))
+        if recorded is not None and recorded["status"] == "SUCCEEDED":
+            return rejected.order  # a concurrent duplicate recorded it
+        raise
+
+
+def _release_rest(orders: OrdersRepository, order: Order, gateway: PaymentGateway) -> Order:
+    """The shipped parcels captured all they owe: release what is left of the hold and close the payment."""
+    key = f"{order['order_id']}:release-rest"
+    authorization_id = _authorization(order)
+    with contextlib.suppress(PaymentDeclined):  # nothing left to release at the gateway
+        ledger.call(orders, order, "VOID", order["total"] - order.get("amount_captured", 0), key,
+                    lambda: gateway.void(authorization_id=authorization_id, idempotency_key=key))
+    change = Change(payment_status=PaymentStatus.CAPTURED, sets=ledger.succeeded(key, authorization_id),
+                    events=[timeline_entry(now(), "payment_hold_released",
+                                           "The rest of the payment hold was released.")])
     return _apply(orders, order["order_id"], change)
+
+
+class ParcelCapture:
+    """Each parcel of a split order captures its share when it ships (``final`` false: the hold stays for the
+    rest). A refusal or an error leaves it to the last parcel's capture, which takes whatever is still owed."""
+
+    def __init__(self, orders: OrdersRepository, gateway: PaymentGateway) -> None:
+        self.orders = orders
+        self.gateway = gateway
+
+    def capture_parcel(self, order: Order, tracking_number: str) -> Order:
+        shipment = order["shipments"][tracking_number]
+        amount = shipment.get("amount", 0)
+        key = f"{order['order_id']}:capture:{tracking_number}"
+        entry = order.get("ledger", {}).get(entry_id(key))
+        if amount <= 0 or order["payment_status"] != PaymentStatus.AUTHORIZED or (
+                entry is not None and entry["status"] != "PENDING"):
+            return order
+        try:
+            return _capture(self.orders, order, self.gateway, amount, "payment_captured",
+                            f"Payment of {{amount}} charged for the parcel {tracking_number}.", key=key, final=False)
+        except (PaymentDeclined, PaymentGatewayError, TransientError, TransitionRejected):
+            self.orders.apply(order["order_id"], Change(events=[timeline_entry(
+                now(), "parcel_capture_deferred",
+                f"The payment for parcel {tracking_number} will be charged with the last parcel.")]))
+            return self.orders.require(order["order_id"])
 
 
 def void(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> PaymentResult:
@@ -191,7 +256,8 @@ def void(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> Pa
         return {"payment_status": order["payment_status"]}
     fee = order.get("cancellation", {}).get("fee", 0)
     if fee and order["payment_status"] == PaymentStatus.AUTHORIZED:
-        settled = _capture(orders, order, gateway, min(fee, order["total"]), "cancellation_fee_charged",
+        settled = _capture(orders, order, gateway, min(fee, order["total"] - order.get("amount_captured", 0)),
+                           "cancellation_fee_charged",
                            "Cancellation fee of {amount} charged; the rest of the payment hold was released.")
         return {"payment_status": settled["payment_status"], "fee": fee}
     key = f"{order_id}:void"

@@ -3,8 +3,8 @@
 Idempotent by construction, with one mechanism: the order id derives from (customer, Idempotency-Key), the
 write is conditional, and the execution is named after the order. The same key with the same body answers
 the same order at any age; with another body, ``IdempotencyKeyReused`` at any age. A new order costs three
-AWS requests: one BatchGetItem (prices and stock), one conditional PutItem, one StartExecution (and one GetItem of the
-customer's preferences when the request names no ``locale``).
+AWS requests: one BatchGetItem (prices, stock and incoming goods), one conditional PutItem, one StartExecution
+(and one GetItem of the customer's preferences when the request names no ``locale``).
 """
 
 from datetime import datetime
@@ -35,11 +35,14 @@ def place_order(
     """``(order, replayed)``: the stored order, and whether this request repeated an earlier one."""
     order_id = order_id_for(customer_id, idempotency_key)
     request_hash = fingerprint(request.model_dump(mode="json"))
-    products, available = reader.read([line.sku for line in request.lines])
+    products, units, backorderable = reader.read([line.sku for line in request.lines])
     try:
         order = new_order(order_id=order_id, customer_id=customer_id, request=request, products=products, now=now,
                           locale=_locale(customer_id, request, customers, accept_language))
-        _check_stock(request, available)
+        _check_stock(request, units)
+        wanted = sorted(backorderable & {line.sku for line in request.lines})
+        if wanted:
+            order["backorderable_skus"] = wanted
     except ValidationFailed:
         # A retry of an order we already took answers that order, whatever the catalog or stock say today.
         existing = orders.get(order_id)
@@ -66,11 +69,12 @@ def _locale(customer_id: str, request: PlaceOrderRequest, customers: CustomersRe
     return (saved["locale"] if saved else None) or from_accept_language(accept_language) or DEFAULT_LOCALE
 
 
-def _check_stock(request: PlaceOrderRequest, available: dict[str, dict[str, int]]) -> None:
-    """An early, friendly answer; the workflow's atomic reservation is what prevents overselling."""
+def _check_stock(request: PlaceOrderRequest, units: dict[str, int]) -> None:
+    """An early, friendly answer; the workflow's atomic reservation is what prevents overselling (and promising
+    incoming goods twice)."""
     for index, line in enumerate(request.lines):
-        units = sum(available.get(line.sku, {}).values())
-        if units < line.quantity:
+        sellable = units.get(line.sku, 0)
+        if sellable < line.quantity:
             raise StockUnavailable(
-                f"lines[{index}].quantity", f"only {units} of {line.sku!r} available, {line.quantity} requested"
+                f"lines[{index}].quantity", f"only {sellable} of {line.sku!r} available, {line.quantity} requested"
             )

@@ -417,6 +417,7 @@ class FakeStripe:
             "payment_method_types": params.get("payment_method_types", ["card"]),
             "setup_future_usage": params.get("setup_future_usage"),
             "status": "requires_confirmation" if method_id else "requires_payment_method",
+            "payment_method_options": params.get("payment_method_options") or {},
         }
         intent["client_secret"] = f"{intent['id']}_secret_{new_id('x')[2:]}"
         self.payment_intents[intent["id"]] = intent
@@ -524,8 +525,19 @@ class FakeStripe:
             raise invalid(f"The amount_to_capture ({amount}) must be a positive integer less than or equal to the "
                           f"amount_capturable ({capturable}).", code="amount_too_large", param="amount_to_capture")
         charge = self.charges[intent["latest_charge"]]
-        charge.update(captured=True, amount_captured=amount, amount_refunded=charge["amount"] - amount)
-        intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        final = params.get("final_capture") not in ("false", False)
+        if not final:
+            multicapture = intent["payment_method_options"].get("card", {}).get("request_multicapture")
+            if multicapture not in ("if_available",):
+                raise invalid("final_capture can only be false for a PaymentIntent that requested multicapture.",
+                              param="final_capture")
+        received = intent["amount_received"] + amount
+        charge.update(captured=True, amount_captured=received)
+        if final or amount == capturable:
+            charge.update(amount_refunded=charge["amount"] - received)
+            intent.update(status="succeeded", amount_received=received, amount_capturable=0)
+        else:
+            intent.update(amount_received=received, amount_capturable=capturable - amount)
         return intent
 
     def _cancel(self, intent: dict[str, Any], reason: str | None) -> None:

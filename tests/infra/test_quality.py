@@ -94,7 +94,7 @@ def test_staged_assets_are_the_code_and_a_dependencies_layer_built_for_lambda(tm
 
 
 def test_context_overrides() -> None:
-    app = create_app({"warehouses": "wh-a", "reviewTimeoutHours": "2", "logLevel": "debug"}, nag=False)
+    app = create_app({"warehouses": "wh-a", "warehouseLocations": "wh-a:DE:BE", "reviewTimeoutHours": "2", "logLevel": "debug"}, nag=False)
     config = OmsConfig.from_node(app)
     assert config.warehouses == ("wh-a",)
     assert config.review_timeout_hours == 2
@@ -103,7 +103,9 @@ def test_context_overrides() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [{"senderEmail": "nobody"}, {"warehouses": " , "}, {"reviewTimeoutHours": "soon"}, {"logLevel": "LOUD"}]
+    "bad", [{"senderEmail": "nobody"}, {"warehouses": " , "}, {"reviewTimeoutHours": "soon"}, {"logLevel": "LOUD"},
+            {"warehouseLocations": "wh-east:US:NJ"}, {"warehouseLocations": "wh-east:XX:NJ,wh-west:US:CA"},
+            {"backorderLimitDays": "0"}]
 )
 def test_bad_context_is_rejected(bad: dict[str, str]) -> None:
     with pytest.raises(ConfigError):

@@ -41,6 +41,9 @@ ROUTES = {
     ("PUT", "/admin/products/{sku}"): ("admin", True),
     ("PUT", "/admin/inventory/{sku}"): ("admin", True),
     ("GET", "/admin/inventory/{sku}"): ("admin", True),
+    ("POST", "/admin/inventory/{sku}/receipts"): ("admin", True),
+    ("GET", "/admin/inventory/{sku}/movements"): ("admin", True),
+    ("GET", "/admin/warehouses/{warehouse}/queue"): ("admin", True),
     ("GET", "/admin/orders"): ("admin", True),
     ("POST", "/admin/orders/{order_id}/review"): ("admin", True),
     ("POST", "/admin/orders/{order_id}/shipments"): ("admin", True),
@@ -95,7 +98,7 @@ def test_no_custom_resources(synthesized: Synthesized) -> None:
 
 def test_tables(synthesized: Synthesized) -> None:
     tables = synthesized.resources("OmsData", "AWS::DynamoDB::Table")
-    assert len(tables) == 8
+    assert len(tables) == 10
     for table in tables.values():
         props = table["Properties"]
         assert table["DeletionPolicy"] == "Retain"
@@ -107,8 +110,9 @@ def test_tables(synthesized: Synthesized) -> None:
         assert "TableName" not in props
 
     by_keys = _tables_by_keys(synthesized)
-    assert set(by_keys) == {("order_id",), ("sku",), ("sku", "warehouse"), ("tracking_number",), ("id",),
-                            ("customer_id", "item"), ("email",), ("pk", "sk")}
+    assert set(by_keys) == {("order_id",), ("sku",), ("sku", "warehouse"), ("sku", "movement_id"),
+                            ("queue", "created_key"), ("tracking_number",), ("id",), ("customer_id", "item"),
+                            ("email",), ("pk", "sk")}
     orders = by_keys[("order_id",)]
     indexes = {i["IndexName"]: i for i in orders["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"by_customer", "by_status"}
@@ -342,7 +346,7 @@ def test_placement_cancellation_and_refunds_require_an_idempotency_key(synthesiz
         if m["Properties"].get("RequestParameters") == {"method.request.header.Idempotency-Key": True}
     }
     assert set(required) == {("POST", "/orders"), ("POST", "/orders/{order_id}/cancel"),
-                             ("POST", "/admin/orders/{order_id}/refunds")}
+                             ("POST", "/admin/orders/{order_id}/refunds"), ("POST", "/admin/inventory/{sku}/receipts")}
     validators = synthesized.resources("OmsApi", "AWS::ApiGateway::RequestValidator")
     for method in required.values():
         validator = validators[method["RequestValidatorId"]["Ref"]]

@@ -60,7 +60,8 @@ def test_start_and_main_path(asl: dict[str, Any], states: dict[str, dict[str, An
     path = ["AuthorizePayment", "ReserveStock", "AssessRisk", "NeedsReview"]
     for current, following in itertools.pairwise(path):
         assert states[current]["Next"] == following
-    assert states["NeedsReview"]["Default"] == "PlanRequestFulfillment"
+    assert states["NeedsReview"]["Default"] == "StockReady"
+    assert states["StockReady"]["Default"] == "PlanRequestFulfillment"
     assert states["PlanRequestFulfillment"]["Next"] == "RequestFulfillment"
     assert states["RequestFulfillment"]["Next"] == "CommitStock"
     assert states["CommitStock"]["Next"] == "CapturePayment"
@@ -71,9 +72,11 @@ def test_start_and_main_path(asl: dict[str, Any], states: dict[str, dict[str, An
 
 SYNC_TASKS = ["AuthorizePayment", "ReserveStock", "AssessRisk", "CommitStock", "CapturePayment", "MarkShipped",
               "FlagCaptureFailure", "ReleaseStock", "VoidPayment", "CloseOrder", "PlanHoldForReview",
-              "PlanRequestFulfillment", "RenewPaymentForHoldForReview", "RenewPaymentForRequestFulfillment"]
+              "PlanRequestFulfillment", "RenewPaymentForHoldForReview", "RenewPaymentForRequestFulfillment",
+              "PlanAwaitStock", "RenewPaymentForAwaitStock"]
 WAITS = ["HoldForReview", "RequestFulfillment", "ParkOrder", "ParkShipment", "ParkCompensation",
-         "AwaitPaymentForHoldForReview", "AwaitPaymentForRequestFulfillment"]
+         "AwaitPaymentForHoldForReview", "AwaitPaymentForRequestFulfillment", "AwaitStock",
+         "AwaitPaymentForAwaitStock"]
 
 
 @pytest.mark.parametrize(
@@ -269,12 +272,24 @@ def test_choices(states: dict[str, dict[str, Any]]) -> None:
     assert needs_review["Choices"] == [
         {"Variable": "$.risk.decision", "StringEquals": "review", "Next": "PlanHoldForReview"}
     ]
-    assert needs_review["Default"] == "PlanRequestFulfillment"
+    assert needs_review["Default"] == "StockReady"
     assert states["HoldForReview"]["Next"] == "ReviewDecision"
     decision = states["ReviewDecision"]
     assert decision["Choices"] == [
-        {"Variable": "$.review.decision", "StringEquals": "approve", "Next": "PlanRequestFulfillment"}
+        {"Variable": "$.review.decision", "StringEquals": "approve", "Next": "StockReady"}
     ]
+    # Backordered goods: wait for them (a missing flag, from an older reservation, is "no").
+    stock_ready = states["StockReady"]
+    assert stock_ready["Choices"] == [{"And": [
+        {"Variable": "$.reservation.backordered", "IsPresent": True},
+        {"Variable": "$.reservation.backordered", "BooleanEquals": True}], "Next": "PlanAwaitStock"}]
+    assert stock_ready["Default"] == "PlanRequestFulfillment"
+    assert states["PlanAwaitStock"]["Next"] == "AwaitStock"
+    assert states["AwaitStock"]["Next"] == "PlanRequestFulfillment"
+    assert _catcher(states["AwaitStock"], "StockArrived") == "PlanRequestFulfillment"
+    assert _retrier(states["AwaitStock"], "StockArrived")["MaxAttempts"] == 0
+    # The wait's deadline is the order's own (no policy_hours: plan_wait reads the order's backorder deadline).
+    assert "policy_hours" not in states["PlanAwaitStock"]["Parameters"]
     assert decision["Default"] == "ReviewRejected"
     rejected = states["ReviewRejected"]
     assert rejected["Type"] == "Pass"
@@ -288,6 +303,7 @@ def test_choices(states: dict[str, dict[str, Any]]) -> None:
     [
         ("HoldForReview", "ReviewTimedOut", "ReviewTimeout", "The order was not reviewed in time"),
         ("RequestFulfillment", "FulfillmentTimedOut", "FulfillmentTimeout", "The order was not shipped in time"),
+        ("AwaitStock", "BackorderTimedOut", "BackorderTimeout", "The backordered goods did not arrive in time"),
     ],
 )
 def test_wait_timeouts_and_cancellations(states: dict[str, dict[str, Any]], state: str, pass_state: str,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from local.preview import SAMPLE_LINK, SAMPLE_SHOP, sample_order, sample_ref
-from oms.domain.messages import render, template_locale
+from oms.domain.messages import Formats, render, template_locale
 from oms.domain.notification_policy import EVENTS, load_policy, missing_templates
 from oms.domain.sms import measure, non_gsm_characters
 
@@ -107,3 +107,70 @@ def test_the_shipped_email_carries_the_tracking_link_in_every_locale():
         message = render("order_shipped", sample_order("order_shipped", locale), shop=SAMPLE_SHOP,
                          tracking_link=SAMPLE_LINK)
         assert SAMPLE_LINK in message.text and SAMPLE_LINK in message.html, locale
+
+
+#: Per locale: the sentence that announces the items still to come in a split order's parcel message.
+REST_FOLLOWS = {"en-US": "The rest of your order will follow in a separate parcel",
+                "en-GB": "The rest of your order will follow in a separate parcel",
+                "de-DE": "Der Rest Ihrer Bestellung folgt in einem separaten Paket",
+                "fr-FR": "Le reste de votre commande suivra dans un colis séparé",
+                "es-ES": "El resto de su pedido llegará en un paquete aparte"}
+
+
+def _split_order(locale):
+    """A shipped sample whose parcel holds only the T-shirt; the mugs are still to ship."""
+    order = sample_order("order_shipped", locale)
+    order["fulfillment_status"] = "PARTIALLY_SHIPPED"
+    order["shipments"]["1Z999AA10123456784"]["lines"] = [{"sku": "TEE-BLK-M", "quantity": 1}]
+    order["reservation"] = {"state": "HELD", "allocations": [
+        {"sku": "MUG-LOGO", "warehouse": "wh-east", "quantity": 2, "backordered": 0, "eta": None, "shipped": 0},
+        {"sku": "TEE-BLK-M", "warehouse": "wh-west", "quantity": 1, "backordered": 0, "eta": None, "shipped": 1}]}
+    return order
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_a_split_parcel_lists_its_items_and_the_ones_still_to_follow(locale):
+    order = _split_order(locale)
+    mug, tee = (line["name"] for line in order["lines"])  # the parcel holds the T-shirt; the mugs follow
+    message = render("order_shipped", order, "1Z999AA10123456784", shop=SAMPLE_SHOP, tracking_link=SAMPLE_LINK)
+    for part in (message.text, message.html):
+        assert tee in part and mug in part and REST_FOLLOWS[locale] in part
+        assert "1Z999AA10123456784" in part and SAMPLE_LINK in part and SAMPLE_SHOP.support_email in part
+    assert message.text.index(tee) < message.text.index(REST_FOLLOWS[locale]) < message.text.index(mug)
+    size = measure(message.sms)
+    assert size.encoding == "GSM-7" and size.units <= 160, message.sms
+    assert "UPS" in message.sms and "1Z999AA10123456784" in message.sms
+
+    order["reservation"]["allocations"][0]["shipped"] = 2  # everything shipped: nothing left to announce
+    done = render("order_shipped", order, "1Z999AA10123456784", shop=SAMPLE_SHOP).text
+    assert tee in done and REST_FOLLOWS[locale] not in done
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_a_parcel_without_its_lines_reads_as_the_whole_order_shipped(locale):
+    order = sample_order("order_shipped", locale)
+    whole = render("order_shipped", order, "", shop=SAMPLE_SHOP, tracking_link=SAMPLE_LINK)
+    parcel = render("order_shipped", order, "1Z999AA10123456784", shop=SAMPLE_SHOP, tracking_link=SAMPLE_LINK)
+    assert parcel == whole
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_a_backordered_order_names_the_waiting_and_the_reserved_items(locale):
+    order = sample_order("order_backordered", locale)
+    mug, tee = (line["name"] for line in order["lines"])
+    ships = Formats(locale, order["currency"]).date("2026-12-18")
+    message = render("order_backordered", order, shop=SAMPLE_SHOP)
+    for part in (message.text, message.html):
+        assert mug in part and tee in part and ships in part
+    assert message.text.index(mug) < message.text.index(tee)  # the waiting items first, then the reserved ones
+    assert ships.replace("\u00fb", "u") in message.sms
+
+
+def test_a_german_backorder_delay_gives_both_ship_dates_in_german():
+    order = sample_order("backorder_delayed", "de-DE")
+    message = render("backorder_delayed", order, sample_ref("backorder_delayed", order), shop=SAMPLE_SHOP)
+    for part in (message.text, message.html):
+        assert "8. Januar 2027" in part and "18. Dezember 2026" in part
+        assert "Kaffeebecher mit Logo" in part
+    assert message.text.index("8. Januar 2027") < message.text.index("18. Dezember 2026")  # the new date first
+    assert "8. Januar 2027" in message.sms

@@ -1,6 +1,5 @@
 import pytest
 
-from oms.domain.allocation import Allocation, allocate
 from oms.domain.errors import OutOfStock
 from oms.domain.fraud import RiskInput, assess
 
@@ -31,16 +30,3 @@ def test_scores_add_up_and_review_above_threshold():
     assert assess(facts(billing_country="GB"), threshold=60, review_amount="1000.00").decision == "accept"
 
 
-def test_allocation_prefers_one_warehouse_for_the_whole_order():
-    stock = {"A": {"east": 5, "west": 1}, "B": {"east": 1, "west": 3}}
-    assert allocate([("A", 1), ("B", 1)], stock) == [Allocation("A", "east", 1), Allocation("B", "east", 1)]
-
-
-def test_allocation_splits_a_line_only_when_needed():
-    stock = {"A": {"east": 2, "west": 3}}
-    assert allocate([("A", 4)], stock) == [Allocation("A", "west", 3), Allocation("A", "east", 1)]
-
-
-def test_out_of_stock_lists_every_short_sku():
-    with pytest.raises(OutOfStock, match="A, C"):
-        allocate([("A", 9), ("B", 1), ("C", 1)], {"A": {"east": 2}, "B": {"east": 1}})
