@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from oms.domain.messages import Message, Shop, render
 from oms.domain.order import Order
+from oms.domain.shipping import capture_share
 
 SAMPLE_SHOP = Shop(name="OMS Demo Shop", support_email="help@shop.example", support_url="https://shop.example/help")
 
@@ -77,6 +78,20 @@ def sample_order(event: str, locale: str = "en-US") -> Order:
         order["reservation"] = {"state": "HELD", "allocations": [
             {"sku": "MUG-LOGO", "warehouse": "wh-east", "quantity": 2, "backordered": 2, "eta": eta, "shipped": 0},
             {"sku": "TEE-BLK-M", "warehouse": "wh-east", "quantity": 1, "backordered": 0, "eta": None, "shipped": 0}]}
+    if event == "items_cancelled":
+        # The mugs left in one parcel; the T-shirt never came in, so ops cancelled it (its allocation is gone) and the
+        # order owes only the parcel's share of the total (goods, with shipping and tax pro rata).
+        mugs = capture_share(order["total"], order["subtotal"], 2500, 0, False)
+        order.update(status="SHIPPED", fulfillment_status="SHIPPED", payment_status="CAPTURED",
+                     amount_captured=mugs, capture_due=mugs)
+        order["shipments"] = {"1Z999AA10123456784": {
+            "carrier": "UPS", "tracking_number": "1Z999AA10123456784", "status": "in_transit",
+            "status_detail": "", "events": [], "created_at": "2026-12-03T10:00:00.000Z", "warehouse": "wh-east",
+            "lines": [{"sku": "MUG-LOGO", "quantity": 2}], "amount": mugs, "final": False}}
+        order["rest_cancelled"] = {"reason": "OUT_OF_STOCK", "note": "", "by": "ops",
+                                   "at": "2026-12-05T10:00:00.000Z", "fee": 0}
+        order["reservation"] = {"state": "COMMITTED", "allocations": [
+            {"sku": "MUG-LOGO", "warehouse": "wh-east", "quantity": 2, "backordered": 0, "eta": None, "shipped": 2}]}
     return cast(Order, order)
 
 

@@ -253,14 +253,11 @@ class InventoryRepository:
         nothing. ``lines``: ``{sku, warehouse, held, backordered, eta, first_eta}``."""
         items: list[dict[str, Any]] = []
         for a in lines:
+            items.append(self._moves(a, held=a["held"], promised=a["backordered"]))
             if a["held"]:
-                items.append(self._counter(a, "SET reserved = reserved + :q, available = available - :q",
-                                           "available >= :q", a["held"]))
                 items.append(self._movement(a["sku"], a["warehouse"], "RESERVE", {"reserved": a["held"]},
                                             order_id=order_id))
             if a["backordered"]:
-                items.append(self._counter(a, "SET backordered = backordered + :q, promisable = promisable - :q",
-                                           "promisable >= :q", a["backordered"]))
                 items.append(self._movement(a["sku"], a["warehouse"], "BACKORDER",
                                             {"backordered": a["backordered"]}, order_id=order_id))
                 items.append({"Put": {"TableName": self.backorders_table, "Item": to_item({
@@ -275,14 +272,13 @@ class InventoryRepository:
         held, backordered}`` still outstanding."""
         items: list[dict[str, Any]] = []
         for a in lines:
+            if not a["held"] and not a["backordered"]:
+                continue
+            items.append(self._moves(a, held=-a["held"], promised=-a["backordered"]))
             if a["held"]:
-                items.append(self._counter(a, "SET reserved = reserved - :q, available = available + :q", None,
-                                           a["held"]))
                 items.append(self._movement(a["sku"], a["warehouse"], "RELEASE", {"reserved": -a["held"]},
                                             order_id=order_id))
             if a["backordered"]:
-                items.append(self._counter(a, "SET backordered = backordered - :q, promisable = promisable + :q",
-                                           None, a["backordered"]))
                 items.append(self._movement(a["sku"], a["warehouse"], "RELEASE",
                                             {"backordered": -a["backordered"]}, order_id=order_id))
                 items.append({"Delete": {"TableName": self.backorders_table, "Key": {
@@ -332,6 +328,27 @@ class InventoryRepository:
             ExpressionAttributeValues={":eta": {"S": eta}})
 
     # -- building blocks -------------------------------------------------------------------------------------
+
+    def _moves(self, a: dict[str, Any], *, held: int, promised: int) -> dict[str, Any]:
+        """One update of a stock row: ``held`` units more reserved (fewer available) and ``promised`` units more
+        backordered (fewer promisable); a positive change is conditional on what it takes being there."""
+        values = {":h": {"N": str(held)}, ":b": {"N": str(promised)}, ":zero": {"N": "0"}}
+        conditions = []
+        if held > 0:
+            conditions.append("available >= :h")
+        if promised > 0:
+            conditions.append("promisable >= :b")
+        update: dict[str, Any] = {
+            "TableName": self.table, "Key": _key(a["sku"], a["warehouse"]),
+            "UpdateExpression": (
+                "SET reserved = if_not_exists(reserved, :zero) + :h, available = if_not_exists(available, :zero) - :h, "
+                "backordered = if_not_exists(backordered, :zero) + :b, "
+                "promisable = if_not_exists(promisable, :zero) - :b"),
+            "ExpressionAttributeValues": values,
+        }
+        if conditions:
+            update["ConditionExpression"] = " AND ".join(conditions)
+        return {"Update": update}
 
     def _counter(self, a: dict[str, Any], expression: str, condition: str | None, quantity: int) -> dict[str, Any]:
         update: dict[str, Any] = {

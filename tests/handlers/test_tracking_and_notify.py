@@ -22,15 +22,18 @@ def awaiting_shipment(stack, context):
 
 def record(stack, order_id, tracking_number="1Z999AA10123456784", carrier="UPS"):
     """The shipment recorded as ops do (the workflow's resumption left out)."""
+    from oms.adapters.inventory_repo import InventoryRepository
     from oms.adapters.orders_repo import OrdersRepository
-    from oms.logic.fulfillment import record_shipment
+    from oms.logic.fulfillment import ShipmentCommand, record_shipment
 
     class NoWorkflow:
         def resume(self, token, output):
             pass
 
     repo = OrdersRepository(stack.env("admin", "ORDERS_TABLE"), stack.env("admin", "SHIPMENTS_TABLE"))
-    record_shipment(order_id, carrier, tracking_number, repo, NoWorkflow())
+    inventory = InventoryRepository(stack.env("admin", "INVENTORY_TABLE"), stack.env("admin", "MOVEMENTS_TABLE"),
+                                    stack.env("admin", "BACKORDERS_TABLE"))
+    record_shipment(order_id, ShipmentCommand(carrier, tracking_number), repo, inventory, NoWorkflow())
 
 
 def shipped_order(stack, context):

@@ -174,3 +174,15 @@ def test_a_german_backorder_delay_gives_both_ship_dates_in_german():
         assert "Kaffeebecher mit Logo" in part
     assert message.text.index("8. Januar 2027") < message.text.index("18. Dezember 2026")  # the new date first
     assert "8. Januar 2027" in message.sms
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_items_cancelled_names_the_cancelled_item_and_the_amount_due(locale):
+    order = sample_order("items_cancelled", locale)  # the mugs shipped; the T-shirt was cancelled
+    mug, tee = (line["name"] for line in order["lines"])
+    due = Formats(locale, order["currency"]).money(order["capture_due"])
+    assert order["capture_due"] < order["total"]
+    message = render("items_cancelled", order, sample_ref("items_cancelled", order), shop=SAMPLE_SHOP)
+    for part in (message.text, message.html):
+        assert tee in part and due in part
+        assert mug not in part  # what shipped is not listed as cancelled
