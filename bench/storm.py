@@ -2,10 +2,13 @@
 
     python -m bench.storm                      # 200 orders for 10 units, 16 concurrent clients
     python -m bench.storm --orders 400 --units 25 --clients 32
+    python -m bench.storm --incoming 15        # backorderable: 15 more units promised from incoming goods
 
 Prints what the buyers were told (accepted / refused), where every accepted order ended, and the stock counters,
 and checks that the counters agree exactly with the orders that hold stock: reserved = units held by orders in
-PROCESSING, available = on_hand - reserved, and no more units held than exist. Exits 1 when they do not.
+PROCESSING, available = on_hand - reserved, and no more units held than exist. With ``--incoming`` the product is
+backorderable: orders beyond the shelf wait BACKORDERED for incoming goods, and no incoming unit may be promised
+twice (backordered = units of BACKORDERED orders <= incoming). Exits 1 when they do not.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import requests
 from bench.stack import local_stack, order_body
 from local.cli import get_token
 
-FINAL = {"PROCESSING", "CANCELLED", "REJECTED"}
+FINAL = {"PROCESSING", "BACKORDERED", "CANCELLED", "REJECTED"}
 
 
 def main() -> int:
@@ -30,15 +33,19 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--units", type=int, default=10)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--incoming", type=int, default=0, help="backorderable, with this many units incoming")
     args = parser.parse_args()
     with local_stack() as (config, _):
         api = config["api_url"]
         ops = {"Authorization": f"Bearer {get_token(config, 'storm-ops@example.com', ops=True)}"}
         sku = f"STORM-{uuid.uuid4().hex[:6]}"
         requests.put(f"{api}/admin/products/{sku}", headers=ops, timeout=30,
-                     json={"name": "Storm", "price": 500, "currency": "USD"}).raise_for_status()
-        requests.put(f"{api}/admin/inventory/{sku}", headers=ops, timeout=30,
-                     json={"warehouse": config["warehouses"][0], "on_hand": args.units}).raise_for_status()
+                     json={"name": "Storm", "price": 500, "currency": "USD",
+                           "backorderable": args.incoming > 0}).raise_for_status()
+        count: dict[str, Any] = {"warehouse": config["warehouses"][0], "on_hand": args.units}
+        if args.incoming:
+            count["incoming"] = [{"quantity": args.incoming, "eta": "2027-01-15"}]
+        requests.put(f"{api}/admin/inventory/{sku}", headers=ops, timeout=30, json=count).raise_for_status()
         buyers = [get_token(config, f"storm-{i}@example.com") for i in range(args.clients)]
 
         def buy(i: int) -> tuple[int, str | None, str]:
@@ -58,19 +65,23 @@ def main() -> int:
         finals = settle(api, accepted)
         settled_in = time.monotonic() - started
         stock = requests.get(f"{api}/admin/inventory/{sku}", headers=ops, timeout=30).json()
-    holding = finals["PROCESSING"]
+    holding, waiting = finals["PROCESSING"], finals["BACKORDERED"]
     checks = {
         "reserved == units held by PROCESSING orders": stock["reserved"] == holding,
         "available == on_hand - reserved": stock["available"] == stock["on_hand"] - stock["reserved"],
         "on_hand unchanged (nothing shipped)": stock["on_hand"] == args.units,
         "no more units held than exist": holding <= args.units,
-        "every unit sold while buyers were accepted": holding == min(args.units, len(accepted)),
+        "backordered == units of BACKORDERED orders": stock["backordered"] == waiting,
+        "no incoming unit promised twice": stock["backordered"] <= stock["incoming_total"] == args.incoming,
+        "every unit sold while buyers were accepted": holding + waiting == min(args.units + args.incoming,
+                                                                               len(accepted)),
         "no 5xx": not any(status >= 500 for status in told),
     }
     print(f"{args.orders} orders for {args.units} units of one SKU, {args.clients} concurrent clients")
     print(f"answers: {dict(sorted(told.items()))}  (placed in {placed_in:.1f} s, settled in {settled_in:.1f} s)")
     print(f"accepted orders ended: {dict(sorted(finals.items()))}")
-    print(f"stock: on_hand {stock['on_hand']}, reserved {stock['reserved']}, available {stock['available']}")
+    print(f"stock: on_hand {stock['on_hand']}, reserved {stock['reserved']}, available {stock['available']}, "
+          f"incoming {stock['incoming_total']}, backordered {stock['backordered']}")
     for name, ok in checks.items():
         print(f"  {'ok  ' if ok else 'FAIL'} {name}")
     return 0 if all(checks.values()) else 1

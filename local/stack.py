@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -222,9 +223,9 @@ class LocalStack:
                 calls += 1
             for sku, stock in data.get("inventory", {}).items():
                 per_warehouse = stock if isinstance(stock, dict) else {w: stock for w in config["warehouses"]}
-                for warehouse, on_hand in per_warehouse.items():
+                for warehouse, count in per_warehouse.items():
                     _check(http.put(f"{api}/admin/inventory/{sku}", headers=headers, timeout=60,
-                                    json={"warehouse": warehouse, "on_hand": on_hand}))
+                                    json={"warehouse": warehouse, **_stock_body(count)}))
                     calls += 1
         return calls
 
@@ -277,6 +278,17 @@ class ApiDocs:
 
 class SeedError(RuntimeError):
     pass
+
+
+def _stock_body(count: int | dict[str, Any]) -> dict[str, Any]:
+    """A seed count: units on hand, or ``{"on_hand", "incoming": [{"quantity", "eta_in_days"}]}`` (dated from
+    today, so the seeded backorders never lie in the past)."""
+    if isinstance(count, int):
+        return {"on_hand": count}
+    today = datetime.now(UTC).date()
+    return {"on_hand": count["on_hand"], "incoming": [
+        {"quantity": batch["quantity"], "eta": (today + timedelta(days=batch["eta_in_days"])).isoformat()}
+        for batch in count.get("incoming", [])]}
 
 
 def _check(resp: requests.Response) -> None:

@@ -52,7 +52,7 @@ def _await_stock(event: dict[str, Any]) -> Any:
 STEPS = {
     Action.RESERVE: _reserve,
     Action.AWAIT_STOCK: _await_stock,
-    Action.RELEASE: lambda e: inventory.release(e["order_id"], deps().orders, deps().inventory),
+    Action.RELEASE: lambda e: inventory.release(e["order_id"], deps().orders, deps().inventory, deps().queue),
     Action.COMMIT: lambda e: inventory.commit(e["order_id"], deps().orders, deps().inventory),
 }
 

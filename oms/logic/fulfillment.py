@@ -15,6 +15,7 @@ from oms.domain.shipping import allocations, capture_share, pick
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.tracking import DESCRIPTION
 from oms.logic.clock import now
+from oms.logic.inventory import cancel_unshipped
 from oms.logic.waiting import raise_if_cancelled, unless_cancelled
 
 
@@ -195,36 +196,20 @@ def start_picking(order_id: str, who: str, orders: OrdersRepository) -> Order:
 
 def cancel_rest(order_id: str, reason: str, note: str, who: str, orders: OrdersRepository,
                 inventory: InventoryRepository, workflow: Workflow, queue: NotificationQueue | None = None) -> Order:
-    """Ops cancel what has not shipped of a ``PARTIALLY_SHIPPED`` order: its held units go back, its promises are
-    withdrawn, the order owes only its parcels' shares (``capture_due``), and the workflow goes on to capture that,
-    release the rest of the hold and end ``SHIPPED`` for what left. Repeating it answers the same."""
+    """Ops cancel what has not shipped of a ``PARTIALLY_SHIPPED`` order (``oms.logic.inventory.cancel_unshipped``),
+    and the waiting workflow goes on to capture the parcels' shares, release the rest of the hold and end
+    ``SHIPPED`` for what left. Repeating it answers the same."""
     order = orders.require(order_id)
     if "rest_cancelled" in order:
         return order
     if order["status"] != OrderStatus.PARTIALLY_SHIPPED:
         raise Conflict(f"order {order_id} is {order['status']}; only a PARTIALLY_SHIPPED order has a rest to cancel")
-    records = allocations(order)
-    parts = [{"sku": a["sku"], "warehouse": a["warehouse"], "held": a["quantity"] - a["backordered"] - a["shipped"],
-              "backordered": a["backordered"]} for a in records]
-    kept = [{**a, "quantity": a["shipped"], "backordered": 0, "eta": None} for a in records]
-    moment = now()
-    cancelled: Cancellation = {"reason": reason, "note": note, "by": "ops", "at": iso(moment), "fee": 0}
-    change = Change(
-        fulfillment_status=FulfillmentStatus.SHIPPED,
-        sets={"rest_cancelled": cancelled, "reservation.allocations": kept,
-              "capture_due": sum(s.get("amount", 0) for s in order["shipments"].values())},
-        expect={"status": OrderStatus.PARTIALLY_SHIPPED.value, "updated_at": order["updated_at"]},
-        absent=["rest_cancelled"],
-        events=[timeline_entry(moment, "rest_cancelled", "The items that had not shipped were cancelled; you pay "
-                                                         "only for what was shipped.")],
-    )
-    try:
-        inventory.release(order_id, order["created_key"], parts, orders.transaction_item(order_id, change))
-    except OrderChangeRejected:
+    cancelled: Cancellation = {"reason": reason, "note": note, "by": "ops", "at": iso(now()), "fee": 0}
+    if not cancel_unshipped(order, cancelled, orders, inventory):
         current = orders.require(order_id)
         if "rest_cancelled" in current:
             return current
-        raise Conflict(f"order {order_id} changed while its rest was being cancelled; try again") from None
+        raise Conflict(f"order {order_id} changed while its rest was being cancelled; try again")
     token = order.get("fulfillment_task_token")
     if token:
         with suppress(Conflict):  # a renewal re-plans the wait: it finds the fulfilment SHIPPED and goes on

@@ -12,7 +12,7 @@ from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.domain.delivery import expected_delivery
 from oms.domain.errors import Conflict, OrderShipped, StockArrived, TransientError
-from oms.domain.order import Order, Reservation, ReservationState, timeline_entry
+from oms.domain.order import Cancellation, Order, Reservation, ReservationState, iso, timeline_entry
 from oms.domain.shipping import allocations, backordered_units, expected_ship_date, to_ship
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.stock import Warehouse, allocate
@@ -127,12 +127,21 @@ def await_stock(order_id: str, task_token: str, orders: OrdersRepository, queue:
     raise TransientError("the order changed repeatedly while it was put to wait for stock; retry")
 
 
-def release(order_id: str, orders: OrdersRepository, inventory: InventoryRepository) -> StockResult:
-    """Compensation: give held stock back and withdraw the order's promises. No-op when nothing is held."""
+def release(order_id: str, orders: OrdersRepository, inventory: InventoryRepository,
+            queue: NotificationQueue | None = None) -> StockResult:
+    """Compensation: give held stock back and withdraw the order's promises. No-op when nothing is held. Of a
+    partly shipped order (its wait for the rest timed out) only what has not shipped is cancelled, and the workflow
+    goes on with the parcels that left (``OrderShipped``)."""
     order = orders.require(order_id)
     reservation = order.get("reservation")
     if reservation is None or reservation["state"] != HELD:
         return {"reservation": reservation["state"] if reservation else None}
+    if order["fulfillment_status"] == FulfillmentStatus.PARTIALLY_SHIPPED:
+        cancelled: Cancellation = {"reason": "fulfillment_timeout", "by": "system", "at": iso(now()), "fee": 0,
+                                   "note": "The rest of the order was not shipped in time."}
+        if cancel_unshipped(order, cancelled, orders, inventory) and queue is not None:
+            queue.publish(order_id, "items_cancelled")
+        raise OrderShipped(f"order {order_id} partly shipped: the rest was cancelled, the parcels go on")
     parts = [{"sku": a["sku"], "warehouse": a["warehouse"],
               "held": a["quantity"] - a["backordered"] - a["shipped"], "backordered": a["backordered"]}
              for a in allocations(order)]
@@ -174,3 +183,29 @@ def commit(order_id: str, orders: OrdersRepository, inventory: InventoryReposito
         if orders.require(order_id).get("reservation", {}).get("state") == HELD:
             raise TransientError(f"order {order_id} changed while its stock was committed; retry") from None
     return {"reservation": COMMITTED}
+
+
+def cancel_unshipped(order: Order, cancelled: Cancellation, orders: OrdersRepository,
+                     inventory: InventoryRepository) -> bool:
+    """Cancel what has not shipped of a partly shipped order: held units go back, promises are withdrawn, the
+    allocations keep only what shipped, the order owes only its parcels' shares (``capture_due``) and its
+    fulfilment is SHIPPED. False when the order changed meanwhile (nothing written)."""
+    records = allocations(order)
+    parts = [{"sku": a["sku"], "warehouse": a["warehouse"], "held": a["quantity"] - a["backordered"] - a["shipped"],
+              "backordered": a["backordered"]} for a in records]
+    kept = [{**a, "quantity": a["shipped"], "backordered": 0, "eta": None} for a in records]
+    change = Change(
+        fulfillment_status=FulfillmentStatus.SHIPPED,
+        sets={"rest_cancelled": cancelled, "reservation.allocations": kept,
+              "capture_due": sum(s.get("amount", 0) for s in order["shipments"].values())},
+        expect={"status": OrderStatus.PARTIALLY_SHIPPED.value, "updated_at": order["updated_at"]},
+        absent=["rest_cancelled"],
+        events=[timeline_entry(now(), "rest_cancelled", "The items that had not shipped were cancelled; you pay "
+                                                        "only for what was shipped.")],
+    )
+    try:
+        inventory.release(order["order_id"], order["created_key"], parts,
+                          orders.transaction_item(order["order_id"], change))
+    except OrderChangeRejected:
+        return False
+    return True

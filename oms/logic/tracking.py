@@ -121,7 +121,10 @@ def apply_update(order_id: str, update: CarrierUpdate, orders: OrdersRepository,
         if update.occurred_at:
             sets[f"{at}.status_at"] = update.occurred_at
         others = [s for n, s in order["shipments"].items() if n != number]
-        if new_status == "DELIVERED" and all(s.get("tracking_status") == "DELIVERED" for s in others):
+        # The order is delivered when every parcel is, and none is still to leave (a split order's first parcel
+        # may arrive before the rest ships: it is recorded delivered, the order stays PARTIALLY_SHIPPED).
+        if new_status == "DELIVERED" and all(s.get("tracking_status") == "DELIVERED" for s in others) and \
+                order["fulfillment_status"] == FulfillmentStatus.SHIPPED:
             delivered_order = True
             change.status = OrderStatus.DELIVERED
             change.fulfillment_status = FulfillmentStatus.DELIVERED

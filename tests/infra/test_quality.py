@@ -94,7 +94,8 @@ def test_staged_assets_are_the_code_and_a_dependencies_layer_built_for_lambda(tm
 
 
 def test_context_overrides() -> None:
-    app = create_app({"warehouses": "wh-a", "warehouseLocations": "wh-a:DE:BE", "reviewTimeoutHours": "2", "logLevel": "debug"}, nag=False)
+    app = create_app({"warehouses": "wh-a", "warehouseLocations": "wh-a:DE:BE", "reviewTimeoutHours": "2",
+                      "logLevel": "debug"}, nag=False)
     config = OmsConfig.from_node(app)
     assert config.warehouses == ("wh-a",)
     assert config.review_timeout_hours == 2

@@ -186,3 +186,22 @@ def test_items_cancelled_names_the_cancelled_item_and_the_amount_due(locale):
     for part in (message.text, message.html):
         assert tee in part and due in part
         assert mug not in part  # what shipped is not listed as cancelled
+
+
+def _cancelled_by(locale, by, reason):
+    order = sample_order("order_cancelled", locale)
+    order["cancellation"] = {"reason": reason, "note": "", "by": by, "at": "2026-12-02T10:00:00.000Z", "fee": 0}
+    order["close_reason"] = reason
+    return order
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_a_backorder_timeout_cancellation_says_why_and_its_sms_fits(locale):
+    order = _cancelled_by(locale, "system", "backorder_timeout")
+    message = render("order_cancelled", order, sample_ref("order_cancelled", order), shop=SAMPLE_SHOP)
+    generic = render("order_cancelled", _cancelled_by(locale, "ops", "ops_cancelled"), shop=SAMPLE_SHOP)
+    assert message.text != generic.text and message.html != generic.html and message.sms != generic.sms
+    assert "ord_5f2c9a1e7b3d4c6a8e0f1b2c" in message.text and "ord_5f2c9a1e7b3d4c6a8e0f1b2c" in message.sms
+    size = measure(message.sms)
+    assert size.encoding == "GSM-7", f"{locale}: {non_gsm_characters(message.sms)} in {message.sms!r}"
+    assert size.units <= 160, f"{locale}: {size.units} GSM-7 characters: {message.sms!r}"

@@ -1,6 +1,4 @@
-import pytest
 
-from oms.domain.errors import OutOfStock
 from oms.domain.fraud import RiskInput, assess
 
 

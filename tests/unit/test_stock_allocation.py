@@ -5,8 +5,16 @@ import pytest
 
 from oms.domain.errors import Conflict, OutOfStock
 from oms.domain.shipping import capture_share, line_progress, pick
-from oms.domain.stock import Allocation, Position, Warehouse, allocate, parse_locations, promise_date, reschedule
-from oms.domain.stock import shrink_incoming
+from oms.domain.stock import (
+    Allocation,
+    Position,
+    Warehouse,
+    allocate,
+    parse_locations,
+    promise_date,
+    reschedule,
+    shrink_incoming,
+)
 
 EAST, WEST, BERLIN = Warehouse("east", "US", "NJ"), Warehouse("west", "US", "CA"), Warehouse("berlin", "DE", "BE")
 ALL = [EAST, WEST, BERLIN]
