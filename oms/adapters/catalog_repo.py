@@ -1,5 +1,6 @@
 """Products in DynamoDB, and the one read placement needs: the lines' products and their stock together."""
 
+from dataclasses import dataclass
 from typing import cast
 
 from oms.adapters.aws import client
@@ -21,6 +22,14 @@ class CatalogRepository:
         return cast(Product, from_item(response["Item"])) if "Item" in response else None
 
 
+@dataclass(frozen=True)
+class Placement:
+    products: dict[str, CatalogProduct]
+    units: dict[str, int]
+    backorderable: frozenset[str]
+    thresholds: dict[str, int]
+
+
 class PlacementReader:
     """Prices and stock for the SKUs of an order, in one BatchGetItem over the catalog and inventory tables."""
 
@@ -30,10 +39,9 @@ class PlacementReader:
         self.warehouses = warehouses
         self.ddb = client("dynamodb")
 
-    def read(self, skus: list[str]) -> tuple[dict[str, CatalogProduct], dict[str, int], frozenset[str]]:
-        """``(products, units, backorderable)``: active catalog entries by SKU, the units each SKU can still be sold
-        (on the shelves, plus what incoming goods can still promise for a backorderable SKU), and the backorderable
-        SKUs."""
+    def read(self, skus: list[str]) -> Placement:
+        """Active catalog entries by SKU, the units each SKU can still be sold (on the shelves, plus what incoming
+        goods can still promise for a backorderable SKU), the backorderable SKUs and the low-stock thresholds."""
         unique = sorted(set(skus))
         found = batch_get(self.ddb, {
             self.catalog_table: [{"sku": {"S": sku}} for sku in unique],
@@ -49,6 +57,8 @@ class PlacementReader:
         for row in found[self.inventory_table]:
             promisable = int(row.get("promisable", 0)) if row["sku"] in backorderable else 0
             units[row["sku"]] = units.get(row["sku"], 0) + int(row["available"]) + max(0, promisable)
-        return products, units, backorderable
+        thresholds = {item["sku"]: int(item["low_stock_threshold"]) for item in found[self.catalog_table]
+                      if item.get("low_stock_threshold")}
+        return Placement(products, units, backorderable, thresholds)
 
 

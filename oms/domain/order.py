@@ -265,6 +265,7 @@ class Order(_OrderFields):
     cancellation_silent: NotRequired[bool]  # ops cancelled with notify_customer false: no email
     picking: NotRequired[Picking]
     backorderable_skus: NotRequired[list[str]]  # SKUs the catalog let this order promise from incoming goods
+    low_stock_thresholds: NotRequired[dict[str, int]]  # the catalog's, at placement: reserving checks them
     backorder: NotRequired[Backorder]
     stock_task_token: NotRequired[str]  # waiting for backordered goods
     capture_due: NotRequired[int]  # the rest was cancelled: what the shipped parcels owe in all

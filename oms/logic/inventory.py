@@ -67,7 +67,8 @@ def reserve(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
         try:
             inventory.reserve(order_id, order["created_key"], parts, orders.transaction_item(order_id, change))
             if low_stock is not None:
-                low_stock.check({(a.sku, a.warehouse) for a in chosen if a.quantity > a.backordered})
+                low_stock.check({(a.sku, a.warehouse) for a in chosen if a.quantity > a.backordered},
+                                order.get("low_stock_thresholds", {}))
             return {"reservation": HELD, "backordered": first_eta is not None}
         except StockContention:
             pass  # another order took units between our read and write: re-read and re-allocate

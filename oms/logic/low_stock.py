@@ -17,13 +17,16 @@ class LowStock:
         self.inventory = inventory
         self.alerts = alerts
 
-    def check(self, rows: Iterable[tuple[str, str]]) -> list[str]:
+    def check(self, rows: Iterable[tuple[str, str]], known: dict[str, int] | None = None) -> list[str]:
         """Alert for each (sku, warehouse) now below its threshold and not alerted yet; re-arm those back above.
+        ``known``: the thresholds, when the caller has them (an order carries its SKUs'); otherwise the catalog's.
         Returns the alerts published."""
         published: list[str] = []
         thresholds: dict[str, int | None] = {}
         for sku, warehouse in sorted(set(rows)):
-            if sku not in thresholds:
+            if known is not None:
+                thresholds[sku] = known.get(sku)
+            elif sku not in thresholds:
                 product = self.catalog.get(sku)
                 thresholds[sku] = product.get("low_stock_threshold") if product else None
             threshold = thresholds[sku]

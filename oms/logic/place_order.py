@@ -35,14 +35,16 @@ def place_order(
     """``(order, replayed)``: the stored order, and whether this request repeated an earlier one."""
     order_id = order_id_for(customer_id, idempotency_key)
     request_hash = fingerprint(request.model_dump(mode="json"))
-    products, units, backorderable = reader.read([line.sku for line in request.lines])
+    found = reader.read([line.sku for line in request.lines])
     try:
-        order = new_order(order_id=order_id, customer_id=customer_id, request=request, products=products, now=now,
-                          locale=_locale(customer_id, request, customers, accept_language))
-        _check_stock(request, units)
-        wanted = sorted(backorderable & {line.sku for line in request.lines})
-        if wanted:
-            order["backorderable_skus"] = wanted
+        order = new_order(order_id=order_id, customer_id=customer_id, request=request, products=found.products,
+                          now=now, locale=_locale(customer_id, request, customers, accept_language))
+        _check_stock(request, found.units)
+        skus = {line.sku for line in request.lines}
+        if found.backorderable & skus:
+            order["backorderable_skus"] = sorted(found.backorderable & skus)
+        if skus & set(found.thresholds):  # the reservation checks them without reading the catalog again
+            order["low_stock_thresholds"] = {sku: found.thresholds[sku] for sku in sorted(skus & set(found.thresholds))}
     except ValidationFailed:
         # A retry of an order we already took answers that order, whatever the catalog or stock say today.
         existing = orders.get(order_id)
