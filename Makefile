@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint openapi fuzz faults bench bench-cold-start bench-requests bench-storm bench-latency bench-webhooks clean
+.PHONY: install run test lint openapi fuzz faults stock-properties bench bench-cold-start bench-requests bench-storm bench-latency bench-webhooks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ fuzz: install ## the contract test with many more generated cases per operation 
 
 faults: install ## the fault suite: every scenario, 20 concurrent orders each (make test runs a fast subset)
 	OMS_FAULT_SWEEP=full OMS_FAULT_ORDERS=$${OMS_FAULT_ORDERS:-20} $(BIN)/python -m pytest tests/e2e/test_fault_suite.py -v
+
+stock-properties: $(STAMP) ## the stateful stock property test, 500 runs (make test runs 12)
+	OMS_STOCK_EXAMPLES=$${OMS_STOCK_EXAMPLES:-500} $(BIN)/python -m pytest tests/handlers/test_stock_invariants.py -v
 
 bench: bench-cold-start bench-requests bench-storm bench-latency bench-webhooks ## every benchmark, one after another
 

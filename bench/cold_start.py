@@ -34,7 +34,7 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "admin": ("dynamodb", "stepfunctions", "secretsmanager"),
     "tracking_webhook": ("dynamodb", "sqs", "secretsmanager"),  # store, queue, verify
     "payment": ("dynamodb",),
-    "inventory": ("dynamodb",),
+    "inventory": ("dynamodb", "sqs", "sns"),
     "fraud": ("dynamodb", "sns", "sqs"),
     "fulfillment": ("dynamodb", "sqs"),
     "order_status": ("dynamodb", "sqs", "sns"),
