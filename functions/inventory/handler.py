@@ -10,6 +10,7 @@ from oms.adapters.catalog_repo import CatalogRepository
 from oms.adapters.inventory_repo import InventoryRepository
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
+from oms.adapters.workflow import Workflow
 from oms.contract import Action
 from oms.domain.stock import Warehouse, parse_locations
 from oms.logic import inventory
@@ -31,6 +32,7 @@ class _Deps:
         self.low_stock = LowStock(CatalogRepository(env.catalog_table), self.inventory,
                                   OpsAlerts(env.ops_alerts_topic_arn))
         self.queue = NotificationQueue(env.notifications_queue_url)
+        self.workflow = Workflow()  # resumes the waiting orders a release fills
 
 
 @cache
@@ -52,7 +54,8 @@ def _await_stock(event: dict[str, Any]) -> Any:
 STEPS = {
     Action.RESERVE: _reserve,
     Action.AWAIT_STOCK: _await_stock,
-    Action.RELEASE: lambda e: inventory.release(e["order_id"], deps().orders, deps().inventory, deps().queue),
+    Action.RELEASE: lambda e: inventory.release(e["order_id"], deps().orders, deps().inventory, deps().queue,
+                                                deps().workflow),
     Action.COMMIT: lambda e: inventory.commit(e["order_id"], deps().orders, deps().inventory),
 }
 

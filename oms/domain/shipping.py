@@ -50,10 +50,9 @@ def line_progress(order: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         allocated = sum(a["quantity"] for a in progress[line["sku"]]["allocation"])
         progress[line["sku"]]["cancelled_quantity"] = (
             line["quantity"] - allocated if "rest_cancelled" in order else 0)
-    for shipment in order.get("shipments", {}).values():
-        if "lines" not in shipment and not allocations(order):
-            for line in order.get("lines", []):  # an order shipped whole before split shipments existed
-                progress[line["sku"]]["shipped_quantity"] = line["quantity"]
+    if any("lines" not in shipment for shipment in order.get("shipments", {}).values()):
+        for line in order.get("lines", []):  # an order shipped whole before parcels recorded their lines
+            progress[line["sku"]]["shipped_quantity"] = line["quantity"]
     return progress
 
 

@@ -112,10 +112,12 @@ def distance(warehouse: Warehouse, country: str, region: str | None) -> int:
 
 def allocate(lines: list[tuple[str, int]], stock: dict[str, dict[str, Position]], warehouses: list[Warehouse],
              *, country: str, region: str | None = None, backorderable: frozenset[str] = frozenset(),
-             ) -> list[Allocation]:
+             express: bool = False) -> list[Allocation]:
     """Which warehouse ships how many units of each ``(sku, quantity)`` line.
 
-    1. One warehouse that has the whole order on its shelves, the nearest to the destination (one parcel).
+    1. One warehouse that has the whole order on its shelves, the nearest to the destination (one parcel). An
+       express order takes it only if it is as near as the nearest warehouse with any of its goods: rather than one
+       parcel from afar, it splits to ship what is near from near.
     2. Otherwise each line from the shelves of the nearest warehouses first, split only when one does not have it.
     3. What no shelf has, for a ``backorderable`` SKU, is promised from incoming goods: the nearest warehouse that
        can promise it all, else the one whose goods come first.
@@ -124,7 +126,7 @@ def allocate(lines: list[tuple[str, int]], stock: dict[str, dict[str, Position]]
     by_name = {w.name: w for w in warehouses}
 
     def nearest(names: list[str]) -> list[str]:
-        return sorted(names, key=lambda n: (distance(by_name[n], country, region) if n in by_name else 3, n))
+        return sorted(names, key=lambda n: (_distance(by_name, n, country, region), n))
 
     def shelf(sku: str, wh: str) -> int:
         return stock.get(sku, {}).get(wh, Position(0)).available
@@ -141,8 +143,12 @@ def allocate(lines: list[tuple[str, int]], stock: dict[str, dict[str, Position]]
         raise OutOfStock("Not enough stock for " + ", ".join(sorted(short)))
 
     candidates = nearest(sorted({w.name for w in warehouses} | {wh for sku, _ in lines for wh in stock.get(sku, {})}))
+    stocked = [wh for wh in candidates if any(shelf(sku, wh) > 0 for sku, _ in lines)]
     for wh in candidates:
         if all(shelf(sku, wh) >= quantity for sku, quantity in lines):
+            if express and stocked and _distance(by_name, wh, country, region) > _distance(
+                    by_name, stocked[0], country, region):
+                break
             return [Allocation(sku, wh, quantity) for sku, quantity in lines]
 
     allocations: list[Allocation] = []
@@ -167,6 +173,10 @@ def allocate(lines: list[tuple[str, int]], stock: dict[str, dict[str, Position]]
             units, eta = promised.get(wh, (0, None))
             allocations.append(Allocation(sku, wh, taken.get(wh, 0) + units, units, eta))
     return allocations
+
+
+def _distance(by_name: dict[str, Warehouse], name: str, country: str, region: str | None) -> int:
+    return distance(by_name[name], country, region) if name in by_name else 3
 
 
 def _promise(sku: str, quantity: int, positions: dict[str, Position], nearest: Callable[[list[str]], list[str]]

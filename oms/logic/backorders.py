@@ -57,6 +57,8 @@ def serve(sku: str, warehouse: str, orders: OrdersRepository, inventory: Invento
 
 
 def _filled(order: Order, sku: str, warehouse: str, take: int) -> Change | None:
+    if "cancellation" in order:
+        return None  # being cancelled: its release is coming, the units go to the next in the queue
     records = allocations(order)
     index = next((i for i, a in enumerate(records) if a["sku"] == sku and a["warehouse"] == warehouse
                   and a["backordered"] >= take), None)

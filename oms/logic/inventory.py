@@ -10,12 +10,14 @@ from typing import Any
 from oms.adapters.inventory_repo import InventoryRepository, OrderChangeRejected, StockContention
 from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
+from oms.adapters.workflow import Workflow
 from oms.domain.delivery import expected_delivery
 from oms.domain.errors import Conflict, OrderShipped, StockArrived, TransientError
 from oms.domain.order import Cancellation, Order, Reservation, ReservationState, iso, timeline_entry
 from oms.domain.shipping import allocations, backordered_units, expected_ship_date, to_ship
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.stock import Warehouse, allocate
+from oms.logic import backorders
 from oms.logic.clock import now
 from oms.logic.low_stock import LowStock
 from oms.logic.waiting import raise_if_cancelled, unless_cancelled
@@ -40,7 +42,8 @@ def reserve(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
         chosen = allocate(lines, inventory.positions([sku for sku, _ in lines]), warehouses,
                           country=order["shipping_address"]["country"],
                           region=order["shipping_address"].get("region"),
-                          backorderable=frozenset(order.get("backorderable_skus", [])))
+                          backorderable=frozenset(order.get("backorderable_skus", [])),
+                          express=order["shipping_method"] == "express")
         first_eta = min((a.eta for a in chosen if a.backordered and a.eta), default=None)
         reservation: Reservation = {"state": HELD, "allocations": [
             {"sku": a.sku, "warehouse": a.warehouse, "quantity": a.quantity, "backordered": a.backordered,
@@ -129,8 +132,9 @@ def await_stock(order_id: str, task_token: str, orders: OrdersRepository, queue:
 
 
 def release(order_id: str, orders: OrdersRepository, inventory: InventoryRepository,
-            queue: NotificationQueue | None = None) -> StockResult:
-    """Compensation: give held stock back and withdraw the order's promises. No-op when nothing is held. Of a
+            queue: NotificationQueue | None = None, workflow: Workflow | None = None) -> StockResult:
+    """Compensation: give held stock back and withdraw the order's promises. No-op when nothing is held. Units that
+    go back on a shelf where orders wait for goods go to them first (``workflow`` resumes those it fills). Of a
     partly shipped order (its wait for the rest timed out) only what has not shipped is cancelled, and the workflow
     goes on with the parcels that left (``OrderShipped``)."""
     order = orders.require(order_id)
@@ -162,6 +166,11 @@ def release(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
             raise OrderShipped(f"order {order_id} shipped before it could be compensated") from None
         if current.get("reservation", {}).get("state") == HELD:
             raise TransientError(f"order {order_id} changed while its stock was released; retry") from None
+        return {"reservation": RELEASED}
+    if workflow is not None:
+        for part in parts:
+            if part["held"]:
+                backorders.serve(part["sku"], part["warehouse"], orders, inventory, workflow)
     return {"reservation": RELEASED}
 
 

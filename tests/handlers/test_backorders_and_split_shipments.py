@@ -307,3 +307,19 @@ def test_a_partly_shipped_order_whose_rest_times_out_keeps_its_parcels_and_cance
     done = order(stack, order_id)
     assert done["status"] == "SHIPPED" and done["amount_captured"] == done["shipments"]["1Z0001"]["amount"]
     assert levels(stack, context, "MUG")["wh-east"]["on_hand"] == 3  # nothing committed twice
+
+
+def test_units_a_cancelled_order_gives_back_go_to_the_orders_waiting_first(stack, context):
+    product(stack, context, "MUG", backorderable=True)
+    count(stack, context, "MUG", "wh-east", 1, [{"quantity": 5, "eta": "2027-01-10"}])
+    leaving = accepted(stack, context, order_body(quantity=2), "k1")  # 1 from the shelf, 1 promised
+    waiting = accepted(stack, context, order_body(quantity=1), "k2", sub="cust-2")  # promised
+    for order_id in (leaving, waiting):
+        step(stack, context, "inventory", "reserve", order_id)
+    step(stack, context, "inventory", "release", leaving)
+    assert order(stack, waiting)["reservation"]["allocations"][0]["backordered"] == 0
+    row = levels(stack, context, "MUG")["wh-east"]
+    assert (row["reserved"], row["available"], row["backordered"]) == (1, 0, 0)
+    # A new order cannot take the unit ahead of the queue: it was served before anyone could.
+    status, _ = place(stack, context, order_body(quantity=6), key="k3", sub="cust-3")
+    assert status == 409

@@ -34,6 +34,14 @@ def test_one_warehouse_for_the_whole_order_and_the_nearest_of_those():
     assert allocate([("A", 1)], stock, ALL, country="US", region="TX")[0].warehouse in ("east", "west")
 
 
+def test_express_splits_to_ship_what_is_near_from_near_standard_waits_for_one_parcel():
+    stock = shelves(A={"berlin": 2, "east": 5}, B={"east": 5})
+    lines = [("A", 1), ("B", 1)]
+    assert allocate(lines, stock, ALL, country="DE") == [Allocation("A", "east", 1), Allocation("B", "east", 1)]
+    assert allocate(lines, stock, ALL, country="DE", express=True) == [
+        Allocation("A", "berlin", 1), Allocation("B", "east", 1)]
+
+
 def test_a_line_splits_only_when_no_single_warehouse_has_it():
     stock = shelves(A={"east": 2, "west": 3})
     assert allocate([("A", 4)], stock, ALL, country="US", region="NJ") == [
