@@ -15,6 +15,7 @@ from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejecte
 from oms.adapters.payment_gateway import PaymentGateway
 from oms.domain.errors import PaymentDeclined, PaymentGatewayError, TransientError
 from oms.domain.ledger import entry_id
+from oms.domain.ledger import in_order as ledger_in_order
 from oms.domain.money import format_minor
 from oms.domain.order import Order, WaitPlan, iso, timeline_entry
 from oms.domain.status import PaymentStatus
@@ -171,6 +172,7 @@ def capture(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) ->
     order = orders.require(order_id)
     if order["payment_status"] == PaymentStatus.CAPTURED:
         return {"payment_status": order["payment_status"]}
+    order = _settle_parcel_captures(orders, order, gateway)
     captured = order.get("amount_captured", 0)
     amount = order.get("capture_due", order["total"]) - captured
     if amount <= 0:
@@ -178,6 +180,23 @@ def capture(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) ->
     sentence = "Payment of {amount} charged." if not captured else "The rest of the payment, {amount}, charged."
     return {"payment_status": _capture(orders, order, gateway, amount, "payment_captured",
                                        sentence)["payment_status"]}
+
+
+def _settle_parcel_captures(orders: OrdersRepository, order: Order, gateway: PaymentGateway) -> Order:
+    """A parcel's capture whose answer was lost (its ledger entry still ``PENDING``) is asked again with its own
+    key before the last capture, so the provider's answer decides: captured then, captured now, or refused (then the
+    last capture takes its share). An error that persists fails the step, which the workflow retries."""
+    prefix = f"{order['order_id']}:capture:"
+    for entry in ledger_in_order(order.get("ledger", {}).values()):
+        if entry["operation"] == "CAPTURE" and entry["status"] == "PENDING" and \
+                entry["idempotency_key"].startswith(prefix):
+            number = entry["idempotency_key"][len(prefix):]
+            with contextlib.suppress(PaymentDeclined):
+                order = _capture(orders, order, gateway, entry["amount"], "payment_captured",
+                                 f"Payment of {{amount}} charged for the parcel {number}.",
+                                 key=entry["idempotency_key"], final=False)
+            order = orders.require(order["order_id"])
+    return order
 
 
 def _capture(orders: OrdersRepository, order: Order, gateway: PaymentGateway, amount: int, event: str,

@@ -4,6 +4,7 @@ sum to the total, over-shipping refused, and the rest of a partly shipped order 
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -169,3 +170,18 @@ def test_ops_cancel_the_rest_of_a_partly_shipped_order(api, ann, local_stack):
     assert next(line for line in order["lines"] if line["sku"] == tee)["cancelled_quantity"] == 1
     assert api.stock(tee)["available"] == 5
     assert any("cancel" in s.lower() for s in _mail(local_stack, order_id, "cancel"))
+
+
+def test_receipts_arriving_at_once_serve_every_waiting_order_exactly_once(api, ann, local_stack):
+    sku = _product(api, backorderable=True)
+    _stock(api, sku, "wh-east", 0, [{"quantity": 4, "eta": "2027-01-15"}])
+    order_ids = [api.place(ann, sku).json()["order_id"] for _ in range(4)]
+    for order_id in order_ids:
+        api.wait(ann, order_id, "BACKORDERED")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: _receive(api, sku, "wh-east", 1), range(4)))
+    assert [a.status_code for a in answers] == [201] * 4
+    for order_id in order_ids:
+        api.wait(ann, order_id, "PROCESSING")
+    stock = api.stock(sku)
+    assert (stock["on_hand"], stock["reserved"], stock["available"], stock["backordered"]) == (4, 4, 0, 0)

@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 import boto3
+import pytest
 
 from tests.handlers.conftest import api_event, call
 from tests.handlers.helpers import ADDRESS, order, order_body, place, step
@@ -323,3 +324,33 @@ def test_units_a_cancelled_order_gives_back_go_to_the_orders_waiting_first(stack
     # A new order cannot take the unit ahead of the queue: it was served before anyone could.
     status, _ = place(stack, context, order_body(quantity=6), key="k3", sub="cust-3")
     assert status == 409
+
+
+def test_a_parcel_capture_the_gateway_fails_is_taken_by_the_last_capture_not_lost(stack, context, monkeypatch):
+    from oms.adapters.payment_gateway import SandboxGateway
+    from oms.domain.errors import PaymentGatewayError
+
+    order_id = two_warehouse_order(stack, context)
+    real = SandboxGateway.capture
+
+    def flaky(self, *, authorization_id, amount, idempotency_key, final=True):
+        if not final:
+            raise PaymentGatewayError("api_connection_error: the provider did not answer")
+        return real(self, authorization_id=authorization_id, amount=amount, idempotency_key=idempotency_key,
+                    final=final)
+
+    monkeypatch.setattr(SandboxGateway, "capture", flaky)
+    status, partly = ship(stack, context, order_id, "1Z0001", warehouse="wh-east")
+    assert status == 201 and partly["status"] == "PARTIALLY_SHIPPED" and partly["amount_captured"] == 0
+    assert "parcel_capture_deferred" in [e["event"] for e in partly["timeline"]]
+    ship(stack, context, order_id, "1Z0002", warehouse="wh-west")
+    step(stack, context, "inventory", "commit", order_id)
+    with pytest.raises(PaymentGatewayError):  # still failing: the step fails and the workflow retries it
+        step(stack, context, "payment", "capture", order_id)
+    monkeypatch.undo()  # the provider answers again
+    step(stack, context, "payment", "capture", order_id)
+    done = order(stack, order_id)
+    assert done["amount_captured"] == done["total"] and done["payment_status"] == "CAPTURED"
+    captures = [e for e in done["ledger"].values() if e["operation"] == "CAPTURE"]
+    assert [e["status"] for e in captures] == ["SUCCEEDED", "SUCCEEDED"]  # the parcel's asked again, the rest
+    assert sum(e["amount"] for e in captures) == done["total"]
