@@ -184,7 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         for m in data.get("skipped", []):
             print(f"[{m['status'].lower()} {m['channel']}] {m['at']} to {m['to']}: {m['event']} of {m['order_id']} "
                   f"({m.get('reason', '')})")
-        if not data["email"] and not data["sms"] and not data.get("skipped"):
+        for m in data.get("alerts", []):
+            print(f"[alert] {m['topic']}: {m['subject']}")
+            print("  " + str(m["text"]).replace("\n", "\n  "))
+        if not data["email"] and not data["sms"] and not data.get("skipped") and not data.get("alerts"):
             print("(nothing sent)")
     elif args.command == "trace":
         print("\n".join(trace(config, args.order_id)))

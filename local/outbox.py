@@ -51,7 +51,20 @@ def collect() -> dict[str, list[dict[str, Any]]]:
                         "timestamp": _iso(getattr(obj, "sent_at", None))})
     emails.sort(key=lambda e: e["timestamp"] or "")
     sms.sort(key=lambda e: e["timestamp"] or "")
-    return {"email": emails, "sms": sms, "skipped": skipped()}
+    return {"email": emails, "sms": sms, "skipped": skipped(), "alerts": alerts()}
+
+
+def alerts() -> list[dict[str, Any]]:
+    """What was published to the ops topics (order alerts, low stock; CloudWatch alarms), in publishing order."""
+    from moto.sns.models import sns_backends
+
+    found: list[dict[str, Any]] = []
+    for _account, _region, backend in sns_backends.iter_backends():
+        for arn, topic in backend.topics.items():
+            for message_id, message, subject, _attributes, _group in topic.sent_notifications:
+                found.append({"id": message_id, "topic": arn.rsplit(":", 1)[-1], "subject": subject,
+                              "text": message})
+    return found
 
 
 def skipped() -> list[dict[str, Any]]:

@@ -185,3 +185,17 @@ def test_receipts_arriving_at_once_serve_every_waiting_order_exactly_once(api, a
         api.wait(ann, order_id, "PROCESSING")
     stock = api.stock(sku)
     assert (stock["on_hand"], stock["reserved"], stock["available"], stock["backordered"]) == (4, 4, 0, 0)
+
+
+def test_low_stock_alerts_ops_once_and_the_outbox_shows_it(api, ann, local_stack):
+    sku = f"E2E-{uuid.uuid4().hex[:8]}"
+    assert api.call("PUT", f"/admin/products/{sku}", api.ops, json={
+        "name": "Low", "price": 500, "currency": "USD", "low_stock_threshold": 3}).status_code == 200
+    assert _stock(api, sku, "wh-east", 4).status_code == 200
+    for _ in range(2):
+        api.wait(ann, api.place(ann, sku).json()["order_id"], "PROCESSING")
+
+    def alerts() -> list[dict[str, Any]]:
+        return [a for a in local_stack.outbox()["alerts"] if a["subject"] == f"Low stock: {sku} at wh-east"]
+
+    assert len(alerts()) == 1 and "2 available, below the threshold of 3" in alerts()[0]["text"]
