@@ -130,11 +130,11 @@ def _parcel(order: Order, ref: str) -> dict[str, Any]:
             "estimated_delivery": shipment.get("est_delivery_date")}
 
 
-def _backorders(order: Order) -> list[dict[str, Any]]:
+def _backorders(order: Order, progress: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     names = {line["sku"]: line["name"] for line in order["lines"]}
     return [{"sku": sku, "name": names.get(sku, sku), "quantity": p["backordered_quantity"],
              "expected_ship_date": p["expected_ship_date"]}
-            for sku, p in line_progress(order).items() if p["backordered_quantity"]]
+            for sku, p in progress.items() if p["backordered_quantity"]]
 
 
 def _parcel_lines(order: Order, ref: str) -> list[dict[str, Any]]:
@@ -145,8 +145,7 @@ def _parcel_lines(order: Order, ref: str) -> list[dict[str, Any]]:
             for line in parcel]
 
 
-def _unshipped(order: Order) -> list[dict[str, Any]]:
-    progress = line_progress(order)
+def _unshipped(order: Order, progress: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     if not order.get("reservation"):
         return []
     return [{"sku": line["sku"], "name": line["name"],
@@ -165,6 +164,7 @@ def _delay(event: str, ref: str) -> dict[str, str] | None:
 def context(event: str, order: Order, ref: str, shop: Shop, tracking_link: str = "") -> dict[str, Any]:
     """What a template sees: the order, the event's own facts, the shop, and the formatters."""
     formats = Formats(order.get("locale") or DEFAULT_LOCALE, order["currency"])
+    progress = line_progress(order)
     close_reason = str(order.get("close_reason") or "")
     entry = order.get("ledger", {}).get(ref) if ref else None
     # Optional address lines present (empty) so a template may test them: unknown names still fail loudly.
@@ -184,13 +184,13 @@ def context(event: str, order: Order, ref: str, shop: Shop, tracking_link: str =
                    "total_paid": order.get("amount_captured", 0)},
         "parcel": _parcel(order, ref),
         "parcel_lines": _parcel_lines(order, ref) if event == "order_shipped" else [],
-        "unshipped": _unshipped(order),
-        "backorders": _backorders(order),
+        "unshipped": _unshipped(order, progress),
+        "backorders": _backorders(order, progress),
         "expected_ship_date": expected_ship_date(order) or "",
         "delay": _delay(event, ref),
-        "cancelled_items": [{"sku": line["sku"], "name": line["name"], "quantity": q}
-                            for line in order["lines"]
-                            if (q := line_progress(order)[line["sku"]].get("cancelled_quantity", 0))],
+        "cancelled_items": [{"sku": line["sku"], "name": line["name"],
+                             "quantity": progress[line["sku"]]["cancelled_quantity"]}
+                            for line in order["lines"] if progress[line["sku"]]["cancelled_quantity"]],
         "amount_due": order.get("capture_due", order["total"]),
         "tracking_link": tracking_link,
         "shop": shop,

@@ -147,9 +147,7 @@ def release(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
         if cancel_unshipped(order, cancelled, orders, inventory) and queue is not None:
             queue.publish(order_id, "items_cancelled")
         raise OrderShipped(f"order {order_id} partly shipped: the rest was cancelled, the parcels go on")
-    parts = [{"sku": a["sku"], "warehouse": a["warehouse"],
-              "held": a["quantity"] - a["backordered"] - a["shipped"], "backordered": a["backordered"]}
-             for a in allocations(order)]
+    parts = _outstanding(order)
     change = Change(
         fulfillment_status=FulfillmentStatus.RELEASED,
         sets={"reservation.state": RELEASED},
@@ -200,10 +198,8 @@ def cancel_unshipped(order: Order, cancelled: Cancellation, orders: OrdersReposi
     """Cancel what has not shipped of a partly shipped order: held units go back, promises are withdrawn, the
     allocations keep only what shipped, the order owes only its parcels' shares (``capture_due``) and its
     fulfilment is SHIPPED. False when the order changed meanwhile (nothing written)."""
-    records = allocations(order)
-    parts = [{"sku": a["sku"], "warehouse": a["warehouse"], "held": a["quantity"] - a["backordered"] - a["shipped"],
-              "backordered": a["backordered"]} for a in records]
-    kept = [{**a, "quantity": a["shipped"], "backordered": 0, "eta": None} for a in records]
+    parts = _outstanding(order)
+    kept = [{**a, "quantity": a["shipped"], "backordered": 0, "eta": None} for a in allocations(order)]
     change = Change(
         fulfillment_status=FulfillmentStatus.SHIPPED,
         sets={"rest_cancelled": cancelled, "reservation.allocations": kept,
@@ -219,3 +215,9 @@ def cancel_unshipped(order: Order, cancelled: Cancellation, orders: OrdersReposi
     except OrderChangeRejected:
         return False
     return True
+
+
+def _outstanding(order: Order) -> list[dict[str, Any]]:
+    """Per allocation, what the order still holds on a shelf (not shipped) and still waits for."""
+    return [{"sku": a["sku"], "warehouse": a["warehouse"], "held": a["quantity"] - a["backordered"] - a["shipped"],
+             "backordered": a["backordered"]} for a in allocations(order)]
