@@ -57,6 +57,10 @@ def request_fulfillment(order_id: str, task_token: str, orders: OrdersRepository
     queue.publish(order_id, "order_confirmed")  # once per order: the consumer drops a repeat
 
 
+#: Reads of an order that changed meanwhile before recording a parcel gives up (409: try again).
+MAX_ATTEMPTS = 5
+
+
 class PartialCapture(Protocol):
     def capture_parcel(self, order: Order, tracking_number: str) -> Order: ...
 
@@ -85,7 +89,7 @@ def record_shipment(
     existing = order["shipments"].get(command.tracking_number)
     if existing is None:
         try:
-            order = _record(order, command, orders, inventory)
+            order = _record_as_read(order, command, orders, inventory)
         except Conflict:
             # A concurrent identical request may have won the race: then this one is a repeat, not a conflict.
             order = orders.require(order_id)
@@ -112,6 +116,21 @@ def record_shipment(
     if inbox is not None:
         inbox.release_parked(command.tracking_number)
     return orders.require(order_id)
+
+
+def _record_as_read(order: Order, command: ShipmentCommand, orders: OrdersRepository,
+                    inventory: InventoryRepository) -> Order:
+    """Record the parcel against the order as read; an unrelated write in between (a hold renewal, a carrier
+    event) only means reading it again."""
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            return _record(order, command, orders, inventory)
+        except TransitionRejected as rejected:
+            current = rejected.order
+            if current["updated_at"] == order["updated_at"] or command.tracking_number in current["shipments"]:
+                raise
+            order = current
+    raise Conflict(f"order {order['order_id']} kept changing while the parcel was recorded; try again")
 
 
 def _record(order: Order, command: ShipmentCommand, orders: OrdersRepository,
@@ -205,12 +224,9 @@ def cancel_rest(order_id: str, reason: str, note: str, who: str, orders: OrdersR
     if order["status"] != OrderStatus.PARTIALLY_SHIPPED:
         raise Conflict(f"order {order_id} is {order['status']}; only a PARTIALLY_SHIPPED order has a rest to cancel")
     cancelled: Cancellation = {"reason": reason, "note": note, "by": "ops", "at": iso(now()), "fee": 0}
-    if not cancel_unshipped(order, cancelled, orders, inventory):
-        current = orders.require(order_id)
-        if "rest_cancelled" in current:
-            return current
-        raise Conflict(f"order {order_id} changed while its rest was being cancelled; try again")
-    token = order.get("fulfillment_task_token")
+    if not cancel_unshipped(order_id, cancelled, orders, inventory):
+        return orders.require(order_id)  # a concurrent request cancelled it
+    token = orders.require(order_id).get("fulfillment_task_token")
     if token:
         with suppress(Conflict):  # a renewal re-plans the wait: it finds the fulfilment SHIPPED and goes on
             workflow.resume(token, {"rest_cancelled": True})

@@ -144,7 +144,7 @@ def release(order_id: str, orders: OrdersRepository, inventory: InventoryReposit
     if order["fulfillment_status"] == FulfillmentStatus.PARTIALLY_SHIPPED:
         cancelled: Cancellation = {"reason": "fulfillment_timeout", "by": "system", "at": iso(now()), "fee": 0,
                                    "note": "The rest of the order was not shipped in time."}
-        if cancel_unshipped(order, cancelled, orders, inventory) and queue is not None:
+        if cancel_unshipped(order_id, cancelled, orders, inventory) and queue is not None:
             queue.publish(order_id, "items_cancelled")
         raise OrderShipped(f"order {order_id} partly shipped: the rest was cancelled, the parcels go on")
     parts = _outstanding(order)
@@ -193,28 +193,35 @@ def commit(order_id: str, orders: OrdersRepository, inventory: InventoryReposito
     return {"reservation": COMMITTED}
 
 
-def cancel_unshipped(order: Order, cancelled: Cancellation, orders: OrdersRepository,
+def cancel_unshipped(order_id: str, cancelled: Cancellation, orders: OrdersRepository,
                      inventory: InventoryRepository) -> bool:
     """Cancel what has not shipped of a partly shipped order: held units go back, promises are withdrawn, the
     allocations keep only what shipped, the order owes only its parcels' shares (``capture_due``) and its
-    fulfilment is SHIPPED. False when the order changed meanwhile (nothing written)."""
-    parts = _outstanding(order)
-    kept = [{**a, "quantity": a["shipped"], "backordered": 0, "eta": None} for a in allocations(order)]
-    change = Change(
-        fulfillment_status=FulfillmentStatus.SHIPPED,
-        sets={"rest_cancelled": cancelled, "reservation.allocations": kept,
-              "capture_due": sum(s.get("amount", 0) for s in order["shipments"].values())},
-        expect={"status": OrderStatus.PARTIALLY_SHIPPED.value, "updated_at": order["updated_at"]},
-        absent=["rest_cancelled"],
-        events=[timeline_entry(now(), "rest_cancelled", "The items that had not shipped were cancelled; you pay "
-                                                        "only for what was shipped.")],
-    )
-    try:
-        inventory.release(order["order_id"], order["created_key"], parts,
-                          orders.transaction_item(order["order_id"], change))
-    except OrderChangeRejected:
-        return False
-    return True
+    fulfilment is SHIPPED. False when it was already done; an order changing meanwhile is read again."""
+    for _ in range(MAX_ATTEMPTS):
+        order = orders.require(order_id)
+        if "rest_cancelled" in order:
+            return False
+        if order["status"] != OrderStatus.PARTIALLY_SHIPPED:
+            raise Conflict(f"order {order_id} is {order['status']}; only a PARTIALLY_SHIPPED order has a rest to "
+                           "cancel")
+        kept = [{**a, "quantity": a["shipped"], "backordered": 0, "eta": None} for a in allocations(order)]
+        change = Change(
+            fulfillment_status=FulfillmentStatus.SHIPPED,
+            sets={"rest_cancelled": cancelled, "reservation.allocations": kept,
+                  "capture_due": sum(s.get("amount", 0) for s in order["shipments"].values())},
+            expect={"status": OrderStatus.PARTIALLY_SHIPPED.value, "updated_at": order["updated_at"]},
+            absent=["rest_cancelled"],
+            events=[timeline_entry(now(), "rest_cancelled", "The items that had not shipped were cancelled; you "
+                                                            "pay only for what was shipped.")],
+        )
+        try:
+            inventory.release(order_id, order["created_key"], _outstanding(order),
+                              orders.transaction_item(order_id, change))
+            return True
+        except OrderChangeRejected:
+            continue
+    raise TransientError(f"order {order_id} changed repeatedly while its rest was cancelled; retry")
 
 
 def _outstanding(order: Order) -> list[dict[str, Any]]:

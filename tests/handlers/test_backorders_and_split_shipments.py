@@ -354,3 +354,34 @@ def test_a_parcel_capture_the_gateway_fails_is_taken_by_the_last_capture_not_los
     captures = [e for e in done["ledger"].values() if e["operation"] == "CAPTURE"]
     assert [e["status"] for e in captures] == ["SUCCEEDED", "SUCCEEDED"]  # the parcel's asked again, the rest
     assert sum(e["amount"] for e in captures) == done["total"]
+
+
+def test_a_parcel_recorded_while_the_order_changes_for_another_reason_is_recorded(stack, context):
+    """A hold renewal or a carrier event writing the order between the parcel's read and write: read again."""
+    from oms.adapters.inventory_repo import InventoryRepository
+    from oms.adapters.orders_repo import Change, OrdersRepository
+    from oms.logic.fulfillment import ShipmentCommand, record_shipment
+
+    order_id = two_warehouse_order(stack, context)
+
+    class Busy(OrdersRepository):
+        reads = 0
+
+        def require(self, wanted):
+            read = super().require(wanted)
+            Busy.reads += 1
+            if Busy.reads == 1:  # another writer gets in right after our first read
+                self.apply(wanted, Change(sets={"payment.reauthorizations": 1}))
+            return read
+
+    class NoWorkflow:
+        def resume(self, token, output):
+            pass
+
+    repo = Busy(stack.env("admin", "ORDERS_TABLE"), stack.env("admin", "SHIPMENTS_TABLE"))
+    inventory = InventoryRepository(stack.env("admin", "INVENTORY_TABLE"), stack.env("admin", "MOVEMENTS_TABLE"),
+                                    stack.env("admin", "BACKORDERS_TABLE"))
+    shipped = record_shipment(order_id, ShipmentCommand("UPS", "1ZBUSY0001", "wh-east"), repo, inventory,
+                              NoWorkflow())
+    assert shipped["status"] == "PARTIALLY_SHIPPED" and Busy.reads > 2
+    assert levels(stack, context, "MUG")["wh-east"]["on_hand"] == 3  # committed once
