@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Literal
 
 from typing_extensions import TypedDict
@@ -206,18 +205,6 @@ def _promise(sku: str, quantity: int, positions: dict[str, Position], nearest: C
 def _eta(position: Position, quantity: int) -> str | None:
     batches: list[IncomingBatch] = [{"quantity": q, "eta": eta} for q, eta in position.incoming]
     return promise_date(batches, position.backordered, quantity)
-
-
-def later(first: str | None, second: str | None) -> str | None:
-    if first is None:
-        return second
-    if second is None:
-        return first
-    return max(first, second)
-
-
-def parse_day(value: str) -> date:
-    return date.fromisoformat(value)
 
 
 def parse_locations(specs: tuple[str, ...] | list[str]) -> list[Warehouse]:
