@@ -48,3 +48,22 @@ def order(stack: Any, order_id: str) -> dict[str, Any]:
     from oms.adapters.orders_repo import OrdersRepository
 
     return OrdersRepository(stack.env("payment", "ORDERS_TABLE")).require(order_id)
+
+
+class NoWorkflow:
+    """The workflow's resumption left out: the shipment is recorded as ops do, nothing waits for it."""
+
+    def resume(self, token: str, output: dict[str, Any]) -> None:
+        pass
+
+
+def record_parcel(stack: Any, order_id: str, command: Any, orders: Any = None) -> dict[str, Any]:
+    """``record_shipment`` with the admin function's tables (``orders``: another OrdersRepository to use)."""
+    from oms.adapters.inventory_repo import InventoryRepository
+    from oms.adapters.orders_repo import OrdersRepository
+    from oms.logic.fulfillment import record_shipment
+
+    orders = orders or OrdersRepository(stack.env("admin", "ORDERS_TABLE"), stack.env("admin", "SHIPMENTS_TABLE"))
+    inventory = InventoryRepository(stack.env("admin", "INVENTORY_TABLE"), stack.env("admin", "MOVEMENTS_TABLE"),
+                                    stack.env("admin", "BACKORDERS_TABLE"))
+    return dict(record_shipment(order_id, command, orders, inventory, NoWorkflow()))

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from tests.handlers.conftest import api_event, call
-from tests.handlers.helpers import ADDRESS, order, order_body, place, step
+from tests.handlers.helpers import ADDRESS, order, order_body, place, record_parcel, step
 
 WAITING = {"task_token": "token"}
 
@@ -358,9 +358,8 @@ def test_a_parcel_capture_the_gateway_fails_is_taken_by_the_last_capture_not_los
 
 def test_a_parcel_recorded_while_the_order_changes_for_another_reason_is_recorded(stack, context):
     """A hold renewal or a carrier event writing the order between the parcel's read and write: read again."""
-    from oms.adapters.inventory_repo import InventoryRepository
     from oms.adapters.orders_repo import Change, OrdersRepository
-    from oms.logic.fulfillment import ShipmentCommand, record_shipment
+    from oms.logic.fulfillment import ShipmentCommand
 
     order_id = two_warehouse_order(stack, context)
 
@@ -374,14 +373,7 @@ def test_a_parcel_recorded_while_the_order_changes_for_another_reason_is_recorde
                 self.apply(wanted, Change(sets={"payment.reauthorizations": 1}))
             return read
 
-    class NoWorkflow:
-        def resume(self, token, output):
-            pass
-
     repo = Busy(stack.env("admin", "ORDERS_TABLE"), stack.env("admin", "SHIPMENTS_TABLE"))
-    inventory = InventoryRepository(stack.env("admin", "INVENTORY_TABLE"), stack.env("admin", "MOVEMENTS_TABLE"),
-                                    stack.env("admin", "BACKORDERS_TABLE"))
-    shipped = record_shipment(order_id, ShipmentCommand("UPS", "1ZBUSY0001", "wh-east"), repo, inventory,
-                              NoWorkflow())
+    shipped = record_parcel(stack, order_id, ShipmentCommand("UPS", "1ZBUSY0001", "wh-east"), repo)
     assert shipped["status"] == "PARTIALLY_SHIPPED" and Busy.reads > 2
     assert levels(stack, context, "MUG")["wh-east"]["on_hand"] == 3  # committed once

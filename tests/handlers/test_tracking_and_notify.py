@@ -6,7 +6,7 @@ from moto.ses.models import ses_backends
 
 from oms.domain.easypost import sign
 from tests.handlers.conftest import api_event, call
-from tests.handlers.helpers import order, order_body, place, step, stock
+from tests.handlers.helpers import order, order_body, place, record_parcel, step, stock
 
 
 def awaiting_shipment(stack, context):
@@ -22,18 +22,9 @@ def awaiting_shipment(stack, context):
 
 def record(stack, order_id, tracking_number="1Z999AA10123456784", carrier="UPS"):
     """The shipment recorded as ops do (the workflow's resumption left out)."""
-    from oms.adapters.inventory_repo import InventoryRepository
-    from oms.adapters.orders_repo import OrdersRepository
-    from oms.logic.fulfillment import ShipmentCommand, record_shipment
+    from oms.logic.fulfillment import ShipmentCommand
 
-    class NoWorkflow:
-        def resume(self, token, output):
-            pass
-
-    repo = OrdersRepository(stack.env("admin", "ORDERS_TABLE"), stack.env("admin", "SHIPMENTS_TABLE"))
-    inventory = InventoryRepository(stack.env("admin", "INVENTORY_TABLE"), stack.env("admin", "MOVEMENTS_TABLE"),
-                                    stack.env("admin", "BACKORDERS_TABLE"))
-    record_shipment(order_id, ShipmentCommand(carrier, tracking_number), repo, inventory, NoWorkflow())
+    record_parcel(stack, order_id, ShipmentCommand(carrier, tracking_number))
 
 
 def shipped_order(stack, context):
