@@ -71,7 +71,6 @@ class StockRow:
         self.stock = _stock(data)
         self.version = int(data.get("version", 0))
         self.receipt_keys: list[str] = list(data.get("receipt_keys", []))
-        self.low_alerted = bool(data.get("low_alerted", False))
 
 
 class InventoryRepository:
@@ -109,9 +108,6 @@ class InventoryRepository:
                     available=row["available"], promisable=max(0, row["incoming_total"] - row["backordered"]),
                     backordered=row["backordered"], incoming=tuple((b["quantity"], b["eta"]) for b in batches))
         return positions
-
-    def available(self, skus: list[str]) -> dict[str, dict[str, int]]:
-        return {sku: {wh: p.available for wh, p in by_wh.items()} for sku, by_wh in self.positions(skus).items()}
 
     def waiting(self, sku: str, warehouse: str) -> list[dict[str, Any]]:
         """Orders waiting for goods at ``warehouse``, oldest first."""

@@ -5,14 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from typing_extensions import TypedDict
-
 from oms.domain.errors import Conflict, ValidationFailed
-
-
-class LineAllocation(TypedDict):
-    warehouse: str
-    quantity: int
 
 
 def allocations(order: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -71,11 +64,6 @@ def to_ship(order: Mapping[str, Any], warehouse: str | None = None) -> dict[tupl
         if units > 0:
             left[(a["sku"], a["warehouse"])] = left.get((a["sku"], a["warehouse"]), 0) + units
     return left
-
-
-def unshipped_units(order: Mapping[str, Any]) -> int:
-    """Units of the order not shipped yet (on the shelf or still backordered)."""
-    return sum(a["quantity"] - a["shipped"] for a in allocations(order))
 
 
 def pick(order: Mapping[str, Any], warehouse: str | None, requested: list[tuple[str, int]] | None
