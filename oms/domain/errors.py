@@ -86,3 +86,18 @@ class RefundDeclined(Conflict):
 
 class RefundPending(PaymentGatewayError):
     """The gateway did not confirm a refund; repeating the request with the same Idempotency-Key finishes it."""
+
+
+class ReturnRefused(Conflict):
+    """A return the policy does not allow (answered 409 with ``code``): ``return_window_closed``, ``not_returnable``
+    or ``not_delivered``; ``field`` names the line."""
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.message = message
+
+
+class ReturnCancelled(DomainError):
+    """A return's wait found it cancelled by the customer: its workflow ends."""

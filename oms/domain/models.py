@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from oms.domain.countries import ISO_3166_ALPHA2
 from oms.domain.money import SUPPORTED_CURRENCIES
 from oms.domain.reasons import CustomerReason, OpsReason
+from oms.domain.return_policy import ReturnReason
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LINES = 25
@@ -302,3 +303,69 @@ class PreferencesRequest(StrictModel):
         region = self.locale.split("-")[1] if self.locale and "-" in self.locale else None
         self.phone = _normalized_phone(self.phone, region, "phone")
         return self
+
+
+class ReturnLineRequest(StrictModel):
+    sku: Annotated[str, Field(pattern=SKU_PATTERN)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    reason: ReturnReason
+    note: Annotated[Text | None, Field(max_length=500, description="Required when reason is OTHER")] = None
+
+    @model_validator(mode="after")
+    def _other_needs_note(self) -> "ReturnLineRequest":
+        if self.reason == "OTHER" and not self.note:
+            raise ValueError("note: tell us why when the reason is OTHER")
+        return self
+
+
+class ExchangeLineRequest(StrictModel):
+    sku: Annotated[str, Field(pattern=SKU_PATTERN)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+
+
+class ReturnRequest(StrictModel):
+    """A customer returns delivered items for a refund, or exchanges them for others."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"lines": [{"sku": "TSHIRT-M", "quantity": 1, "reason": "SIZE_OR_FIT"}], "resolution": "exchange",
+         "exchange_for": [{"sku": "TSHIRT-L", "quantity": 1}]}]})
+
+    lines: Annotated[list[ReturnLineRequest], Field(min_length=1, max_length=MAX_LINES)]
+    resolution: Literal["refund", "exchange"] = "refund"
+    exchange_for: Annotated[list[ExchangeLineRequest] | None, Field(
+        max_length=MAX_LINES, description="What the customer gets instead (resolution exchange): the same SKU at "
+                                          "its original price, another at today's catalog price")] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ReturnRequest":
+        skus = [line.sku for line in self.lines]
+        if len(set(skus)) != len(skus):
+            raise ValueError("lines: each sku at most once; combine the quantities")
+        if self.resolution == "exchange" and not self.exchange_for:
+            raise ValueError("exchange_for: an exchange needs the items wanted instead")
+        if self.resolution == "refund" and self.exchange_for:
+            raise ValueError("exchange_for: only with resolution exchange")
+        wanted = [line.sku for line in self.exchange_for or []]
+        if len(set(wanted)) != len(wanted):
+            raise ValueError("exchange_for: each sku at most once")
+        return self
+
+
+class ReturnParcelRequest(StrictModel):
+    carrier: Annotated[Text, Field(min_length=1, max_length=64)]
+    tracking_number: Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+
+
+class ReceivedLineRequest(StrictModel):
+    sku: Annotated[str, Field(pattern=SKU_PATTERN)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    condition: Literal["RESELLABLE", "DAMAGED"]
+
+
+class ReceiveRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"lines": [{"sku": "TSHIRT-M", "quantity": 1, "condition": "RESELLABLE"}]}]})
+
+    lines: Annotated[list[ReceivedLineRequest], Field(min_length=1, max_length=MAX_LINES * 2)]
+    warehouse: Annotated[WarehouseName | None, Field(
+        description="Where the parcel was received; default: the warehouse each item shipped from")] = None

@@ -47,6 +47,7 @@ class OrderLineView(OrderLine):
     shipped_quantity: int
     cancelled_quantity: int  # ops cancelled the rest of a partly shipped order
     allocation: list[LineAllocation]  # which warehouse ships how many (empty until stock is reserved)
+    returned_quantity: int  # units returned and settled (refunded or exchanged)
 
 
 class Address(TypedDict):
@@ -190,6 +191,13 @@ class AllocationRecord(TypedDict):
     shipped: NotRequired[int]  # of them, units that left in a parcel
 
 
+class ExchangeOf(TypedDict):
+    """A replacement order: the order and return it replaces items of."""
+
+    order_id: str
+    return_id: str
+
+
 class Backorder(TypedDict):
     first_eta: str  # the earliest promised date when the order was placed
     deadline: str  # nothing arrived by then: the order is cancelled (backorderLimitDays past first_eta)
@@ -279,6 +287,12 @@ class Order(_OrderFields):
     ledger: NotRequired[dict[str, LedgerEntry]]
     notifications: NotRequired[dict[str, NotificationRecord]]  # by "<event>#<channel>"
     refund_requests: NotRequired[dict[str, str]]  # ledger entry id -> fingerprint of the refund request
+    delivered_at: NotRequired[str]  # when the carrier delivered the last parcel (return windows count from it)
+    return_quantities: NotRequired[dict[str, int]]  # per SKU: units in returns not rejected, cancelled or expired
+    returned_quantities: NotRequired[dict[str, int]]  # per SKU: units returned and settled
+    exchanges: NotRequired[list[str]]  # replacement orders of this order's returns
+    exchange_of: NotRequired[ExchangeOf]  # this order replaces items of another
+    exchange_credit: NotRequired[int]  # the returned items' value, deducted from this replacement's total
 
 
 class OrderView(_OrderFields):
@@ -289,6 +303,10 @@ class OrderView(_OrderFields):
     amount_captured: int
     amount_refunded: int
     cancellation: NotRequired[Cancellation]
+    delivered_at: NotRequired[str]
+    exchanges: NotRequired[list[str]]
+    exchange_of: NotRequired[ExchangeOf]
+    exchange_credit: NotRequired[int]  # a replacement: ``total`` is what was charged after this credit
 
 
 class OpsOrderView(OrderView):
@@ -427,8 +445,9 @@ def public_view(order: Order) -> OrderView:
         "created_at": order["created_at"],
         "updated_at": order["updated_at"],
     }
-    if "cancellation" in order:
-        view["cancellation"] = order["cancellation"]
+    for key in ("cancellation", "delivered_at", "exchanges", "exchange_of", "exchange_credit"):
+        if key in order:
+            view[key] = order[key]
     return view
 
 
@@ -436,7 +455,9 @@ def _line_views(order: Order) -> list[OrderLineView]:
     from oms.domain.shipping import line_progress
 
     progress = line_progress(order)
-    return [cast(OrderLineView, {**line, **progress[line["sku"]]}) for line in order["lines"]]
+    returned = order.get("returned_quantities", {})
+    return [cast(OrderLineView, {**line, **progress[line["sku"]], "returned_quantity": returned.get(line["sku"], 0)})
+            for line in order["lines"]]
 
 
 def _shipment_view(shipment: Shipment) -> Shipment:

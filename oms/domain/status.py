@@ -1,4 +1,4 @@
-"""The order status model: three status sets and their allowed transitions, in one table.
+"""The status model: an order's three status sets and a return's, with their allowed transitions in one table.
 
 Every write that changes a status is conditional on the current value being one of
 ``allowed_sources(new)`` (see ``oms.adapters.orders_repo``), so a late or duplicate event
@@ -46,7 +46,23 @@ class FulfillmentStatus(StrEnum):
     RETURNED = "RETURNED"
 
 
-_O, _P, _F = OrderStatus, PaymentStatus, FulfillmentStatus
+class ReturnStatus(StrEnum):
+    """A return (RMA): requested, approved or rejected, sent back, received, settled (refunded or exchanged) and
+    closed; or it ends early: rejected, cancelled by the customer before it ships back, or expired unsent."""
+
+    REQUESTED = "REQUESTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    IN_TRANSIT = "IN_TRANSIT"
+    RECEIVED = "RECEIVED"
+    REFUNDED = "REFUNDED"
+    EXCHANGED = "EXCHANGED"
+    CLOSED = "CLOSED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+_O, _P, _F, _R = OrderStatus, PaymentStatus, FulfillmentStatus, ReturnStatus
 
 # status set -> status -> the statuses it may move to. Terminal statuses map to an empty set.
 # (Keyed by set first: OrderStatus.PENDING and PaymentStatus.PENDING are equal strings.)
@@ -87,6 +103,19 @@ TRANSITIONS: dict[type[StrEnum], dict[StrEnum, frozenset[StrEnum]]] = {
         _F.PARTIALLY_RETURNED: frozenset({_F.RETURNED}),
         _F.RELEASED: frozenset(),
         _F.RETURNED: frozenset(),
+    },
+    ReturnStatus: {
+        _R.REQUESTED: frozenset({_R.APPROVED, _R.REJECTED, _R.CANCELLED}),
+        # APPROVED -> RECEIVED: the parcel came without a carrier event (handed in at a store, or untracked).
+        _R.APPROVED: frozenset({_R.IN_TRANSIT, _R.RECEIVED, _R.EXPIRED, _R.CANCELLED}),
+        _R.IN_TRANSIT: frozenset({_R.RECEIVED}),
+        _R.RECEIVED: frozenset({_R.REFUNDED, _R.EXCHANGED}),
+        _R.REFUNDED: frozenset({_R.CLOSED}),
+        _R.EXCHANGED: frozenset({_R.CLOSED}),
+        _R.REJECTED: frozenset(),
+        _R.EXPIRED: frozenset(),
+        _R.CANCELLED: frozenset(),
+        _R.CLOSED: frozenset(),
     },
 }
 

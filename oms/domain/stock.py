@@ -54,7 +54,7 @@ class Allocation:
 
 
 MovementKind = Literal["COUNT", "INCOMING", "RECEIPT", "RESERVE", "BACKORDER", "BACKORDER_FILLED", "RELEASE",
-                       "COMMIT"]
+                       "COMMIT", "RETURN", "WRITE_OFF"]
 
 
 def sorted_incoming(batches: list[IncomingBatch]) -> list[IncomingBatch]:
