@@ -29,6 +29,7 @@ from oms.domain.errors import (
     OutOfStock,
     PaymentDeclined,
     PaymentGatewayError,
+    ReturnCancelled,
     StockArrived,
     TransientError,
 )
@@ -56,6 +57,21 @@ class Action(StrEnum):
     AWAIT_STOCK = "await_stock"
 
 
+class ReturnAction(StrEnum):
+    """The tasks of the return workflow (``{"action", "return_id", "execution"}``, ``task_token`` for its waits)."""
+
+    DECIDE = "decide"
+    AWAIT_REVIEW = "await_review"
+    REMIND_REVIEW = "remind_review"
+    CREATE_EXCHANGE = "create_exchange"
+    AWAIT_PARCEL = "await_parcel"
+    EXPIRE = "expire"
+    REMIND_RECEIPT = "remind_receipt"
+    SETTLE = "settle"
+    CLOSE = "close"
+    PARK = "park"
+
+
 class Error(StrEnum):
     """Error names the state machine retries or catches, and the reasons that close an order."""
 
@@ -74,6 +90,7 @@ class Error(StrEnum):
     ORDER_CANCELLED = OrderCancelled.__name__  # sent by a cancellation, or raised by a wait that finds one
     ORDER_SHIPPED = OrderShipped.__name__  # the parcel left while no wait was listening: go on to ship
     STOCK_ARRIVED = StockArrived.__name__  # the backordered goods came before the wait began: go on to fulfil
+    RETURN_CANCELLED = ReturnCancelled.__name__  # the customer cancelled a return: its workflow ends
 
 
 #: Business refusals: never retried; the order is compensated and closed.

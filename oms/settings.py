@@ -128,6 +128,8 @@ class TrackingEventsSettings(Settings):
     tracking_events_table: str
     notifications_queue_url: str
     ops_alerts_topic_arn: str
+    returns_table: str  # a return parcel's events move its return
+    return_policy: str
 
 
 class TrackSettings(Settings):
@@ -176,6 +178,8 @@ class OrderStatusSettings(Settings):
 
 class NotifySettings(Settings):
     orders_table: str
+    returns_table: str  # a return's messages show the return
+    return_policy: str  # ... and the return address
     idempotency_table: str
     customers_table: str
     suppressions_table: str
@@ -204,6 +208,49 @@ class SweeperSettings(Settings):
     pending_alarm_seconds: int
 
 
+class ReturnsSettings(Settings):
+    """The customer's return routes."""
+
+    orders_table: str
+    returns_table: str
+    catalog_table: str  # categories, and the price of an exchange's other SKU
+    inventory_table: str  # an exchange's replacement must be in stock
+    return_policy: str  # the policy document (JSON), validated at synth
+    return_state_machine_arn: str
+    shipments_table: str  # return parcels' tracking numbers
+
+
+class ReturnsAdminSettings(Settings):
+    """Ops' return routes: the review queue, reviews, receipts (stock movements) and retries."""
+
+    orders_table: str
+    returns_table: str
+    inventory_table: str
+    movements_table: str
+    backorders_table: str  # restocked units serve waiting orders first
+    catalog_table: str
+    warehouses: tuple[str, ...]
+    return_policy: str
+    cursor_secret_arn: str
+    notifications_queue_url: str
+    ops_alerts_topic_arn: str  # low-stock alerts after a restock
+    state_machine_arn: str  # the order workflow (orders served by restocked units resume)
+
+
+class ReturnStepsSettings(Settings):
+    """The return workflow's steps."""
+
+    orders_table: str
+    returns_table: str
+    return_policy: str
+    notifications_queue_url: str
+    ops_alerts_topic_arn: str
+    state_machine_arn: str  # the order workflow: replacement orders start there
+    payment_gateway: str  # refunds
+    sandbox_ledger_table: str | None
+    stripe_secret_arn: str | None
+
+
 #: function name (folder under functions/) -> its settings class
 BY_FUNCTION: dict[str, type[Settings]] = {
     "place_order": PlaceOrderSettings,
@@ -222,4 +269,7 @@ BY_FUNCTION: dict[str, type[Settings]] = {
     "tracking_events": TrackingEventsSettings,
     "track": TrackSettings,
     "sweeper": SweeperSettings,
+    "returns": ReturnsSettings,
+    "returns_admin": ReturnsAdminSettings,
+    "return_steps": ReturnStepsSettings,
 }

@@ -7,13 +7,13 @@ from typing import Any
 from aws_lambda_powertools.logging import Logger
 
 from oms.adapters.aws import is_transient
-from oms.contract import Action
+from oms.contract import Action, ReturnAction
 from oms.domain.errors import TransientError
 
 Step = Callable[[dict[str, Any]], Any]
 
 
-def run_step(steps: Mapping[Action, Step], event: dict[str, Any], logger: Logger) -> Any:
+def run_step(steps: Mapping[Action, Step] | Mapping[ReturnAction, Step], event: dict[str, Any], logger: Logger) -> Any:
     """Run the step for ``event["action"]``; logs the action and the order, never the payload (tokens).
 
     An AWS failure worth retrying (throttling, 5xx, a timeout, a transaction conflict) leaves as ``TransientError``,
@@ -21,9 +21,12 @@ def run_step(steps: Mapping[Action, Step], event: dict[str, Any], logger: Logger
     action = event.get("action")
     if action not in steps:
         raise ValueError(f"unknown action {action!r}; expected one of {sorted(steps)}")
-    logger.append_keys(order_id=event.get("order_id"), action=action)
+    if "return_id" in event:
+        logger.append_keys(return_id=event.get("return_id"), action=action)
+    else:
+        logger.append_keys(order_id=event.get("order_id"), action=action)
     try:
-        result = steps[Action(str(action))](event)
+        result = next(step for name, step in steps.items() if name == action)(event)
     except Exception as exc:
         if is_transient(exc):
             logger.warning("step failed, retryable", extra={"error": f"{type(exc).__name__}: {exc}"})

@@ -21,6 +21,12 @@ class CatalogRepository:
         response = self.ddb.get_item(TableName=self.table, Key={"sku": {"S": sku}})
         return cast(Product, from_item(response["Item"])) if "Item" in response else None
 
+    def many(self, skus: list[str]) -> dict[str, Product]:
+        """The products of ``skus`` that exist, by SKU (one BatchGetItem per 100)."""
+        unique = sorted(set(skus))
+        found = batch_get(self.ddb, {self.table: [{"sku": {"S": sku}} for sku in unique]}) if unique else {}
+        return {item["sku"]: cast(Product, item) for item in found.get(self.table, [])}
+
 
 @dataclass(frozen=True)
 class Placement:

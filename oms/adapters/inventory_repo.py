@@ -194,6 +194,30 @@ class InventoryRepository:
                            {"on_hand": quantity, "incoming": total - stock["incoming_total"]}, by=by),
         ])
 
+    def returned(self, sku: str, warehouse: str, resellable: int, damaged: int, *, order_id: str,
+                 by: str) -> list[dict[str, Any]]:
+        """The transaction items of units coming back from a customer: resellable ones onto the shelf (``RETURN``),
+        damaged ones written off (``WRITE_OFF``, no counter moves). The row's version moves, so a concurrent count
+        re-reads it."""
+        items: list[dict[str, Any]] = []
+        if resellable:
+            items.append({"Update": {
+                "TableName": self.table, "Key": _key(sku, warehouse),
+                "UpdateExpression": (
+                    "SET on_hand = if_not_exists(on_hand, :zero) + :q, "
+                    "available = if_not_exists(available, :zero) + :q, "
+                    "reserved = if_not_exists(reserved, :zero), backordered = if_not_exists(backordered, :zero), "
+                    "incoming = if_not_exists(incoming, :none), incoming_total = if_not_exists(incoming_total, :zero), "
+                    "promisable = if_not_exists(promisable, :zero), version = if_not_exists(version, :zero) + :one"),
+                "ExpressionAttributeValues": {":q": {"N": str(resellable)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
+                                              ":none": {"L": []}},
+            }})
+            items.append(self._movement(sku, warehouse, "RETURN", {"on_hand": resellable}, order_id=order_id, by=by))
+        if damaged:
+            items.append(self._movement(sku, warehouse, "WRITE_OFF", {"written_off": damaged}, order_id=order_id,
+                                        by=by))
+        return items
+
     def _replace_row(self, current: StockRow, *, on_hand: int, incoming: list[IncomingBatch]) -> dict[str, Any]:
         total = sum(b["quantity"] for b in incoming)
         values = {":n": to_item({"v": on_hand})["v"], ":inc": to_item({"v": list(incoming)})["v"],

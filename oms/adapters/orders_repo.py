@@ -240,11 +240,30 @@ class OrdersRepository:
                         "ConditionExpression": "attribute_not_exists(tracking_number)"}}
 
     def order_for_tracking(self, tracking_number: str) -> str | None:
+        lookup = self.tracking_lookup(tracking_number)
+        return str(lookup["order_id"]) if lookup else None
+
+    def tracking_lookup(self, tracking_number: str) -> dict[str, Any] | None:
+        """What a tracking number belongs to: ``order_id``, and ``return_id`` for a parcel coming back."""
         assert self.shipments_table, "shipments table not configured"
         response = self.ddb.get_item(
             TableName=self.shipments_table, Key={"tracking_number": {"S": tracking_number}}
         )
-        return str(from_item(response["Item"])["order_id"]) if "Item" in response else None
+        return from_item(response["Item"]) if "Item" in response else None
+
+    def register_return_parcel(self, tracking_number: str, order_id: str, return_id: str, carrier: str) -> bool:
+        """Register a return parcel's tracking number; False if the number is already registered (to this return
+        or anything else: the caller tells which)."""
+        assert self.shipments_table, "shipments table not configured"
+        lookup = {"tracking_number": tracking_number, "order_id": order_id, "return_id": return_id, "carrier": carrier}
+        try:
+            self.ddb.put_item(TableName=self.shipments_table, Item=to_item(lookup),
+                              ConditionExpression="attribute_not_exists(tracking_number)")
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+        return True
 
 
 def _order(item: dict[str, Any]) -> Order:

@@ -14,12 +14,12 @@ class Workflow:
         self.state_machine_arn = state_machine_arn
         self.sfn = client("stepfunctions")
 
-    def start(self, order_id: str) -> None:
-        """Start the order's execution; the execution name is the order id, so a repeated start is a no-op (and
-        an execution that has already ended is not started again)."""
+    def start(self, order_id: str, *, key: str = "order_id") -> None:
+        """Start the execution of an order (or, with ``key="return_id"``, of a return); the execution is named after
+        it, so a repeated start is a no-op (and an execution that has already ended is not started again)."""
         try:
             self.sfn.start_execution(
-                stateMachineArn=self.state_machine_arn, name=order_id, input=json.dumps({"order_id": order_id})
+                stateMachineArn=self.state_machine_arn, name=order_id, input=json.dumps({key: order_id})
             )
         except ClientError as error:
             if error.response["Error"]["Code"] != "ExecutionAlreadyExists":

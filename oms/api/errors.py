@@ -22,6 +22,7 @@ from oms.domain.errors import (
     NotFound,
     RefundDeclined,
     RefundExceedsCaptured,
+    ReturnRefused,
     StockUnavailable,
     TransientError,
     ValidationFailed,
@@ -145,6 +146,10 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(RefundDeclined)
     def _refund_declined(exc: RefundDeclined) -> Response[ErrorBody]:
         return error(HTTPStatus.CONFLICT, "refund_declined", str(exc))
+
+    @app.exception_handler(ReturnRefused)
+    def _return_refused(exc: ReturnRefused) -> Response[ErrorBody]:
+        return error(HTTPStatus.CONFLICT, exc.code, exc.message, [{"field": exc.field, "message": exc.message}])
 
     @app.exception_handler(Conflict)
     def _conflict(exc: Conflict) -> Response[ErrorBody]:

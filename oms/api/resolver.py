@@ -29,11 +29,14 @@ KIB = 1024
 
 
 class ApiResolver(APIGatewayRestResolver):
-    def __init__(self, *, audience: Audience, max_body_bytes: int = 16 * KIB, validation: bool = True) -> None:
+    def __init__(self, *, audience: Audience, max_body_bytes: int = 16 * KIB, validation: bool = True,
+                 public: frozenset[str] = frozenset()) -> None:
         """``validation=False`` for a function whose routes take no parameters (it then skips Powertools'
-        OpenAPI validation machinery in its cold start)."""
+        OpenAPI validation machinery in its cold start); ``public``: resources (template paths) of the function
+        that anyone may call (API Gateway has no authorizer on them either)."""
         super().__init__(enable_validation=validation)
         self.audience = audience
+        self.public = public
         self.max_body_bytes = max_body_bytes
         install_error_handlers(self)
 
@@ -51,7 +54,7 @@ class ApiResolver(APIGatewayRestResolver):
 
     def guard(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """None when the request may go on (``event``'s body normalized to JSON text), else the error response."""
-        if self.audience != "public":
+        if self.audience != "public" and event.get("resource") not in self.public:
             who = caller_from_event(event)
             if who is None:
                 return raw_error(HTTPStatus.UNAUTHORIZED, "unauthorized", "Sign in: send a Cognito ID token")

@@ -73,7 +73,7 @@ def set_stock(sku: str, request: InventoryRequest, by: str, ctx: StockContext) -
         raise TransientError("the stock changed repeatedly while it was set; retry")
     if incoming is not None:
         backorders.reschedule_waiting(sku, request.warehouse, incoming, ctx.orders, ctx.inventory, ctx.queue)
-    _after_more_stock(sku, request.warehouse, ctx)
+    after_more_stock(sku, request.warehouse, ctx)
     return stock_levels(sku, ctx.catalog, ctx.inventory)
 
 
@@ -96,11 +96,12 @@ def receive(sku: str, request: ReceiptRequest, receipt_key: str, by: str,
             continue
     else:
         raise TransientError("the stock changed repeatedly while the receipt was recorded; retry")
-    _after_more_stock(sku, request.warehouse, ctx)
+    after_more_stock(sku, request.warehouse, ctx)
     return stock_levels(sku, ctx.catalog, ctx.inventory), False
 
 
-def _after_more_stock(sku: str, warehouse: str, ctx: StockContext) -> None:
+def after_more_stock(sku: str, warehouse: str, ctx: StockContext) -> None:
+    """More units on a shelf: serve the orders waiting for them, oldest first, and re-check the low-stock alert."""
     backorders.serve(sku, warehouse, ctx.orders, ctx.inventory, ctx.workflow)
     ctx.low_stock.check([(sku, warehouse)])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from oms.adapters.customers_repo import CustomersRepository
 from oms.adapters.mailer import Mailer
@@ -44,6 +44,7 @@ class Notifier:
     shop: Shop
     clock: Callable[[], datetime]
     tracking_link: Callable[[str], str] = lambda order_id: ""  # the signed page of an order ("" if unavailable)
+    return_context: Callable[[str], dict[str, Any]] | None = None  # a return's facts for its messages, by RMA
 
 
 def deliveries(order: Order, event: str, ref: str, notifier: Notifier) -> list[Delivery]:
@@ -55,7 +56,9 @@ def deliveries(order: Order, event: str, ref: str, notifier: Notifier) -> list[D
 
 
 def message_for(order: Order, event: str, ref: str, notifier: Notifier) -> Message:
-    return render(event, order, ref, shop=notifier.shop, tracking_link=notifier.tracking_link(order["order_id"]))
+    extra = {"rma": notifier.return_context(ref)} if event.startswith("return_") and notifier.return_context else {}
+    return render(event, order, ref, shop=notifier.shop, tracking_link=notifier.tracking_link(order["order_id"]),
+                  extra=extra)
 
 
 def deliver(delivery: Delivery, message: Message, notifier: Notifier, attempt: int = 1) -> NotificationRecord:

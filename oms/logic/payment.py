@@ -25,6 +25,11 @@ from oms.logic.clock import now
 PaymentResult = dict[str, Any]
 
 
+#: The authorization of an order with nothing to charge (a replacement its return's credit covers): no gateway call
+#: captures, voids or renews it.
+NO_CHARGE = "no-charge"
+
+
 def authorization_key(order_id: str) -> str:
     return f"{order_id}:authorize"
 
@@ -33,6 +38,12 @@ def authorize(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) 
     order = orders.require(order_id)
     if order["payment_status"] != PaymentStatus.PENDING:
         return {"payment_status": order["payment_status"]}
+    if order["total"] == 0:  # an exchange whose credit covers it: nothing to hold at the gateway
+        change = Change(payment_status=PaymentStatus.AUTHORIZED,
+                        sets={"payment.authorization_id": NO_CHARGE, "payment.authorized_at": iso(now())},
+                        events=[timeline_entry(now(), "payment_authorized",
+                                               "Nothing to charge: your return's credit covers this order.")])
+        return {"payment_status": _apply(orders, order_id, change)["payment_status"]}
     key = authorization_key(order_id)
     if order["payment"].get("authorization_key") != key:
         # The intent first: if the gateway answers and we crash before recording it, void finds the hold.
@@ -88,7 +99,8 @@ def renewal_due(order: Order, hold_hours: int) -> datetime | None:
     """When the current hold should be renewed: a seventh of its lifetime before it lapses (a day of Stripe's
     seven). None while there is no authorized hold."""
     at = order["payment"].get("authorized_at") or order["payment"].get("authorization_requested_at")
-    if order["payment_status"] != PaymentStatus.AUTHORIZED or not at:
+    if order["payment_status"] != PaymentStatus.AUTHORIZED or not at or \
+            order["payment"].get("authorization_id") == NO_CHARGE:
         return None
     lifetime = timedelta(hours=hold_hours)
     return _parse(at) + lifetime - lifetime / 7
@@ -228,6 +240,8 @@ def _release_rest(orders: OrdersRepository, order: Order, gateway: PaymentGatewa
     key = f"{order['order_id']}:release-rest"
     authorization_id = _authorization(order)
     with contextlib.suppress(PaymentDeclined):  # nothing left to release at the gateway
+        if authorization_id == NO_CHARGE:
+            raise PaymentDeclined("no_charge")
         ledger.call(orders, order, "VOID", order["total"] - order.get("amount_captured", 0), key,
                     lambda: gateway.void(authorization_id=authorization_id, idempotency_key=key))
     change = Change(payment_status=PaymentStatus.CAPTURED, sets=ledger.succeeded(key, authorization_id),
@@ -281,8 +295,9 @@ def void(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) -> Pa
         return {"payment_status": settled["payment_status"], "fee": fee}
     key = f"{order_id}:void"
     authorization_id = _authorization(order)
-    ledger.call(orders, order, "VOID", order["total"], key, lambda: gateway.void(
-        authorization_id=authorization_id, idempotency_key=key))
+    if authorization_id != NO_CHARGE:
+        ledger.call(orders, order, "VOID", order["total"], key, lambda: gateway.void(
+            authorization_id=authorization_id, idempotency_key=key))
     change = Change(
         payment_status=PaymentStatus.VOIDED,
         sets=ledger.succeeded(key, authorization_id),

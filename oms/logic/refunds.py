@@ -44,6 +44,7 @@ class RefundCommand:
     lines: tuple[tuple[str, int], ...] = ()
     include_shipping: bool = False
     who: str = ""
+    notify: bool = True  # email the customer (a return's refund has its own email)
 
     def fingerprint(self) -> str:
         return fingerprint({"amount": self.amount, "lines": [list(line) for line in self.lines],
@@ -179,7 +180,8 @@ def _complete(order_id: str, command: RefundCommand, key: str, amount: int, refe
             order = orders.apply(order_id, change)
         except TransitionRejected:
             continue  # a concurrent refund moved the amounts; read again
-        queue.publish(order_id, "payment_refunded", ref=eid)
+        if command.notify:
+            queue.publish(order_id, "payment_refunded", ref=eid)
         return order
     raise Conflict("the order kept changing while the refund was recorded; repeat the request to finish it")
 

@@ -21,7 +21,10 @@ from oms.domain.tracking import DESCRIPTION, LEGACY_STATUS, PROBLEMS, supersedes
 from oms.logic.clock import now
 
 if TYPE_CHECKING:  # the sources' pydantic models are built on the first event, not at the function's init
+    from collections.abc import Callable
+
     from oms.domain.carrier_events import CarrierUpdate
+    from oms.logic.returns import Returns
 
 Accepted = Literal["accepted", "duplicate"]
 Outcome = Literal["applied", "stale", "parked", "expired", "ignored"]
@@ -41,7 +44,7 @@ def accept(update: CarrierUpdate, body: str, inbox: TrackingInbox) -> Accepted:
 
 
 def process(key: str, inbox: TrackingInbox, orders: OrdersRepository, queue: NotificationQueue,
-            alerts: OpsAlerts) -> Outcome:
+            alerts: OpsAlerts, returns: Callable[[], Returns] | None = None) -> Outcome:
     """Apply one stored event. Raises ``TransientError`` to be retried (a delivery before the shipment is
     recorded as shipped, a concurrent update)."""
     stored = inbox.get(key)
@@ -56,7 +59,14 @@ def process(key: str, inbox: TrackingInbox, orders: OrdersRepository, queue: Not
     except (NotAnUpdate, ValueError) as exc:
         inbox.mark(key, "IGNORED", str(exc))
         return "ignored"
-    order_id = orders.order_for_tracking(update.tracking_number)
+    lookup = orders.tracking_lookup(update.tracking_number)
+    order_id = str(lookup["order_id"]) if lookup else None
+    if lookup is not None and lookup.get("return_id") and returns is not None:
+        from oms.logic.returns import parcel_update
+
+        outcome = parcel_update(str(lookup["return_id"]), update.tracking_status, update.occurred_at, returns())
+        inbox.mark(key, outcome.upper())
+        return outcome
     if order_id is None:
         received = stored.get("received_at", "")
         if received and received < iso(now() - timedelta(seconds=PARK_SECONDS)):
@@ -130,6 +140,7 @@ def apply_update(order_id: str, update: CarrierUpdate, orders: OrdersRepository,
             change.fulfillment_status = FulfillmentStatus.DELIVERED
             change.status_detail = CUSTOMER_DETAIL[OrderStatus.DELIVERED]
             change.events = [timeline_entry(now(), "delivered", f"Delivered by {shipment['carrier']}.")]
+            sets["delivered_at"] = update.occurred_at or iso(now())  # the carrier's time: return windows start there
     try:
         orders.apply(order_id, change)
     except TransitionRejected as rejected:

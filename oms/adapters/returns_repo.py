@@ -1,0 +1,190 @@
+"""Returns in DynamoDB (the ``Returns`` table). Every status change is a conditional write checked against the
+status model, like orders; a new return is written in one transaction with its Idempotency-Key claim and the
+order's ``return_quantities`` (so two requests cannot both return the last unit)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from botocore.exceptions import ClientError
+
+from oms.adapters.aws import client
+from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
+from oms.adapters.orders_repo import Change, OrdersRepository
+from oms.adapters.pagination import CursorCodec
+from oms.domain.errors import Conflict, NotFound
+from oms.domain.order import TimelineEntry, iso
+from oms.domain.returns import ReturnRecord
+from oms.domain.status import ReturnStatus, allowed_sources
+
+
+class ClaimTaken(Conflict):
+    """The Idempotency-Key already created a return: ``claim`` is its record (``return_id``, ``request_hash``)."""
+
+    def __init__(self, claim: dict[str, Any]) -> None:
+        super().__init__("this Idempotency-Key already created a return")
+        self.claim = claim
+
+
+class RmaTaken(Conflict):
+    """The RMA number drawn is in use: draw another."""
+
+
+class OrderMoved(Conflict):
+    """The order changed since it was read (another return, a carrier event): read and decide again."""
+
+
+class ReturnTransitionRejected(Conflict):
+    def __init__(self, record: ReturnRecord) -> None:
+        super().__init__(f"return {record['return_id']} is {record['status']}")
+        self.record = record
+
+
+@dataclass
+class ReturnChange:
+    """One atomic change to a return; conditional on its status allowing ``status`` (when given)."""
+
+    status: ReturnStatus | None = None
+    status_detail: str | None = None
+    events: list[TimelineEntry] = field(default_factory=list)
+    sets: dict[str, Any] = field(default_factory=dict)
+    removes: list[str] = field(default_factory=list)
+    expect: dict[str, Any] = field(default_factory=dict)
+    expect_in: dict[str, list[str]] = field(default_factory=dict)
+    absent: list[str] = field(default_factory=list)
+
+    def to_update(self) -> Update:
+        update = Update().require("attribute_exists(return_id)")
+        if self.status is not None:
+            update.set("status", self.status.value)
+            update.require_in("status", sorted(s.value for s in allowed_sources(self.status)))
+        if self.status_detail is not None:
+            update.set("status_detail", self.status_detail)
+        for path, value in self.sets.items():
+            update.set(path, value)
+        for path in self.removes:
+            update.remove(path)
+        if self.events:
+            update.append("timeline", self.events)
+        update.set("updated_at", iso(datetime.now(UTC)))
+        for path, value in self.expect.items():
+            update.require(f"{update.name(path)} = :expected", expected=value)
+        for path, values in self.expect_in.items():
+            update.require_in(path, values)
+        for path in self.absent:
+            update.require(f"attribute_not_exists({update.name(path)})")
+        return update
+
+
+def claim_id(order_id: str, key_digest: str) -> str:
+    """The claim item of an Idempotency-Key (in the same table; it has no status, so no index lists it)."""
+    return f"KEY#{order_id}#{key_digest}"
+
+
+class ReturnsRepository:
+    def __init__(self, table_name: str, cursors: CursorCodec | None = None) -> None:
+        self.table = table_name
+        self.cursors = cursors
+        self.ddb = client("dynamodb")
+
+    def create(self, record: ReturnRecord, claim: str, orders: OrdersRepository, order_change: Change) -> None:
+        """Write the claim, the return and the order's change together, or nothing."""
+        items = [
+            {"Put": {"TableName": self.table, "ConditionExpression": "attribute_not_exists(return_id)",
+                     "Item": to_item({"return_id": claim, "points_to": record["return_id"],
+                                      "request_hash": record["request_hash"]})}},
+            {"Put": {"TableName": self.table, "Item": to_item(dict(record)),
+                     "ConditionExpression": "attribute_not_exists(return_id)"}},
+            orders.transaction_item(record["order_id"], order_change),
+        ]
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                taken = self._item(claim)
+                if taken is not None:
+                    raise ClaimTaken(taken) from error
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise RmaTaken() from error
+            raise OrderMoved() from error
+
+    def _item(self, key: str) -> dict[str, Any] | None:
+        response = self.ddb.get_item(TableName=self.table, Key={"return_id": {"S": key}}, ConsistentRead=True)
+        return from_item(response["Item"]) if "Item" in response else None
+
+    def get(self, return_id: str) -> ReturnRecord | None:
+        item = self._item(return_id)
+        return cast(ReturnRecord, item) if item is not None and "status" in item else None
+
+    def require(self, return_id: str) -> ReturnRecord:
+        record = self.get(return_id)
+        if record is None:
+            raise NotFound(f"return {return_id} not found")
+        return record
+
+    def for_order(self, order_id: str) -> list[ReturnRecord]:
+        """The order's returns, oldest first."""
+        params: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "by_order", "KeyConditionExpression": "order_id = :o",
+            "ExpressionAttributeValues": {":o": {"S": order_id}}, "ScanIndexForward": True,
+        }
+        found: list[ReturnRecord] = []
+        while True:
+            response = self.ddb.query(**params)
+            found += [cast(ReturnRecord, from_item(item)) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return found
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def in_status(self, status: ReturnStatus, limit: int, cursor: str | None) -> tuple[list[ReturnRecord], str | None]:
+        """Returns in one status, oldest first (the ops queue), with a signed cursor."""
+        assert self.cursors is not None, "listing needs a cursor codec"
+        listing = f"returns:{status.value}"
+        params: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "by_status", "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": {":s": {"S": status.value}},
+            "ScanIndexForward": True, "Limit": limit,
+        }
+        start = self.cursors.decode(listing, cursor)
+        if start:
+            params["ExclusiveStartKey"] = {"status": {"S": status.value}, "created_key": {"S": start},
+                                           "return_id": {"S": start.rsplit("#", 1)[-1]}}
+        response = self.ddb.query(**params)
+        last = response.get("LastEvaluatedKey")
+        next_cursor = self.cursors.encode(listing, last["created_key"]["S"]) if last else None
+        return [cast(ReturnRecord, from_item(item)) for item in response.get("Items", [])], next_cursor
+
+    def apply(self, return_id: str, change: ReturnChange) -> ReturnRecord:
+        """Apply ``change`` atomically; ``ReturnTransitionRejected`` (with the current return) if its conditions
+        fail, ``NotFound`` if there is no such return."""
+        try:
+            response = self.ddb.update_item(TableName=self.table, Key={"return_id": {"S": return_id}},
+                                            ReturnValues="ALL_NEW", **change.to_update().params())
+        except ClientError as error:
+            if is_conditional_failure(error):
+                raise ReturnTransitionRejected(self.require(return_id)) from error
+            raise
+        return cast(ReturnRecord, from_item(response["Attributes"]))
+
+    def transaction_item(self, return_id: str, change: ReturnChange) -> dict[str, Any]:
+        return {"Update": {"TableName": self.table, "Key": {"return_id": {"S": return_id}},
+                           **change.to_update().params()}}
+
+    def transact(self, items: list[dict[str, Any]], return_id: str) -> ReturnRecord:
+        """Write ``items`` (the last one this return's change) together; ``ReturnTransitionRejected`` if the
+        return's condition failed, ``Conflict`` if another item's did."""
+        try:
+            self.ddb.transact_write_items(TransactItems=items)
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[-1] == "ConditionalCheckFailed":
+                raise ReturnTransitionRejected(self.require(return_id)) from error
+            raise Conflict("the stock or the order changed meanwhile; repeat the request") from error
+        return self.require(return_id)
