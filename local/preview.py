@@ -50,14 +50,20 @@ def sample_order(event: str, locale: str = "en-US") -> Order:
         "timeline": [], "created_at": "2026-12-02T09:30:00.000Z", "updated_at": "2026-12-02T09:30:00.000Z",
         "shipments": {}, "amount_captured": 0, "amount_refunded": 0,
     }
+    returning = event.startswith("return_")
     if event in ("order_shipped", "order_delivered", "payment_refunded", "out_for_delivery", "delivery_problem",
-                 "delivery_delayed"):
+                 "delivery_delayed") or returning:
         order["shipments"] = {"1Z999AA10123456784": {
             "carrier": "UPS", "tracking_number": "1Z999AA10123456784", "status": "in_transit",
             "status_detail": "", "events": [], "created_at": "2026-12-03T10:00:00.000Z"}}
         order["amount_captured"] = order["total"]
     if event == "delivery_delayed":
         order["shipments"]["1Z999AA10123456784"]["est_delivery_date"] = "2026-12-14"
+    if returning:
+        # Delivered and paid; the customer sends the T-shirt back (``sample_extra`` is the return).
+        order.update(status="DELIVERED", fulfillment_status="DELIVERED", payment_status="CAPTURED",
+                     delivered_at="2026-12-08T14:20:00.000Z", updated_at="2026-12-08T14:20:00.000Z")
+        order["shipments"]["1Z999AA10123456784"].update(status="delivered", tracking_status="DELIVERED")
     if event == "payment_refunded":
         order["amount_refunded"] = 2500 + 1250
         order["ledger"] = {"re_1": {"kind": "REFUND", "amount": 1250}}
@@ -111,12 +117,64 @@ def sample_ref(event: str, order: Order, problem: str = "DELIVERY_ATTEMPTED") ->
     return parcel if event in ("out_for_delivery", "delivery_delayed") else ""
 
 
+#: The replacement in the sample exchange: the T-shirt in another colour and size, as each locale's catalog names it.
+_REPLACEMENTS = {"de-DE": "T-Shirt, weiß, L", "fr-FR": "T-shirt blanc, L", "es-ES": "Camiseta blanca, L"}
+
+#: The notes ops give a rejected sample return, in the customer's language.
+_REVIEW_NOTES = {
+    "en-US": "The 30-day return window for this order has ended.",
+    "en-GB": "The 30-day return period for this order has ended.",
+    "de-DE": "Die 30-tägige Rückgabefrist für diese Bestellung ist abgelaufen.",
+    "fr-FR": "Le délai de retour de 30 jours pour cette commande est dépassé.",
+    "es-ES": "El plazo de devolución de 30 días de este pedido ha finalizado.",
+}
+
+#: Where returns go (the return policy's address).
+_RETURN_ADDRESS = {"name": "OMS Demo Shop Returns", "line1": "1 Warehouse Way", "line2": "", "city": "Newark",
+                   "region": "NJ", "postal_code": "07102", "country": "US"}
+
+_RETURN_STATUS = {"return_approved": "APPROVED", "return_rejected": "REJECTED", "return_received": "RECEIVED",
+                  "return_refunded": "REFUNDED", "return_exchanged": "EXCHANGED", "return_expired": "EXPIRED"}
+
+
+def sample_extra(event: str, order: Order) -> dict[str, Any]:
+    """What ``render`` gets besides the order: for a ``return_*`` event the return (``rma``) of the order's last line,
+    a refund for a size that did not fit (less the return shipping fee), or for ``return_exchanged`` an exchange for
+    another colour that costs more; nothing for the other events."""
+    if event not in _RETURN_STATUS:
+        return {}
+    line = order["lines"][-1]
+    locale = str(order.get("locale") or "en-US")
+    exchanged = event == "return_exchanged"
+    taxable = order["subtotal"] + order["shipping_total"]
+    value = line["line_total"] + (order["tax_total"] * line["line_total"] // taxable if taxable else 0)
+    shipping_fee = 0 if exchanged else (450 if order["currency"] == "GBP" else 500)
+    estimate = 0 if exchanged else value - shipping_fee
+    came_back = event in ("return_received", "return_refunded", "return_exchanged")
+    rma: dict[str, Any] = {
+        "return_id": "RMA-7K3F9Q", "status": _RETURN_STATUS[event], "resolution": "exchange" if exchanged else "refund",
+        "lines": [{"sku": line["sku"], "name": line["name"], "quantity": line["quantity"], "reason": "SIZE_OR_FIT"}],
+        "refund_estimate": estimate, "restocking_fee": 0, "return_shipping_fee": shipping_fee,
+        "label_free": exchanged, "refund_amount": estimate if event == "return_refunded" else 0,
+        "ship_by": "2026-12-16", "return_address": dict(_RETURN_ADDRESS),
+        "review_note": _REVIEW_NOTES.get(locale, _REVIEW_NOTES["en-US"]) if event == "return_rejected" else "",
+        "received": [{"sku": line["sku"], "name": line["name"], "quantity": line["quantity"],
+                      "condition": "RESELLABLE"}] if came_back else [],
+        "advance_exchange": False,
+        "exchange": {"order_id": "ord_8e1d4a7c2b9f3e6d0a5c7b1e", "difference": 500,
+                     "lines": [{"sku": "TEE-WHT-L", "name": _REPLACEMENTS.get(locale, "T-shirt, white, L"),
+                                "quantity": line["quantity"]}]} if exchanged else None,
+    }
+    return {"rma": rma}
+
+
 def preview(event: str, locale: str, order: Order | None = None, out_dir: Path | None = None,
             shop: Shop = SAMPLE_SHOP) -> tuple[Message, Path]:
     """Render ``event`` for ``order`` (a sample when None) in ``locale``; writes the HTML and returns its path."""
     chosen = copy.deepcopy(order) if order is not None else sample_order(event, locale)
     chosen["locale"] = locale
-    message = render(event, chosen, sample_ref(event, chosen), shop=shop, tracking_link=SAMPLE_LINK)
+    message = render(event, chosen, sample_ref(event, chosen), shop=shop, tracking_link=SAMPLE_LINK,
+                     extra=sample_extra(event, chosen))
     out = (out_dir or Path(".oms/preview"))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{event}.{locale}.html"

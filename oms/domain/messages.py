@@ -23,6 +23,8 @@ from oms.domain.order import Order
 from oms.domain.shipping import expected_ship_date, line_progress
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from jinja2 import Environment, Template
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "messages"
@@ -161,8 +163,10 @@ def _delay(event: str, ref: str) -> dict[str, str] | None:
     return {"previous_date": previous, "new_date": new or previous}
 
 
-def context(event: str, order: Order, ref: str, shop: Shop, tracking_link: str = "") -> dict[str, Any]:
-    """What a template sees: the order, the event's own facts, the shop, and the formatters."""
+def context(event: str, order: Order, ref: str, shop: Shop, tracking_link: str = "", *,
+            extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a template sees: the order, the event's own facts, the shop, and the formatters; then ``extra``, facts
+    the caller has that the order does not (a return's ``rma``), which win over a name of the same key."""
     formats = Formats(order.get("locale") or DEFAULT_LOCALE, order["currency"])
     progress = line_progress(order)
     close_reason = str(order.get("close_reason") or "")
@@ -198,6 +202,7 @@ def context(event: str, order: Order, ref: str, shop: Shop, tracking_link: str =
         "date": formats.date,
         "window": formats.window,
         "country": formats.country,
+        **(extra or {}),
     }
 
 
@@ -217,11 +222,13 @@ def _text(rendered: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text) + "\n"
 
 
-def render(event: str, order: Order, ref: str = "", *, shop: Shop, tracking_link: str = "") -> Message:
+def render(event: str, order: Order, ref: str = "", *, shop: Shop, tracking_link: str = "",
+           extra: Mapping[str, Any] | None = None) -> Message:
     """The message for ``event`` in the order's locale; ``ref`` names which occurrence (a refund's ledger entry,
-    a parcel); ``tracking_link`` is the signed link to the order's tracking page."""
+    a parcel); ``tracking_link`` is the signed link to the order's tracking page; ``extra`` adds names to what the
+    template sees (the ``return_*`` events need ``rma``, the return)."""
     locale = template_locale(event, order.get("locale") or DEFAULT_LOCALE)
-    values = context(event, order, ref, shop, tracking_link)
+    values = context(event, order, ref, shop, tracking_link, extra=extra)
     parts: dict[str, str] = {}
     for html in (False, True):
         env_values = dict(values)

@@ -17,6 +17,7 @@ EVENTS: tuple[str, ...] = (
     "order_confirmed", "order_held", "order_shipped", "order_delivered", "order_rejected", "order_cancelled",
     "payment_refunded", "payment_update_required", "out_for_delivery", "delivery_problem", "delivery_delayed",
     "order_backordered", "backorder_delayed", "items_cancelled",
+    "return_approved", "return_rejected", "return_received", "return_refunded", "return_exchanged", "return_expired",
 )
 
 EmailRule = Literal["always", "order_updates", "never"]

@@ -1,13 +1,14 @@
 """Customer message templates: every event in every required locale, formatted with Babel for the order's locale,
 HTML autoescaped, and an SMS that fits one GSM-7 part."""
 
+import copy
 import re
 from pathlib import Path
 
 import pytest
 
-from local.preview import SAMPLE_LINK, SAMPLE_SHOP, sample_order, sample_ref
-from oms.domain.messages import Formats, render, template_locale
+from local.preview import SAMPLE_LINK, SAMPLE_SHOP, sample_extra, sample_order, sample_ref
+from oms.domain.messages import Formats, context, render, template_locale
 from oms.domain.notification_policy import EVENTS, load_policy, missing_templates
 from oms.domain.sms import measure, non_gsm_characters
 
@@ -23,7 +24,8 @@ def test_every_event_has_a_template_with_all_four_parts_in_every_required_locale
 @pytest.mark.parametrize(("event", "locale"), PAIRS)
 def test_each_template_renders_and_its_sms_fits_one_gsm7_part(event, locale):
     order = sample_order(event, locale)
-    message = render(event, order, sample_ref(event, order), shop=SAMPLE_SHOP, tracking_link=SAMPLE_LINK)
+    message = render(event, order, sample_ref(event, order), shop=SAMPLE_SHOP, tracking_link=SAMPLE_LINK,
+                     extra=sample_extra(event, order))
     assert message.locale == locale
     assert message.subject and "\n" not in message.subject
     assert "ord_5f2c9a1e7b3d4c6a8e0f1b2c" in message.text and "ord_5f2c9a1e7b3d4c6a8e0f1b2c" in message.html
@@ -205,3 +207,162 @@ def test_a_backorder_timeout_cancellation_says_why_and_its_sms_fits(locale):
     size = measure(message.sms)
     assert size.encoding == "GSM-7", f"{locale}: {non_gsm_characters(message.sms)} in {message.sms!r}"
     assert size.units <= 160, f"{locale}: {size.units} GSM-7 characters: {message.sms!r}"
+
+
+def test_extra_adds_names_to_the_context_and_wins_over_the_computed_ones():
+    order = sample_order("order_confirmed", "en-US")
+    values = context("order_confirmed", order, "", SAMPLE_SHOP, extra={"rma": {"return_id": "RMA-7K3F9Q"},
+                                                                        "customer_name": "Dr. Lee"})
+    assert values["rma"] == {"return_id": "RMA-7K3F9Q"} and values["customer_name"] == "Dr. Lee"
+    assert "rma" not in context("order_confirmed", order, "", SAMPLE_SHOP)
+    assert sample_extra("order_confirmed", order) == {}
+
+
+def _return(event, locale, **changes):
+    """A sample order and its return (``rma``) for ``event``, with ``changes`` applied to the return."""
+    order = sample_order(event, locale)
+    rma = copy.deepcopy(sample_extra(event, order)["rma"])
+    rma.update(changes)
+    return order, rma
+
+
+def _render_return(event, order, rma):
+    return render(event, order, shop=SAMPLE_SHOP, tracking_link=SAMPLE_LINK, extra={"rma": rma})
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_an_approved_return_gives_the_rma_number_the_ship_by_date_and_the_return_address(locale):
+    order, rma = _return("return_approved", locale)
+    formats = Formats(locale, order["currency"])
+    ship_by = formats.date(rma["ship_by"])
+    address = rma["return_address"]
+    message = _render_return("return_approved", order, rma)
+    for part in (message.text, message.html):
+        assert "RMA-7K3F9Q" in part and ship_by in part
+        assert address["name"] in part and address["line1"] in part and address["city"] in part
+        assert address["postal_code"] in part and formats.country(address["country"]) in part
+        assert formats.money(rma["refund_estimate"]) in part
+    assert "RMA-7K3F9Q" in message.subject
+    assert "RMA-7K3F9Q" in message.sms and ship_by.replace("\u00fb", "u") in message.sms
+
+
+#: Per locale: how the refunded email names the restocking fee, and the charged and refunded price differences of an
+#: exchange.
+RESTOCKING = {"en-US": "Restocking fee", "en-GB": "Restocking fee", "de-DE": "Wiedereinlagerungsgebühr",
+              "fr-FR": "Frais de remise en stock", "es-ES": "Gastos de reposición"}
+CHARGED = {"en-US": "we charged the difference", "en-GB": "we have charged the difference",
+           "de-DE": "über Ihre ursprüngliche Zahlungsart abgebucht", "fr-FR": "débité la différence",
+           "es-ES": "hemos cargado la diferencia"}
+REFUNDED = {"en-US": "we refunded the difference", "en-GB": "we have refunded the difference",
+            "de-DE": "über Ihre ursprüngliche Zahlungsart erstattet", "fr-FR": "remboursé la différence",
+            "es-ES": "reembolsado la diferencia"}
+NOTE = {"en-US": "Our team's note", "en-GB": "A note from our team", "de-DE": "Anmerkung unseres Teams",
+        "fr-FR": "Remarque de notre équipe", "es-ES": "Nota de nuestro equipo"}
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_a_refunded_return_gives_the_amount_and_the_fees_it_deducted(locale):
+    order, rma = _return("return_refunded", locale, restocking_fee=1299, refund_amount=151631)
+    formats = Formats(locale, order["currency"])
+    message = _render_return("return_refunded", order, rma)
+    for part in (message.text, message.html):
+        assert formats.money(151631) in part and "RMA-7K3F9Q" in part
+        assert RESTOCKING[locale] in part and formats.money(1299) in part
+        assert formats.money(rma["return_shipping_fee"]) in part  # the label was not free
+    assert formats.money(151631).replace("\u00a0", " ").replace("\u202f", " ") in message.sms  # SMS spaces are plain
+
+    no_fees = _render_return("return_refunded", order, {**rma, "restocking_fee": 0, "label_free": True})
+    for part in (no_fees.text, no_fees.html):
+        assert formats.money(151631) in part
+        assert RESTOCKING[locale] not in part and formats.money(1299) not in part
+        assert formats.money(rma["return_shipping_fee"]) not in part
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_an_exchange_says_whether_the_difference_was_charged_or_refunded(locale):
+    order, rma = _return("return_exchanged", locale)
+    formats = Formats(locale, order["currency"])
+    replacement = rma["exchange"]["lines"][0]["name"]
+    texts = {}
+    for difference in (750, -750, 0):
+        exchange = {**rma["exchange"], "difference": difference}
+        message = _render_return("return_exchanged", order, {**rma, "exchange": exchange})
+        texts[difference] = message.text
+        for part in (message.text, message.html):
+            assert "ord_8e1d4a7c2b9f3e6d0a5c7b1e" in part and replacement in part
+    assert CHARGED[locale] in texts[750] and REFUNDED[locale] not in texts[750]
+    assert REFUNDED[locale] in texts[-750] and CHARGED[locale] not in texts[-750]
+    assert formats.money(750) in texts[750] and formats.money(750) in texts[-750]
+    assert formats.money(-750) not in texts[-750]
+    assert CHARGED[locale] not in texts[0] and REFUNDED[locale] not in texts[0] and formats.money(750) not in texts[0]
+
+
+def test_an_english_and_a_german_exchange_read_as_charged_and_refunded():
+    order, rma = _return("return_exchanged", "en-US")
+    charged = _render_return("return_exchanged", order, rma).text  # the sample's difference is positive
+    refunded = _render_return("return_exchanged", order, {**rma, "exchange": {**rma["exchange"], "difference": -500}})
+    assert "we charged the difference of $5.00 to your original payment method" in charged
+    assert "we refunded the difference of $5.00 to your original payment method" in refunded.text
+    order, rma = _return("return_exchanged", "de-DE")
+    charged = _render_return("return_exchanged", order, rma).text
+    refunded = _render_return("return_exchanged", order, {**rma, "exchange": {**rma["exchange"], "difference": -500}})
+    assert "Den Differenzbetrag von 5,00\u00a0€ haben wir über Ihre ursprüngliche Zahlungsart abgebucht." in charged
+    assert "Den Differenzbetrag von 5,00\u00a0€ haben wir Ihnen über Ihre ursprüngliche Zahlungsart erstattet." in (
+        refunded.text)
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_a_rejected_return_gives_our_teams_note_escaped_in_html_and_leaves_it_out_when_empty(locale):
+    order, rma = _return("return_rejected", locale, review_note="Worn & washed, see <photo 2>")
+    message = _render_return("return_rejected", order, rma)
+    assert NOTE[locale] in message.text and "Worn & washed, see <photo 2>" in message.text
+    assert "Worn &amp; washed, see &lt;photo 2&gt;" in message.html and "<photo 2>" not in message.html
+    assert "RMA-7K3F9Q" in message.text and "RMA-7K3F9Q" in message.html
+    assert rma["lines"][0]["name"] in message.text
+
+    plain = _render_return("return_rejected", order, {**rma, "review_note": ""})
+    assert NOTE[locale] not in plain.text and NOTE[locale] not in plain.html
+
+
+def _return_variants(event, locale):
+    """The sample return and its other shapes: an exchange (sent ahead or not yet created), fees, a damaged item, a
+    long ship-by date and a large amount."""
+    order, rma = _return(event, locale)
+    big = {"ship_by": "2026-09-30", "refund_estimate": 1234567, "refund_amount": 1234567, "restocking_fee": 123457,
+           "label_free": False, "return_shipping_fee": 500,
+           "received": [{"sku": "TEE-BLK-M", "name": "T", "quantity": 1, "condition": "DAMAGED"}]}
+    exchange = {"order_id": "ord_8e1d4a7c2b9f3e6d0a5c7b1e", "difference": -1234567,
+                "lines": [{"sku": "TEE-WHT-L", "name": "T", "quantity": 1}]}
+    variants = [rma, {**rma, **big}, {**rma, **big, "ship_by": "2026-08-31"},
+                {**rma, "resolution": "exchange", "label_free": True, "advance_exchange": True, "exchange": exchange},
+                {**rma, **big, "resolution": "exchange", "exchange": {**exchange, "difference": 0}}]
+    if event != "return_exchanged":  # until then the replacement order may not exist yet, even one sent ahead
+        variants += [{**rma, "resolution": "exchange", "label_free": True, "advance_exchange": advance,
+                      "exchange": None} for advance in (False, True)]
+    return order, variants
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+@pytest.mark.parametrize("event", [e for e in EVENTS if e.startswith("return_")])
+def test_every_shape_of_a_return_renders_and_its_sms_fits_one_gsm7_part(event, locale):
+    order, variants = _return_variants(event, locale)
+    for rma in variants:
+        message = _render_return(event, order, rma)
+        assert rma["return_id"] in message.text and rma["return_id"] in message.html
+        size = measure(message.sms)
+        assert size.encoding == "GSM-7", f"{locale}/{event}: {non_gsm_characters(message.sms)} in {message.sms!r}"
+        assert size.units <= 160, f"{locale}/{event}: {size.units} GSM-7 characters: {message.sms!r}"
+
+
+@pytest.mark.parametrize("locale", POLICY.required_locales)
+def test_an_approved_exchange_sent_ahead_says_so_even_before_its_replacement_order_exists(locale):
+    order, rma = _return("return_approved", locale)
+    exchange = {**rma, "resolution": "exchange", "label_free": True, "return_shipping_fee": 0}
+    later = _render_return("return_approved", order, {**exchange, "advance_exchange": False, "exchange": None})
+    ahead = _render_return("return_approved", order, {**exchange, "advance_exchange": True, "exchange": None})
+    created = _render_return("return_approved", order, {**exchange, "advance_exchange": True, "exchange": {
+        "order_id": "ord_8e1d4a7c2b9f3e6d0a5c7b1e", "difference": 0, "lines": []}})
+    assert later.text != ahead.text
+    assert "ord_8e1d4a7c2b9f3e6d0a5c7b1e" in created.text and "ord_8e1d4a7c2b9f3e6d0a5c7b1e" in created.html
+    for message in (later, ahead, created):  # an exchange has no refund to estimate
+        assert Formats(locale, order["currency"]).money(rma["refund_estimate"]) not in message.text
