@@ -20,9 +20,10 @@ from constructs import Construct
 from infra.alarms import alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
-from infra.functions import API_TIMEOUT, function_factory
+from infra.functions import API_TIMEOUT, PowertoolsFunction, function_factory
 from infra.messaging_stack import PUBLIC_URL_PARAMETER, MessagingStack
 from infra.nag import acknowledge, acknowledge_kms_data_keys, acknowledge_table_indexes
+from infra.returns_stack import ReturnsStack
 from infra.workflow_stack import WorkflowStack
 
 #: (function name, method, path, cognito authorizer?) — the API's complete route table.
@@ -48,6 +49,17 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("admin", "GET", "/admin/orders/{order_id}/payments", True),
     ("admin", "GET", "/admin/suppressions", True),
     ("admin", "DELETE", "/admin/suppressions/{email}", True),
+    ("returns", "GET", "/returns/policy", False),
+    ("returns", "POST", "/orders/{order_id}/returns", True),
+    ("returns", "GET", "/orders/{order_id}/returns", True),
+    ("returns", "GET", "/orders/{order_id}/returns/{return_id}", True),
+    ("returns", "POST", "/orders/{order_id}/returns/{return_id}/cancel", True),
+    ("returns", "POST", "/orders/{order_id}/returns/{return_id}/parcel", True),
+    ("returns_admin", "GET", "/admin/returns", True),
+    ("returns_admin", "GET", "/admin/returns/{return_id}", True),
+    ("returns_admin", "POST", "/admin/returns/{return_id}/review", True),
+    ("returns_admin", "POST", "/admin/returns/{return_id}/receive", True),
+    ("returns_admin", "POST", "/admin/returns/{return_id}/retry", True),
     ("customers", "GET", "/customers/me/preferences", True),
     ("customers", "PUT", "/customers/me/preferences", True),
     ("get_order", "GET", "/orders/{order_id}/tracking", True),
@@ -58,7 +70,8 @@ ROUTES: list[tuple[str, str, str, bool]] = [
 ]
 #: Routes API Gateway refuses (400) without an ``Idempotency-Key`` header.
 IDEMPOTENT_ROUTES = {("POST", "/orders"), ("POST", "/orders/{order_id}/cancel"),
-                     ("POST", "/admin/orders/{order_id}/refunds"), ("POST", "/admin/inventory/{sku}/receipts")}
+                     ("POST", "/admin/orders/{order_id}/refunds"), ("POST", "/admin/inventory/{sku}/receipts"),
+                     ("POST", "/orders/{order_id}/returns")}
 
 
 class ApiStack(Stack):
@@ -71,6 +84,7 @@ class ApiStack(Stack):
         data: DataStack,
         messaging: MessagingStack,
         workflow: WorkflowStack,
+        returns: ReturnsStack,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -217,8 +231,9 @@ class ApiStack(Stack):
         customers = function("customers", "Customers", {"CUSTOMERS_TABLE": data.customers.table_name})
         data.customers.grant_read_write_data(customers.function)
 
+        return_functions = self._returns(config, data, messaging, workflow, returns)
         self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook, customers,
-                                                 track)}
+                                                 track, *return_functions)}
         self._build_api()
         # Where links in emails point (the tracking page): the shop's own domain if configured, else the API.
         ssm.StringParameter(self, "PublicUrl", parameter_name=PUBLIC_URL_PARAMETER,
@@ -232,6 +247,48 @@ class ApiStack(Stack):
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)
         CfnOutput(self, "UserPoolClientId", value=self.user_pool_client.user_pool_client_id)
+
+    def _returns(self, config: OmsConfig, data: DataStack, messaging: MessagingStack, workflow: WorkflowStack,
+                 returns: ReturnsStack) -> tuple[PowertoolsFunction, PowertoolsFunction]:
+        """The customer's return routes and ops' (the return workflow is OmsReturns')."""
+        function = function_factory(self, config, API_TIMEOUT, messaging.alarms)
+        machine = returns.state_machine
+        customer = function("returns", "Returns", {
+            "ORDERS_TABLE": data.orders.table_name, "RETURNS_TABLE": data.returns.table_name,
+            "CATALOG_TABLE": data.catalog.table_name, "INVENTORY_TABLE": data.inventory.table_name,
+            "RETURN_POLICY": config.return_policy, "RETURN_STATE_MACHINE_ARN": machine.state_machine_arn,
+            "SHIPMENTS_TABLE": data.shipments.table_name,
+        })
+        # The return and the order's units held by returns are written in one transaction.
+        for table in (data.orders, data.returns, data.shipments):
+            table.grant_read_write_data(customer.function)
+        for table in (data.catalog, data.inventory):
+            table.grant_read_data(customer.function)
+        acknowledge_table_indexes(customer.role, data.orders, data.returns)
+        machine.grant_start_execution(customer.function)
+        machine.grant_task_response(customer.function)  # a cancellation ends the return's wait
+
+        ops = function("returns_admin", "ReturnsAdmin", {
+            "ORDERS_TABLE": data.orders.table_name, "RETURNS_TABLE": data.returns.table_name,
+            "INVENTORY_TABLE": data.inventory.table_name, "MOVEMENTS_TABLE": data.movements.table_name,
+            "BACKORDERS_TABLE": data.backorders.table_name, "CATALOG_TABLE": data.catalog.table_name,
+            "WAREHOUSES": config.warehouses_csv, "RETURN_POLICY": config.return_policy,
+            "CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
+            "NOTIFICATIONS_QUEUE_URL": messaging.notifications.queue_url,
+            "OPS_ALERTS_TOPIC_ARN": messaging.ops_alerts.topic_arn,
+            "STATE_MACHINE_ARN": workflow.state_machine.state_machine_arn,
+        })
+        for table in (data.orders, data.returns, data.inventory, data.movements, data.backorders):
+            table.grant_read_write_data(ops.function)
+        data.catalog.grant_read_data(ops.function)
+        acknowledge_table_indexes(ops.role, data.orders, data.returns)
+        self.cursor_secret.grant_read(ops.function)
+        messaging.notifications.grant_send_messages(ops.function)
+        messaging.ops_alerts.grant_publish(ops.function)
+        acknowledge_kms_data_keys(ops.role)
+        machine.grant_task_response(ops.function)
+        workflow.state_machine.grant_task_response(ops.function)  # orders served by restocked units resume
+        return customer, ops
 
     def _build_auth(self) -> None:
         self.user_pool = cognito.UserPool(

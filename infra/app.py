@@ -1,4 +1,4 @@
-"""The OMS CDK app: ``OmsData`` -> ``OmsMessaging`` -> ``OmsWorkflow`` -> ``OmsApi``.
+"""The OMS CDK app: ``OmsData`` -> ``OmsMessaging`` -> ``OmsWorkflow`` -> ``OmsReturns`` -> ``OmsApi``.
 
 ``create_app(context)`` builds the app with the context settings of ``cdk.json`` (see ``infra.config``),
 the given ``context`` merged over them; ``python -m infra.app`` synthesizes it (what ``cdk.json`` runs).
@@ -17,9 +17,10 @@ from infra.data_stack import DataStack
 from infra.functions import REPO_ROOT
 from infra.messaging_stack import MessagingStack
 from infra.nag import add_nag_checks
+from infra.returns_stack import ReturnsStack
 from infra.workflow_stack import WorkflowStack
 
-STACK_IDS = ("OmsData", "OmsMessaging", "OmsWorkflow", "OmsApi")
+STACK_IDS = ("OmsData", "OmsMessaging", "OmsWorkflow", "OmsReturns", "OmsApi")
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -55,6 +56,8 @@ def create_app(context: dict[str, Any] | None = None, *, nag: bool = True, **app
         messaging=messaging,
         description=f"{description}: order workflow",
     )
+    returns = ReturnsStack(app, "OmsReturns", config=config, data=data, messaging=messaging, workflow=workflow,
+                           description=f"{description}: return workflow")
     ApiStack(
         app,
         "OmsApi",
@@ -62,9 +65,10 @@ def create_app(context: dict[str, Any] | None = None, *, nag: bool = True, **app
         data=data,
         messaging=messaging,
         workflow=workflow,
+        returns=returns,
         description=f"{description}: REST API and auth",
     )
-    for stack in (data, messaging, workflow):
+    for stack in (data, messaging, workflow, returns):
         cdk.Tags.of(stack).add("app", "oms")
     cdk.Tags.of(app).add("app", "oms")
     if nag:

@@ -44,6 +44,8 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "paymentUpdateHours": 72,
     # The cancellation policy document (versioned data; validated here, at synth).
     "cancellationPolicy": "policies/cancellation.json",
+    # The return policy document (versioned data; validated here, at synth; shown at GET /returns/policy).
+    "returnPolicy": "policies/returns.json",
     # Which events email or text whom (versioned data; validated here, with every template it needs).
     "notificationPolicy": "policies/notifications.json",
     # How customer messages sign off and where they send customers for help.
@@ -116,6 +118,21 @@ def _cancellation_policy(path: str) -> str:
         raise ConfigError(f"context 'cancellationPolicy': {file} is not a valid cancellation policy: {exc}") from exc
 
 
+def _return_policy(path: str) -> str:
+    """Load and validate the return policy; a bad policy fails synth with the field named."""
+    from pydantic import ValidationError
+
+    from oms.domain.return_policy import load_policy
+
+    file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
+    try:
+        return load_policy(file.read_text()).to_json()
+    except OSError as exc:
+        raise ConfigError(f"context 'returnPolicy': cannot read {file}: {exc}") from exc
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(f"context 'returnPolicy': {file} is not a valid return policy: {exc}") from exc
+
+
 def _notification_policy(path: str) -> str:
     """Load and validate the notification policy, and check every event has a template in every locale it
     requires: a missing template fails synth, not a customer's message."""
@@ -169,6 +186,7 @@ class OmsConfig:
     authorization_hold_hours: int
     payment_update_hours: int
     cancellation_policy: str  # the validated policy document, compact JSON
+    return_policy: str  # the same, for returns
     notification_policy: str  # the same, for messages
     shop_name: str
     support_email: str
@@ -233,6 +251,7 @@ class OmsConfig:
             authorization_hold_hours=_int("authorizationHoldHours", merged["authorizationHoldHours"]),
             payment_update_hours=_int("paymentUpdateHours", merged["paymentUpdateHours"]),
             cancellation_policy=_cancellation_policy(str(merged["cancellationPolicy"])),
+            return_policy=_return_policy(str(merged["returnPolicy"])),
             notification_policy=_notification_policy(str(merged["notificationPolicy"])),
             shop_name=_text("shopName", merged["shopName"]),
             support_email=_email("supportEmail", merged["supportEmail"]),

@@ -1,4 +1,4 @@
-"""OmsData: the ten DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
+"""OmsData: the eleven DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,15 @@ class DataStack(Stack):
         self.customers = self._table("Customers", partition_key="customer_id", sort_key="item")
         # Email addresses SES reported bouncing for good or complaining: no message goes to them.
         self.suppressions = self._table("Suppressions", partition_key="email")
+        # Returns (RMAs), and the Idempotency-Key claims that created them (items without a status: no index).
+        self.returns = self._table("Returns", partition_key="return_id")
+        for index_name, partition_key in (("by_order", "order_id"), ("by_status", "status")):
+            self.returns.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name=partition_key, type=S),
+                sort_key=dynamodb.Attribute(name="created_key", type=S),
+                projection_type=dynamodb.ProjectionType.ALL,
+            )
         # Carrier events as received (30 days) and those parked until their shipment exists (24 hours).
         self.tracking_events = self._table("TrackingEvents", partition_key="pk", sort_key="sk",
                                            time_to_live_attribute="expires_at")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -85,6 +85,8 @@ class MessagingStack(Stack):
             alarm_topic=self.alarms,
             environment={
                 "ORDERS_TABLE": data.orders.table_name,
+                "RETURNS_TABLE": data.returns.table_name,
+                "RETURN_POLICY": config.return_policy,
                 "IDEMPOTENCY_TABLE": data.idempotency.table_name,
                 "CUSTOMERS_TABLE": data.customers.table_name,
                 "SUPPRESSIONS_TABLE": data.suppressions.table_name,
@@ -103,8 +105,9 @@ class MessagingStack(Stack):
         data.orders.grant_read_write_data(fn)
         data.idempotency.grant_read_write_data(fn)
         data.customers.grant_read_data(fn)
+        data.returns.grant_read_data(fn)
         data.suppressions.grant_read_data(fn)
-        acknowledge_table_indexes(self.notify.role, data.orders)
+        acknowledge_table_indexes(self.notify.role, data.orders, data.returns)
         fn.add_to_role_policy(
             iam.PolicyStatement(
                 actions=["ses:SendEmail", "ses:SendRawEmail"],
@@ -193,13 +196,25 @@ class MessagingStack(Stack):
             environment={"ORDERS_TABLE": data.orders.table_name, "SHIPMENTS_TABLE": data.shipments.table_name,
                          "TRACKING_EVENTS_TABLE": data.tracking_events.table_name,
                          "NOTIFICATIONS_QUEUE_URL": self.notifications.queue_url,
-                         "OPS_ALERTS_TOPIC_ARN": self.ops_alerts.topic_arn},
+                         "OPS_ALERTS_TOPIC_ARN": self.ops_alerts.topic_arn,
+                         "RETURNS_TABLE": data.returns.table_name, "RETURN_POLICY": config.return_policy},
         )
         fn = self.tracking_events.function
         data.orders.grant_read_write_data(fn)
+        data.returns.grant_read_write_data(fn)  # a return parcel's events move its return
+        # ... and resume its workflow's wait. Named by the machine's generated name's prefix: its ARN would make
+        # this stack depend on OmsReturns, which depends on this one.
+        fn.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:SendTaskSuccess"],
+            resources=[self.format_arn(service="states", resource="stateMachine", resource_name="ReturnWorkflow*",
+                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        acknowledge(self.tracking_events.role, "IAM5", "Resuming waiting executions of the return workflow, named "
+                    "by its generated name's prefix: its ARN would be a cycle between the stacks.",
+                    "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:"
+                    "ReturnWorkflow*")
         data.shipments.grant_read_data(fn)
         data.tracking_events.grant_read_write_data(fn)
-        acknowledge_table_indexes(self.tracking_events.role, data.orders)
+        acknowledge_table_indexes(self.tracking_events.role, data.orders, data.returns)
         self.notifications.grant_send_messages(fn)
         self.ops_alerts.grant_publish(fn)
         acknowledge_kms_data_keys(self.tracking_events.role)

@@ -170,7 +170,8 @@ class LocalStack:
             "account_id": ACCOUNT,
             "user_pool_id": pools[0].ref if pools else None,
             "user_pool_client_id": clients[0].ref if clients else None,
-            "state_machine_arn": machines[0].ref if machines else None,
+            "state_machine_arn": _machine(machines, "OrderWorkflow"),
+            "return_state_machine_arn": _machine(machines, "ReturnWorkflow"),
             "warehouses": warehouses,
             "webhook_secrets": self._webhook_secrets(),
             "sender_email": sender,
@@ -274,6 +275,12 @@ class ApiDocs:
             "", None, persist_authorization=True,
         )
         return 200, {"Content-Type": "text/html; charset=utf-8"}, html.encode()
+
+
+def _machine(machines: list[Any], prefix: str) -> str | None:
+    """The ARN of the state machine whose logical id starts with ``prefix`` (OrderWorkflow, ReturnWorkflow)."""
+    found = [m.ref for m in machines if m.logical_id.startswith(prefix)]
+    return found[0] if found else (machines[0].ref if machines and prefix == "OrderWorkflow" else None)
 
 
 class SeedError(RuntimeError):

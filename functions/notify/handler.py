@@ -49,7 +49,17 @@ def _notifier() -> notify.Notifier:
         orders=OrdersRepository(env.orders_table), customers=CustomersRepository(env.customers_table),
         suppressions=SuppressionsRepository(env.suppressions_table),
         mailer=Mailer(env.sender_email, env.configuration_set), policy=load_policy(env.notification_policy),
-        shop=Shop(env.shop_name, env.support_email, env.support_url or ""), clock=now, tracking_link=_tracking_link)
+        shop=Shop(env.shop_name, env.support_email, env.support_url or ""), clock=now, tracking_link=_tracking_link,
+        return_context=_return_context)
+
+
+def _return_context(return_id: str) -> dict[str, Any]:
+    """A return's facts for its messages (read when a return event is notified)."""
+    from oms.adapters.returns_repo import ReturnsRepository
+    from oms.domain.return_policy import load_policy
+    from oms.domain.returns import message_context
+
+    return message_context(ReturnsRepository(env.returns_table).require(return_id), load_policy(env.return_policy))
 
 
 def _tracking_link(order_id: str) -> str:

@@ -33,12 +33,25 @@ def _deps() -> tuple[TrackingInbox, OrdersRepository, NotificationQueue, OpsAler
             NotificationQueue(env.notifications_queue_url), OpsAlerts(env.ops_alerts_topic_arn))
 
 
+@cache
+def _returns() -> Any:
+    """What a return parcel's events move (built on the first one)."""
+    from oms.adapters.returns_repo import ReturnsRepository
+    from oms.adapters.workflow import Workflow
+    from oms.domain.return_policy import load_policy
+    from oms.logic.returns import Returns
+
+    env = TrackingEventsSettings.from_env()
+    return Returns(returns=ReturnsRepository(env.returns_table), orders=_deps()[1],
+                   policy=load_policy(env.return_policy), workflow=Workflow())
+
+
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     logger.set_correlation_id(record.message_id)
     key = str(json.loads(record.body).get("key", ""))
     logger.append_keys(tracking_event=key)
-    outcome = tracking.process(key, *_deps())
+    outcome = tracking.process(key, *_deps(), returns=_returns)
     metrics.add_metric(name=f"TrackingEvent_{outcome}", unit=MetricUnit.Count, value=1)
     logger.info("tracking event processed", extra={"outcome": outcome})
 

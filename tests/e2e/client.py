@@ -60,11 +60,13 @@ class Api:
                 raise AssertionError(f"order {order_id} is {order['status']}, expected {statuses}: {order}")
             time.sleep(0.2)
 
-    def tracking(self, tracking_code: str, status: str, secret: str | None = None) -> requests.Response:
+    def tracking(self, tracking_code: str, status: str, secret: str | None = None,
+                 at: str | None = None) -> requests.Response:
+        """An EasyPost ``tracker.updated`` webhook for ``tracking_code`` (its checkpoint at ``at``, default now)."""
         import json
         from datetime import UTC, datetime
 
-        at = datetime.now(UTC).isoformat()
+        at = at or datetime.now(UTC).isoformat()
         body = json.dumps({"object": "Event", "id": f"evt_{uuid.uuid4().hex}", "description": "tracker.updated",
                            "result": {"object": "Tracker", "tracking_code": tracking_code, "status": status,
                                       "carrier": "UPS", "est_delivery_date": None,

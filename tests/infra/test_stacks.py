@@ -31,6 +31,9 @@ FUNCTION_STACK = {
     "mail_feedback": "OmsMessaging",
     "tracking_events": "OmsMessaging",
     "track": "OmsApi",
+    "returns": "OmsApi",
+    "returns_admin": "OmsApi",
+    "return_steps": "OmsReturns",
 }
 ROUTES = {
     ("POST", "/orders"): ("place_order", True),
@@ -58,6 +61,17 @@ ROUTES = {
     ("PUT", "/customers/me/preferences"): ("customers", True),
     ("GET", "/orders/{order_id}/tracking"): ("get_order", True),
     ("GET", "/track/{token}"): ("track", False),
+    ("GET", "/returns/policy"): ("returns", False),
+    ("POST", "/orders/{order_id}/returns"): ("returns", True),
+    ("GET", "/orders/{order_id}/returns"): ("returns", True),
+    ("GET", "/orders/{order_id}/returns/{return_id}"): ("returns", True),
+    ("POST", "/orders/{order_id}/returns/{return_id}/cancel"): ("returns", True),
+    ("POST", "/orders/{order_id}/returns/{return_id}/parcel"): ("returns", True),
+    ("GET", "/admin/returns"): ("returns_admin", True),
+    ("GET", "/admin/returns/{return_id}"): ("returns_admin", True),
+    ("POST", "/admin/returns/{return_id}/review"): ("returns_admin", True),
+    ("POST", "/admin/returns/{return_id}/receive"): ("returns_admin", True),
+    ("POST", "/admin/returns/{return_id}/retry"): ("returns_admin", True),
     ("POST", "/webhooks/tracking/easypost"): ("tracking_webhook", False),
     ("POST", "/webhooks/tracking/aftership"): ("tracking_webhook", False),
     ("POST", "/webhooks/tracking/generic"): ("tracking_webhook", False),
@@ -98,7 +112,7 @@ def test_no_custom_resources(synthesized: Synthesized) -> None:
 
 def test_tables(synthesized: Synthesized) -> None:
     tables = synthesized.resources("OmsData", "AWS::DynamoDB::Table")
-    assert len(tables) == 10
+    assert len(tables) == 11
     for table in tables.values():
         props = table["Properties"]
         assert table["DeletionPolicy"] == "Retain"
@@ -169,7 +183,7 @@ def test_functions(synthesized: Synthesized) -> None:
         )
         layer = synthesized.resources(stack, "AWS::Lambda::LayerVersion")[dependencies["Ref"]]
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
-        expected_timeout = {"OmsApi": 28, "OmsWorkflow": 30, "OmsMessaging": 60}[stack]
+        expected_timeout = {"OmsApi": 28, "OmsWorkflow": 30, "OmsReturns": 30, "OmsMessaging": 60}[stack]
         assert props["Timeout"] == expected_timeout
     assert functions["payment"][1]["Properties"]["Environment"]["Variables"]["PAYMENT_GATEWAY"] == "sandbox"
     assert functions["admin"][1]["Properties"]["Environment"]["Variables"]["WAREHOUSES"] == "wh-east,wh-west"
