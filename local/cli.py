@@ -2,7 +2,7 @@
 
   oms token EMAIL [--ops]    an ID token for EMAIL (user created if needed), alone on stdout
   oms outbox [--order ID]    email and SMS the system sent
-  oms trace ORDER_ID         the order's Step Functions execution, state by state
+  oms trace ORDER_ID|RMA     the order's (or return's) Step Functions execution, state by state
   oms faults [add JSON|FILE | clear]   FIS-like faults the running stack applies (docs/local.md)
   oms notifications redrive  move dead-lettered notifications back to their queue (nothing is sent twice)
   oms status                 is the local stack up?
@@ -75,7 +75,8 @@ def get_outbox(config: dict[str, Any], order_id: str | None = None) -> dict[str,
 
 def trace(config: dict[str, Any], order_id: str) -> list[str]:
     sfn = _client(config, "stepfunctions")
-    arn = config["state_machine_arn"].replace(":stateMachine:", ":execution:") + f":{order_id}"
+    machine = config["return_state_machine_arn"] if order_id.startswith("RMA-") else config["state_machine_arn"]
+    arn = machine.replace(":stateMachine:", ":execution:") + f":{order_id}"
     try:
         execution = sfn.describe_execution(executionArn=arn)
     except sfn.exceptions.ExecutionDoesNotExist:

@@ -87,6 +87,17 @@ def local_stack(tmp_path_factory):
         yield stack
 
 
+#: Wait timers scaled (as retry waits are): 3e-5 makes an hour about 0.1 s, a day 2.6 s and two weeks 36 s.
+TIMER_SCALE = "0.00003"
+
+
+@pytest.fixture(scope="session")
+def timed_stack(tmp_path_factory):
+    """A second local stack whose workflows' wait timers run on the scaled clock (``OMS_LOCAL_TIMER_SCALE``)."""
+    with start_local_stack(tmp_path_factory.mktemp("oms-timers"), OMS_LOCAL_TIMER_SCALE=TIMER_SCALE) as stack:
+        yield stack
+
+
 @pytest.fixture(scope="module")
 def api(local_stack):
     return Api(local_stack)

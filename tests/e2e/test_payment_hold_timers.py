@@ -10,16 +10,13 @@ from typing import Any
 import pytest
 
 from tests.e2e.client import Api
-from tests.e2e.conftest import start_local_stack
 
 pytestmark = pytest.mark.e2e
-SCALE = "0.00003"
 
 
 @pytest.fixture(scope="module")
-def timed(tmp_path_factory):
-    with start_local_stack(tmp_path_factory.mktemp("oms-timers"), OMS_LOCAL_TIMER_SCALE=SCALE) as stack:
-        yield stack
+def timed(timed_stack):
+    return timed_stack
 
 
 @pytest.fixture(scope="module")

@@ -256,3 +256,29 @@ def test_concurrent_requests_with_one_key_make_one_return(api, rita):
     assert len(api.call("GET", f"/orders/{order_id}/returns", rita).json()) == 1
     other = ask(api, rita, order_id, [{"sku": sku, "quantity": 1, "reason": "OTHER", "note": "x"}], key=key)
     assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+
+
+def test_two_returns_of_the_last_unit_at_once_make_one_and_a_cancelled_return_gives_it_back(api, rita):
+    sku = product(api)
+    order_id = delivered(api, rita, sku, quantity=1)["order_id"]
+    lines = [{"sku": sku, "quantity": 1, "reason": "SIZE_OR_FIT"}]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: ask(api, rita, order_id, lines), range(4)))
+    assert sorted(a.status_code for a in answers) == [201, 422, 422, 422], [a.text for a in answers]
+    rma = next(a.json()["return_id"] for a in answers if a.status_code == 201)
+    wait_return(api, rita, order_id, rma, "APPROVED")
+    parcel = f"1ZRET{uuid.uuid4().hex[:10].upper()}"
+    taken = api.call("POST", f"/orders/{order_id}/returns/{rma}/parcel", rita,
+                     json={"carrier": "UPS", "tracking_number": parcel})
+    assert taken.status_code == 200, taken.text
+    assert api.call("POST", f"/orders/{order_id}/returns/{rma}/parcel", rita,
+                    json={"carrier": "UPS", "tracking_number": parcel}).status_code == 200  # repeated: same
+    cancelled = api.call("POST", f"/orders/{order_id}/returns/{rma}/cancel", rita)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED", cancelled.text
+    assert api.call("POST", f"/orders/{order_id}/returns/{rma}/cancel", rita).status_code == 200  # repeat: safe
+    assert receive(api, rma, [{"sku": sku, "quantity": 1, "condition": "RESELLABLE"}]).status_code == 409
+    again = ask(api, rita, order_id, lines)
+    assert again.status_code == 201, again.text
+    other = api.call("GET", f"/orders/{order_id}/returns/{again.json()['return_id']}",
+                     api.stack.token(f"eve-{uuid.uuid4().hex[:6]}@example.com"))
+    assert other.status_code == 404  # another customer sees nothing of it
