@@ -44,6 +44,9 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "mail_feedback": ("dynamodb",),
     "tracking_events": ("dynamodb", "sqs", "sns"),
     "track": ("dynamodb", "secretsmanager"),
+    "returns": ("dynamodb", "stepfunctions"),
+    "returns_admin": ("dynamodb", "stepfunctions", "sqs", "secretsmanager"),
+    "return_steps": ("dynamodb", "sqs", "sns", "stepfunctions"),
 }
 assert set(CLIENTS) == set(BY_FUNCTION), "every function is benchmarked"
 

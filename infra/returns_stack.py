@@ -179,6 +179,7 @@ class ReturnsStack(Stack):
         park.add_catch(sfn.Fail(self, "ReturnStuck", error="ReturnStuck",
                                 cause="A return step kept failing and ops did not retry it in time"),
                        errors=TIMEOUT, result_path="$.error")
+        park.add_catch(ended, errors=CANCELLED, result_path="$.error")  # the customer cancelled meanwhile
         park.add_catch(sfn.Fail(self, "ParkReturnUnavailable", error="ParkFailed",
                                 cause="The return could not be parked for ops; see the execution's history"),
                        errors=ALL, result_path="$.park_error")
@@ -187,7 +188,7 @@ class ReturnsStack(Stack):
             resume.when(sfn.Condition.string_equals("$.failure.step", step.id), step)
         park.next(resume.otherwise(ended))
         for step in steps:
-            if step in (decide, await_review, remind_review, ship_back, expire, receipt):
+            if step in (decide, await_review, remind_review, advance, ship_back, expire, receipt):
                 step.add_catch(ended, errors=CANCELLED, result_path="$.error")
             failed = sfn.Pass(self, f"{step.id}Failed", result=sfn.Result.from_string(step.id),
                               result_path="$.failure.step")

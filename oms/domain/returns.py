@@ -202,6 +202,8 @@ def delivered_on(order: Order) -> date | None:
     """When the order was delivered (the carrier's time of the last delivery), or None."""
     at = order.get("delivered_at") or next(
         (e["at"] for e in reversed(order["timeline"]) if e["event"] == "delivered"), None)
+    if at is None and order["status"] in RETURNABLE_ORDER_STATUSES:
+        at = order["updated_at"]  # delivered, its date unknown: no later than the last change
     return date.fromisoformat(str(at)[:10]) if at else None
 
 
@@ -305,13 +307,14 @@ def instructions(record: ReturnRecord, policy: ReturnPolicy) -> str:
     if record["status"] == ReturnStatus.REQUESTED:
         return (f"We are reviewing return {record['return_id']}; we will email you the instructions once it is "
                 "approved. Please do not send anything yet.")
-    if record["status"] not in (ReturnStatus.APPROVED, ReturnStatus.IN_TRANSIT):
+    if record["status"] != ReturnStatus.APPROVED:
         return CUSTOMER_DETAIL[record["status"]]
     steps = [f"Pack the items listed and write {record['return_id']} on the parcel.",
              f"Send it to {address} by {record.get('ship_by', '')}."]
-    steps.append("The return label is free." if record["label_free"] else
+    steps.append("Return shipping is free." if record["label_free"] else
                  "The return shipping fee is deducted from your refund.")
-    steps.append("Then tell us the parcel's tracking number (POST .../returns/{id}/parcel, or your order page).")
+    if "parcel" not in record:
+        steps.append("Then give us the parcel's carrier and tracking number on your order page.")
     return " ".join(steps)
 
 

@@ -7,7 +7,6 @@ decided, the parcel moved or came) it resumes itself at once with what the move 
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,23 +148,33 @@ class Settlement:
 
 
 def create_exchange(return_id: str, ctx: Returns, settlement: Settlement) -> Result:
-    """Create the replacement order (once: its id comes from the return) and start its workflow."""
+    """Create the replacement order (once: its id comes from the return) and start its workflow. The return
+    records it first, conditionally on still being open, so a cancellation and an exchange cannot both win."""
     record = ctx.returns.require(return_id)
-    if "exchange" in record:
-        settlement.order_workflow.start(record["exchange"]["order_id"])
-        return {"order_id": record["exchange"]["order_id"]}
+    order_id = order_id_for(record["customer_id"], f"exchange:{return_id}")
     order = ctx.orders.require(record["order_id"])
-    replacement = replacement_order(order, record)
-    existing = ctx.orders.create(replacement)
-    order_id = replacement["order_id"] if existing is None else existing["order_id"]
-    value = replacement_value(order, record["exchange_for"])
-    exchange = {"order_id": order_id, "difference": value - record["credit"], "lines": record["exchange_for"]}
-    with contextlib.suppress(ReturnTransitionRejected):  # a retry of this step recorded it first
-        ctx.returns.apply(return_id, ReturnChange(sets={"exchange": exchange}, absent=["exchange"], events=[
-            timeline_entry(now(), "exchange_created", f"Replacement order {order_id} created.")]))
+    if "exchange" not in record:
+        if record["status"] not in _EXCHANGEABLE:
+            raise ReturnCancelled(f"return {return_id} is {record['status']}")
+        value = replacement_value(order, record["exchange_for"])
+        exchange = {"order_id": order_id, "difference": value - record["credit"], "lines": record["exchange_for"]}
+        change = ReturnChange(sets={"exchange": exchange}, absent=["exchange"],
+                              expect_in={"status": [s.value for s in _EXCHANGEABLE]},
+                              events=[timeline_entry(now(), "exchange_created",
+                                                     f"Replacement order {order_id} created.")])
+        try:
+            record = ctx.returns.apply(return_id, change)
+        except ReturnTransitionRejected as rejected:
+            if "exchange" not in rejected.record:  # cancelled meanwhile
+                raise ReturnCancelled(f"return {return_id} is {rejected.record['status']}") from None
+            record = rejected.record  # a retry of this step recorded it first
+    ctx.orders.create(replacement_order(order, record))  # an existing one (a retry) is kept as it is
     _link(ctx.orders, order, order_id)
     settlement.order_workflow.start(order_id)
     return {"order_id": order_id}
+
+
+_EXCHANGEABLE = (ReturnStatus.APPROVED, ReturnStatus.IN_TRANSIT, ReturnStatus.RECEIVED)
 
 
 def replacement_order(order: Order, record: ReturnRecord) -> Order:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC
 from typing import Any, Literal
 
 from oms.adapters.catalog_repo import CatalogRepository
@@ -233,7 +232,11 @@ def cancel_return(order_id: str, return_id: str, customer_id: str, ctx: Returns)
         return record
     if record["status"] not in CANCELLABLE:
         raise Conflict(f"return {return_id} is {record['status']} and can no longer be cancelled")
+    if "exchange" in record:
+        raise Conflict(f"the replacement order {record['exchange']['order_id']} of return {return_id} is already on "
+                       "its way; please send the items back")
     change = ReturnChange(status=ReturnStatus.CANCELLED, status_detail=CUSTOMER_DETAIL[ReturnStatus.CANCELLED],
+                          absent=["exchange"],  # an advance exchange created meanwhile wins
                           events=[timeline_entry(now(), "return_cancelled", "You cancelled the return.")])
     record = _end(record, change, ctx)
     _stop_waiting(record, ctx, cancelled=True)
@@ -261,13 +264,15 @@ def _stop_waiting(record: ReturnRecord, ctx: Returns, *, cancelled: bool = False
     """Resume (or, for a cancellation, fail) the workflow's wait, if one is listening; one that starts later sees
     the new status and goes on by itself."""
     token = record.get("task_token")
-    if not token:
-        return
-    with contextlib.suppress(Conflict):
-        if cancelled:
-            ctx.workflow.fail(token, ReturnCancelled.__name__, {"return_id": record["return_id"]})
-        else:
-            ctx.workflow.resume(token, output or {})
+    parked = record.get("park_task_token") if cancelled else None  # a parked step of a cancelled return ends too
+    for waiting in (token, parked):
+        if not waiting:
+            continue
+        with contextlib.suppress(Conflict):
+            if cancelled:
+                ctx.workflow.fail(waiting, ReturnCancelled.__name__, {"return_id": record["return_id"]})
+            else:
+                ctx.workflow.resume(waiting, output or {})
 
 
 def register_parcel(order_id: str, return_id: str, customer_id: str | None, carrier: str, tracking_number: str,
@@ -464,5 +469,3 @@ def retry(return_id: str, who: str, ctx: Returns) -> ReturnRecord:
     return record
 
 
-def today_utc() -> Any:
-    return now().astimezone(UTC).date()

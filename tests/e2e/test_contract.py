@@ -184,12 +184,43 @@ def role_headers(local_stack):
 
 @pytest.fixture(scope="module")
 def known_ids(api, local_stack):
-    """Path parameter values of resources that exist: a product with stock, and an order of the customer."""
-    ids = {"sku": api.product()}
-    placed = api.place(local_stack.token(CUSTOMER), ids["sku"])
+    """Path parameter values of resources that exist: a product with stock, an order of the customer (one in
+    progress, one delivered), and a return of the delivered one."""
+    ids: dict[str, list[str]] = {"sku": [api.product()]}
+    customer = local_stack.token(CUSTOMER)
+    placed = api.place(customer, ids["sku"][0])
     if placed.status_code == 201:  # if placing is broken, the POST /orders cases report it
-        ids["order_id"] = placed.json()["order_id"]
+        ids["order_id"] = [placed.json()["order_id"]]
+    delivered = _delivered_order(api, customer, ids["sku"][0])
+    if delivered is not None:
+        ids.setdefault("order_id", []).append(delivered)
+        answer = api.call("POST", f"/orders/{delivered}/returns", customer,
+                          json={"lines": [{"sku": ids["sku"][0], "quantity": 1, "reason": "SIZE_OR_FIT"}]},
+                          headers={"Idempotency-Key": "contract-return"})
+        if answer.status_code == 201:
+            ids["return_id"] = [answer.json()["return_id"]]
     return ids
+
+
+def _delivered_order(api: Any, token: str, sku: str) -> str | None:
+    """An order of two units, shipped and delivered (None if any step fails: its own cases report that)."""
+    import uuid
+
+    placed = api.place(token, sku, 2)
+    if placed.status_code != 201:
+        return None
+    order_id = placed.json()["order_id"]
+    try:
+        api.wait(token, order_id, "PROCESSING")
+        number = f"1Z{uuid.uuid4().hex[:12].upper()}"
+        api.call("POST", f"/admin/orders/{order_id}/shipments", api.ops,
+                 json={"carrier": "UPS", "tracking_number": number})
+        api.wait(token, order_id, "SHIPPED")
+        api.tracking(number, "delivered")
+        api.wait(token, order_id, "DELIVERED")
+    except AssertionError:
+        return None
+    return order_id
 
 
 @pytest.mark.parametrize(
@@ -211,13 +242,15 @@ def test_operation_honours_the_document(label, role, local_stack, role_headers, 
         max_examples=EXAMPLES, deadline=None, database=None, derandomize=False, verbosity=Verbosity.quiet,
         phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
     )
-    @hypothesis.given(case=st.one_of(strategies), use_known_ids=st.booleans())
-    def exercise(case: schemathesis.Case, use_known_ids: bool) -> None:
+    @hypothesis.given(case=st.one_of(strategies), use_known_ids=st.booleans(), pick=st.integers(0, 1))
+    def exercise(case: schemathesis.Case, use_known_ids: bool, pick: int) -> None:
         known: list[str] = []
         if use_known_ids and case.meta is not None and case.meta.generation.mode.is_positive:
-            for name, value in known_ids.items():
+            for name, values in known_ids.items():
                 if case.path_parameters and name in case.path_parameters:
-                    case.path_parameters[name] = value
+                    # A return's path needs its own (delivered) order; elsewhere either order.
+                    use = -1 if "return_id" in case.path_parameters else pick
+                    case.path_parameters[name] = values[use % len(values)]
                     known.append(name)
         outcome.cases += 1
         try:

@@ -403,7 +403,7 @@ def test_the_customer_is_told_not_to_send_anything_before_approval_and_how_to_se
     assert "shipping fee is deducted" in approved["instructions"]
     free = _record(_gb_order(), [RequestedLine("TSHIRT-M", 1, "DAMAGED")], status=ReturnStatus.APPROVED,
                    ship_by="2026-11-24")
-    assert "The return label is free." in public_view(free, POLICY)["instructions"]
+    assert "Return shipping is free." in public_view(free, POLICY)["instructions"]
 
 
 def test_a_review_note_reaches_the_customer_only_when_rejected():
