@@ -131,7 +131,9 @@ class WorkflowStack(Stack):
                                     {"ORDERS_TABLE": orders, "NOTIFICATIONS_QUEUE_URL": notifications})
         self.order_status = function("order_status", "OrderStatus", {
             "ORDERS_TABLE": orders, "NOTIFICATIONS_QUEUE_URL": notifications, "OPS_ALERTS_TOPIC_ARN": alerts_topic,
+            **self.gateway_environment,  # a return's replacement that will not ship: its credit is refunded
         })
+        self.grant_gateway(self.order_status.function)
         step_functions = (self.payment, self.inventory, self.fraud, self.fulfillment, self.order_status)
         for pf in step_functions:
             data.orders.grant_read_write_data(pf.function)

@@ -174,6 +174,9 @@ class OrderStatusSettings(Settings):
     orders_table: str
     notifications_queue_url: str
     ops_alerts_topic_arn: str
+    payment_gateway: str  # a return's replacement that will not ship: its credit is refunded
+    sandbox_ledger_table: str | None
+    stripe_secret_arn: str | None
 
 
 class NotifySettings(Settings):

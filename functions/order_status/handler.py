@@ -11,6 +11,7 @@ from oms import observability
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
 from oms.contract import Action
+from oms.domain.order import Order
 from oms.logic import order_status, payment_hold
 from oms.settings import OrderStatusSettings
 from oms.steps import run_step
@@ -47,7 +48,20 @@ def _count(name: str, condition: bool = True) -> None:
 def _close(event: dict[str, Any]) -> dict[str, Any]:
     result = order_status.close(event["order_id"], event.get("error") or {}, _orders(), _queue())
     _count("TechnicalCompensations", result.get("reason") == "technical_failure")
+    if result.get("replacement"):
+        _refund_unfulfilled_replacement(_orders().require(event["order_id"]))
     return result
+
+
+def _refund_unfulfilled_replacement(replacement: Order) -> None:
+    """A return's replacement that will not ship: its credit goes back to the customer (imported only then)."""
+    from oms.adapters.payment_gateway import gateway_for
+    from oms.logic.return_steps import refund_unfulfilled_replacement
+
+    env = _settings()
+    gateway = gateway_for(env.payment_gateway, env.sandbox_ledger_table)
+    refund_unfulfilled_replacement(replacement, _orders(), gateway, _queue(), _alerts())
+    _count("ReplacementCreditsRefunded")
 
 
 def _park(event: dict[str, Any]) -> dict[str, Any]:

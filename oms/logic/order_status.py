@@ -79,6 +79,8 @@ def close(order_id: str, error: dict[str, Any], orders: OrdersRepository, queue:
         # A retry after the write: publish again (the consumer sends each event once).
     if not order.get("cancellation_silent", False):  # ops cancelled with notify_customer false
         queue.publish(order_id, "order_rejected" if outcome.status == OrderStatus.REJECTED else "order_cancelled")
+    if "exchange_of" in order:  # a return's replacement that will not ship: the caller refunds its credit
+        return {"status": order["status"], "reason": outcome.reason, "replacement": True}
     return {"status": order["status"], "reason": outcome.reason}
 
 

@@ -320,3 +320,23 @@ def park(return_id: str, token: str, failure: dict[str, Any], ctx: Returns) -> R
            f"The step {step} of return {return_id} kept failing ({error}: {cause[:200]}). Fix the cause, then "
            f"POST /admin/returns/{return_id}/retry")
     return {"parked": True}
+
+
+def refund_unfulfilled_replacement(replacement: Order, ctx_orders: OrdersRepository, gateway: PaymentGateway,
+                                   queue: Any, alerts: Any) -> int:
+    """A replacement order closed without shipping (sold out, declined, cancelled): the customer sent items back and
+    got nothing for them, so the credit it used is refunded on the original order (once: the ledger key names the
+    return), and ops are told."""
+    link = replacement.get("exchange_of")
+    credit = replacement.get("exchange_credit", 0)
+    if link is None or credit <= 0:
+        return 0
+    command = refunds.RefundCommand(
+        idempotency_key=f"exchange-closed:{link['return_id']}", amount=credit, who="returns",
+        reason=f"Replacement {replacement['order_id']} for return {link['return_id']} was not fulfilled")
+    refunds.refund(link["order_id"], command, ctx_orders, gateway, queue)
+    alerts.alert(f"Replacement for return {link['return_id']} closed unshipped",
+                 f"The replacement order {replacement['order_id']} closed {replacement['status']} "
+                 f"({replacement.get('close_reason', '')}). The items' credit, "
+                 f"{format_minor(credit, replacement['currency'])}, was refunded on order {link['order_id']}.")
+    return credit

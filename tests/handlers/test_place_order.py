@@ -16,7 +16,7 @@ def test_placement_prices_from_the_catalog_stores_pending_and_starts_the_workflo
     assert body["status"] == "PENDING" and body["payment_status"] == "PENDING"
     assert body["lines"] == [{"sku": "MUG", "name": "Mug", "quantity": 2, "unit_price": 1250, "line_total": 2500,
                               "backordered_quantity": 0, "expected_ship_date": None, "shipped_quantity": 0,
-                              "cancelled_quantity": 0, "allocation": []}]
+                              "cancelled_quantity": 0, "allocation": [], "returned_quantity": 0}]
     assert (body["subtotal"], body["shipping_total"], body["total"]) == (2500, 500, 3000)
     assert body["expected_delivery"]["earliest"] <= body["expected_delivery"]["latest"]
     assert executions(stack) == [body["order_id"]]

@@ -214,3 +214,20 @@ def test_a_cancelled_exchange_never_gets_its_replacement_and_an_advance_one_cann
     path, params = f"/orders/{order_id}/returns/{advance}/cancel", {"order_id": order_id, "return_id": advance}
     status, refused = call(module, api_event("POST", path, resource, path_params=params), context)
     assert status == 409 and replacement in refused["message"]
+
+
+def test_a_replacement_that_closes_unshipped_refunds_the_returned_items_credit_once(stack, context):
+    order_id = _delivered(stack, context, quantity=1)
+    stock(stack, context, sku="MUG-L", on_hand=3)
+    rma = _approved_return(stack, context, order_id, {
+        "lines": [{"sku": "MUG", "quantity": 1, "reason": "SIZE_OR_FIT"}], "resolution": "exchange",
+        "exchange_for": [{"sku": "MUG-L", "quantity": 1}]})
+    replacement = _step(stack, context, "create_exchange", rma)["order_id"]
+    sold_out = {"Error": "OutOfStock", "Cause": json.dumps({"errorMessage": "MUG-L"})}
+    for _ in range(2):  # the close step retried: one refund
+        step(stack, context, "order_status", "close", replacement, error=sold_out)
+    assert order(stack, replacement)["status"] == "CANCELLED"
+    original = order(stack, order_id)
+    assert original["amount_refunded"] == 1250
+    assert [e["amount"] for e in original["ledger"].values() if e["operation"] == "REFUND"] == [1250]
+    assert _refunds_at_gateway(stack) == [1250]

@@ -126,7 +126,10 @@ def test_tables(synthesized: Synthesized) -> None:
     by_keys = _tables_by_keys(synthesized)
     assert set(by_keys) == {("order_id",), ("sku",), ("sku", "warehouse"), ("sku", "movement_id"),
                             ("queue", "created_key"), ("tracking_number",), ("id",), ("customer_id", "item"),
-                            ("email",), ("pk", "sk")}
+                            ("email",), ("pk", "sk"), ("return_id",)}
+    returns = by_keys[("return_id",)]
+    assert {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in returns["GlobalSecondaryIndexes"]} \
+        == {"by_order": ["order_id", "created_key"], "by_status": ["status", "created_key"]}
     orders = by_keys[("order_id",)]
     indexes = {i["IndexName"]: i for i in orders["GlobalSecondaryIndexes"]}
     assert set(indexes) == {"by_customer", "by_status"}
@@ -147,7 +150,8 @@ def test_tables(synthesized: Synthesized) -> None:
         {"AttributeName": "warehouse", "KeyType": "RANGE"},
     ]
     assert by_keys[("id",)]["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
-    assert all("GlobalSecondaryIndexes" not in t for keys, t in by_keys.items() if keys != ("order_id",))
+    indexed = (("order_id",), ("return_id",))
+    assert all("GlobalSecondaryIndexes" not in t for keys, t in by_keys.items() if keys not in indexed)
     assert by_keys[("pk", "sk")]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
@@ -360,7 +364,8 @@ def test_placement_cancellation_and_refunds_require_an_idempotency_key(synthesiz
         if m["Properties"].get("RequestParameters") == {"method.request.header.Idempotency-Key": True}
     }
     assert set(required) == {("POST", "/orders"), ("POST", "/orders/{order_id}/cancel"),
-                             ("POST", "/admin/orders/{order_id}/refunds"), ("POST", "/admin/inventory/{sku}/receipts")}
+                             ("POST", "/admin/orders/{order_id}/refunds"), ("POST", "/admin/inventory/{sku}/receipts"),
+                             ("POST", "/orders/{order_id}/returns")}
     validators = synthesized.resources("OmsApi", "AWS::ApiGateway::RequestValidator")
     for method in required.values():
         validator = validators[method["RequestValidatorId"]["Ref"]]
