@@ -3,8 +3,9 @@
     python -m bench.aws_requests --orders 10
 
 Every function's SDK user agent carries ``oms-function/<name>``, so each recorded request is attributed to the
-function that made it. Printed: the synchronous path of ``POST /orders`` (new and replayed), and every request
-each function made for one order from placement to PROCESSING.
+function that made it. Printed: the synchronous path of ``POST /orders`` (new and replayed), every request each
+function made for one order from placement to PROCESSING, and (``--returns N``) for one return of a delivered order
+from its request to CLOSED (approved by policy, a carrier event, received, refunded, three emails).
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ class Recorder:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=10)
+    parser.add_argument("--returns", type=int, default=5)
     args = parser.parse_args()
+    returns: Counter[str] = Counter()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "recording.jsonl"
         with local_stack(MOTO_RECORDER_FILEPATH=str(path)) as (config, _):
@@ -98,6 +101,9 @@ def main() -> None:
                 replayed = [op for origin, op in recorded(path) if origin == "place_order"]
                 per_replay.append(len(replayed))
                 replay.update(replayed)
+            ops = {"Authorization": f"Bearer {get_token(config, 'bench-ops@example.com', ops=True)}"}
+            for _ in range(args.returns):
+                returns.update(measure_return(config, path, headers, ops))
     print(f"{args.orders} orders; requests recorded by moto, attributed by user agent")
     print(f"POST /orders, new order:   {min(per_post)}-{max(per_post)} AWS requests "
           f"({', '.join(f'{op} x{n / args.orders:g}' for op, n in new.items())})")
@@ -107,6 +113,64 @@ def main() -> None:
     for name, count in sorted(lifecycle.items()):
         print(f"  {name:45s} {count / args.orders:g}")
     print(f"  {'total':45s} {sum(lifecycle.values()) / args.orders:g}")
+    if args.returns:
+        print("one return, request -> CLOSED, by function:")
+        for name, count in sorted(returns.items()):
+            print(f"  {name:45s} {count / args.returns:g}")
+        print(f"  {'total':45s} {sum(returns.values()) / args.returns:g}")
+
+
+def measure_return(config: dict[str, Any], path: Path, customer: dict[str, str], ops: dict[str, str]) -> Counter[str]:
+    """Deliver an order, then record everything one return of it does until it is CLOSED."""
+    from oms.domain.easypost import sign
+
+    api, aws = config["api_url"], config["aws_endpoint_url"]
+
+    def webhook(number: str, status: str) -> None:
+        body = json.dumps({"object": "Event", "id": f"evt_{uuid.uuid4().hex}", "description": "tracker.updated",
+                           "result": {"object": "Tracker", "tracking_code": number, "status": status,
+                                      "carrier": "UPS", "tracking_details": [
+                                          {"datetime": time.strftime("%Y-%m-%dT%H:%M:%SZ"), "status": status,
+                                           "message": status}]}})
+        requests.post(f"{api}/webhooks/tracking/easypost", data=body, timeout=30, headers={
+            "X-Hmac-Signature": sign(body.encode(), config["webhook_secrets"]["easypost"]),
+            "Content-Type": "application/json"})
+
+    polls = Counter[str]()
+
+    def until(url: str, headers: dict[str, str], status: str) -> None:
+        while requests.get(url, headers=headers, timeout=30).json()["status"] != status:
+            time.sleep(0.05)
+            polls["returns: GetItem"] += "/returns/" in url  # each poll of a return reads it once
+        polls["returns: GetItem"] += "/returns/" in url
+
+    order_id = requests.post(f"{api}/orders", json=order_body("STICKER-PACK"), timeout=30,
+                             headers={**customer, "Idempotency-Key": uuid.uuid4().hex}).json()["order_id"]
+    until(f"{api}/orders/{order_id}", customer, "PROCESSING")
+    number = f"1Z{uuid.uuid4().hex[:12].upper()}"
+    requests.post(f"{api}/admin/orders/{order_id}/shipments", json={"carrier": "UPS", "tracking_number": number},
+                  headers=ops, timeout=30)
+    until(f"{api}/orders/{order_id}", customer, "SHIPPED")
+    webhook(number, "delivered")
+    until(f"{api}/orders/{order_id}", customer, "DELIVERED")
+    time.sleep(1.5)
+    with Recorder(aws, path):
+        rma = requests.post(f"{api}/orders/{order_id}/returns", timeout=30,
+                            json={"lines": [{"sku": "STICKER-PACK", "quantity": 1, "reason": "DAMAGED"}]},
+                            headers={**customer, "Idempotency-Key": uuid.uuid4().hex}).json()["return_id"]
+        until(f"{api}/orders/{order_id}/returns/{rma}", customer, "APPROVED")
+        parcel = f"1ZRET{uuid.uuid4().hex[:10].upper()}"
+        requests.post(f"{api}/orders/{order_id}/returns/{rma}/parcel", headers=customer, timeout=30,
+                      json={"carrier": "UPS", "tracking_number": parcel})
+        webhook(parcel, "in_transit")
+        until(f"{api}/orders/{order_id}/returns/{rma}", customer, "IN_TRANSIT")
+        requests.post(f"{api}/admin/returns/{rma}/receive", headers=ops, timeout=30,
+                      json={"lines": [{"sku": "STICKER-PACK", "quantity": 1, "condition": "RESELLABLE"}]})
+        until(f"{api}/orders/{order_id}/returns/{rma}", customer, "CLOSED")
+        time.sleep(1.5)  # the emails
+    found = Counter(f"{origin}: {op}" for origin, op in recorded(path) if origin not in ("local-stack", "get_order"))
+    found.subtract(polls)  # the bench's own polling is not the return's cost
+    return +found
 
 
 if __name__ == "__main__":

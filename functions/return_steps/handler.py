@@ -13,7 +13,6 @@ from oms.adapters.payment_gateway import gateway_for
 from oms.adapters.returns_repo import ReturnsRepository
 from oms.adapters.workflow import Workflow
 from oms.contract import ReturnAction
-from oms.domain.return_policy import load_policy
 from oms.logic import return_steps
 from oms.logic.return_steps import Settlement
 from oms.logic.returns import Returns
@@ -26,6 +25,8 @@ tracer = observability.tracer()
 
 @cache
 def _ctx() -> Returns:
+    from oms.domain.return_policy import load_policy  # pydantic models: built on the first step, not at init
+
     env = ReturnStepsSettings.from_env()
     return Returns(returns=ReturnsRepository(env.returns_table), orders=OrdersRepository(env.orders_table),
                    policy=load_policy(env.return_policy), workflow=Workflow(),

@@ -10,8 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from oms.domain.countries import ISO_3166_ALPHA2
 from oms.domain.money import SUPPORTED_CURRENCIES
-from oms.domain.reasons import CustomerReason, OpsReason
-from oms.domain.return_policy import ReturnReason
+from oms.domain.reasons import CustomerReason, OpsReason, ReturnReason
 
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_LINES = 25

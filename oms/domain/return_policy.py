@@ -13,9 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from oms.domain.countries import ISO_3166_ALPHA2
 from oms.domain.money import SUPPORTED_CURRENCIES, to_minor
+from oms.domain.reasons import ReturnReason
 
-ReturnReason = Literal["DAMAGED", "DEFECTIVE", "WRONG_ITEM", "NOT_AS_DESCRIBED", "NO_LONGER_NEEDED", "SIZE_OR_FIT",
-                       "OTHER"]
 REASONS: tuple[ReturnReason, ...] = get_args(ReturnReason)
 #: Our fault: the law (and fairness) forbid a restocking fee.
 FEE_FREE_REASONS: frozenset[str] = frozenset({"DAMAGED", "DEFECTIVE", "WRONG_ITEM"})

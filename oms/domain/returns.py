@@ -13,15 +13,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal, NotRequired
+from typing import TYPE_CHECKING, Any, Literal, NotRequired
 
 from typing_extensions import TypedDict
 
 from oms.domain.errors import ReturnRefused, ValidationFailed
 from oms.domain.order import Address, Order, TimelineEntry
-from oms.domain.return_policy import ReturnPolicy, ReturnReason
+from oms.domain.reasons import ReturnReason
 from oms.domain.shipping import line_progress
 from oms.domain.status import OrderStatus, ReturnStatus
+
+if TYPE_CHECKING:  # the policy's pydantic models are built when a policy is loaded, not at import
+    from oms.domain.return_policy import ReturnPolicy
 
 Resolution = Literal["refund", "exchange"]
 Condition = Literal["RESELLABLE", "DAMAGED"]

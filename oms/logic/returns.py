@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from oms.adapters.catalog_repo import CatalogRepository
 from oms.adapters.inventory_repo import InventoryRepository
@@ -40,7 +40,6 @@ from oms.domain.errors import (
 )
 from oms.domain.order import Order, iso, timeline_entry
 from oms.domain.pricing import DEFAULT_POLICY
-from oms.domain.return_policy import ReturnPolicy
 from oms.domain.returns import (
     CANCELLABLE,
     CUSTOMER_DETAIL,
@@ -60,6 +59,9 @@ from oms.domain.returns import (
 from oms.domain.shipping import allocations
 from oms.domain.status import ReturnStatus
 from oms.logic.clock import now
+
+if TYPE_CHECKING:
+    from oms.domain.return_policy import ReturnPolicy
 
 ATTEMPTS = 5
 

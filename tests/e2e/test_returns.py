@@ -282,3 +282,41 @@ def test_two_returns_of_the_last_unit_at_once_make_one_and_a_cancelled_return_gi
     other = api.call("GET", f"/orders/{order_id}/returns/{again.json()['return_id']}",
                      api.stack.token(f"eve-{uuid.uuid4().hex[:6]}@example.com"))
     assert other.status_code == 404  # another customer sees nothing of it
+
+
+@pytest.fixture
+def faults(local_stack):
+    from local.faults import FaultBook
+
+    book = FaultBook(local_stack.config["faults_file"])
+    book.clear()
+    yield book
+    book.clear()
+
+
+def test_a_settling_step_that_fails_after_refunding_is_retried_then_parked_and_refunds_once(api, rita, faults):
+    sku = product(api)
+    order_id = delivered(api, rita, sku, quantity=2)["order_id"]
+    first, second = (ask(api, rita, order_id, [{"sku": sku, "quantity": 1, "reason": "DAMAGED"}]).json()["return_id"]
+                     for _ in range(2))
+    for rma in (first, second):
+        wait_return(api, rita, order_id, rma, "APPROVED")
+    # A transient failure after the refund went through: the step runs again, the ledger refunds once.
+    faults.add({"action": "aws:lambda:invocation-error", "function": "return_steps", "step": "settle",
+                "when": "after", "count": 2})
+    assert receive(api, first, [{"sku": sku, "quantity": 1, "condition": "RESELLABLE"}]).status_code == 200
+    assert wait_return(api, rita, order_id, first, "CLOSED")["refund_amount"] == 2000
+    faults.clear()
+    # A persistent one: the return is parked where ops see it, and resumes when they retry it.
+    faults.add({"action": "aws:lambda:invocation-error", "function": "return_steps", "step": "settle",
+                "when": "after"})
+    assert receive(api, second, [{"sku": sku, "quantity": 1, "condition": "RESELLABLE"}]).status_code == 200
+    parked = until(lambda: (r := api.call("GET", f"/admin/returns/{second}", api.ops).json()).get(
+        "technical_hold") and r)
+    assert parked["technical_hold"]["step"] == "Settle" and parked["status"] in ("RECEIVED", "REFUNDED")
+    faults.clear()
+    assert api.call("POST", f"/admin/returns/{second}/retry", api.ops).status_code == 200
+    assert wait_return(api, rita, order_id, second, "CLOSED")["refund_amount"] == 2000
+    ledger = api.call("GET", f"/admin/orders/{order_id}/payments", api.ops).json()
+    assert [e["amount"] for e in ledger if e["operation"] == "REFUND"] == [2000, 2000]
+    assert api.order(rita, order_id)["status"] == "RETURNED"
