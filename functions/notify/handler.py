@@ -55,11 +55,18 @@ def _notifier() -> notify.Notifier:
 
 def _return_context(return_id: str) -> dict[str, Any]:
     """A return's facts for its messages (read when a return event is notified)."""
-    from oms.adapters.returns_repo import ReturnsRepository
-    from oms.domain.return_policy import load_policy
     from oms.domain.returns import message_context
 
-    return message_context(ReturnsRepository(env.returns_table).require(return_id), load_policy(env.return_policy))
+    returns, policy = _returns()
+    return message_context(returns.require(return_id), policy)
+
+
+@cache
+def _returns() -> tuple[Any, Any]:
+    from oms.adapters.returns_repo import ReturnsRepository
+    from oms.domain.return_policy import load_policy
+
+    return ReturnsRepository(env.returns_table), load_policy(env.return_policy)
 
 
 def _tracking_link(order_id: str) -> str:

@@ -106,12 +106,16 @@ class ReturnsRepository:
                 raise
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
             if reasons[:1] == ["ConditionalCheckFailed"]:
-                taken = self._item(claim)
+                taken = self.claim(claim)
                 if taken is not None:
                     raise ClaimTaken(taken) from error
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 raise RmaTaken() from error
             raise OrderMoved() from error
+
+    def claim(self, key: str) -> dict[str, Any] | None:
+        """An Idempotency-Key's claim (``points_to``: the return it created, ``request_hash``), or None."""
+        return self._item(key)
 
     def _item(self, key: str) -> dict[str, Any] | None:
         response = self.ddb.get_item(TableName=self.table, Key={"return_id": {"S": key}}, ConsistentRead=True)

@@ -121,6 +121,7 @@ class ReturnRecord(TypedDict):
     return_shipping_fee: int
     label_free: bool
     credit: int  # an exchange: the returned lines' value, credited towards the replacement
+    exchange_difference: NotRequired[int]  # an exchange: the replacement's price less the credit (> 0: charged)
     advance_exchange: bool
     policy_version: str
     ship_by: NotRequired[str]  # set at approval
@@ -152,6 +153,7 @@ class ReturnView(TypedDict):
     resolution: Resolution
     exchange_for: list[ExchangeLine]
     refund_estimate: int  # what the refund will be if everything comes back (fees deducted)
+    exchange_difference: NotRequired[int]  # an exchange: > 0 charged on the replacement, < 0 refunded
     restocking_fee: int
     return_shipping_fee: int  # deducted from the refund (0 when the label is free)
     instructions: str
@@ -336,7 +338,7 @@ def public_view(record: ReturnRecord, policy: ReturnPolicy) -> ReturnView:
         "policy_version": record["policy_version"], "created_at": record["created_at"],
         "updated_at": record["updated_at"], "timeline": record["timeline"],
     }
-    for key in ("parcel", "received", "refund_amount", "exchange"):
+    for key in ("exchange_difference", "parcel", "received", "refund_amount", "exchange"):
         if key in record:
             view[key] = record[key]
     return view

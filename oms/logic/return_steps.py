@@ -14,7 +14,7 @@ from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejecte
 from oms.adapters.payment_gateway import PaymentGateway
 from oms.adapters.returns_repo import ReturnChange, ReturnTransitionRejected
 from oms.adapters.workflow import Workflow
-from oms.domain.errors import Conflict, ReturnCancelled
+from oms.domain.errors import Conflict, ReturnCancelled, TransientError
 from oms.domain.money import format_minor
 from oms.domain.order import Order, iso, order_id_for, timeline_entry
 from oms.domain.returns import CUSTOMER_DETAIL, ReturnRecord, auto_approves
@@ -261,6 +261,8 @@ def settle(return_id: str, ctx: Returns, settlement: Settlement) -> Result:
         record = ctx.returns.transact(items, return_id)
     except ReturnTransitionRejected as rejected:
         return {"status": rejected.record["status"]}
+    except Conflict as changed:  # the order changed meanwhile (another return settling): the workflow retries
+        raise TransientError(str(changed)) from None
     _publish(record, "return_refunded" if status == ReturnStatus.REFUNDED else "return_exchanged", ctx)
     return {"status": record["status"], "refunded": amount}
 

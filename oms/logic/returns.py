@@ -43,6 +43,7 @@ from oms.domain.pricing import DEFAULT_POLICY
 from oms.domain.returns import (
     CANCELLABLE,
     CUSTOMER_DETAIL,
+    RETURNABLE_ORDER_STATUSES,
     Condition,
     ExchangeLine,
     ReceivedLine,
@@ -107,7 +108,8 @@ def request_return(order_id: str, customer_id: str, command: ReturnCommand, ctx:
         held = dict(order.get("return_quantities", {}))
         for line in command.lines:
             held[line.sku] = held.get(line.sku, 0) + line.quantity
-        change = Change(sets={"return_quantities": held}, expect_in={"status": [s.value for s in _returnable()]})
+        change = Change(sets={"return_quantities": held},
+                        expect_in={"status": [s.value for s in RETURNABLE_ORDER_STATUSES]})
         _expect_as_read(change, order, "return_quantities")  # two returns of the last unit: one wins
         try:
             ctx.returns.create(record, claim, ctx.orders, change)
@@ -125,12 +127,6 @@ def request_return(order_id: str, customer_id: str, command: ReturnCommand, ctx:
     raise TransientError("the order kept changing while the return was recorded; repeat the request")
 
 
-def _returnable() -> tuple[Any, ...]:
-    from oms.domain.returns import RETURNABLE_ORDER_STATUSES
-
-    return RETURNABLE_ORDER_STATUSES
-
-
 def _expect_as_read(change: Change, order: Order, field: str) -> None:
     if field in order:
         change.expect[field] = order[field]  # type: ignore[literal-required]
@@ -139,7 +135,7 @@ def _expect_as_read(change: Change, order: Order, field: str) -> None:
 
 
 def _replay(claim: str, command: ReturnCommand, ctx: Returns) -> ReturnRecord | None:
-    taken = ctx.returns._item(claim)
+    taken = ctx.returns.claim(claim)
     if taken is None:
         return None
     if taken["request_hash"] != command.request_hash:
@@ -211,6 +207,8 @@ def _new_record(order: Order, command: ReturnCommand, exchange: list[ExchangeLin
         "created_at": created, "updated_at": created, "created_key": f"{created}#{rma}",
     }
     record["advance_exchange"] = advance_exchange(record, policy)
+    if command.resolution == "exchange":
+        record["exchange_difference"] = replacement_value(order, exchange) - credit
     return record
 
 

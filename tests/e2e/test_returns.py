@@ -210,6 +210,7 @@ def test_an_exchange_for_another_size_at_the_same_price_ships_a_free_replacement
     assert answer.status_code == 201, answer.text
     rma = answer.json()["return_id"]
     assert answer.json()["refund_estimate"] == 0 and answer.json()["return_shipping_fee"] == 0
+    assert answer.json()["exchange_difference"] == 0
     wait_return(api, rita, order_id, rma, "APPROVED")
     assert receive(api, rma, [{"sku": small, "quantity": 1, "condition": "RESELLABLE"}]).status_code == 200
     closed = wait_return(api, rita, order_id, rma, "CLOSED")
@@ -231,6 +232,7 @@ def test_an_exchange_for_a_dearer_item_charges_the_difference_and_ships_at_once_
                  resolution="exchange", exchange_for=[{"sku": dearer, "quantity": 1}])
     assert answer.status_code == 201, answer.text
     rma = answer.json()["return_id"]
+    assert answer.json()["exchange_difference"] == 600  # told before anything happens
     # WRONG_ITEM allows an advance exchange: the replacement exists before anything comes back.
     record = until(lambda: (r := the_return(api, rita, order_id, rma)).get("exchange") and r)
     assert record["status"] == "APPROVED" and record["exchange"]["difference"] == 600
