@@ -11,7 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import jsii
-from aws_cdk import AssetHashType, Aws, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack
+from aws_cdk import (
+    ArnFormat,
+    AssetHashType,
+    Aws,
+    BundlingOptions,
+    DockerImage,
+    Duration,
+    ILocalBundling,
+    RemovalPolicy,
+    Stack,
+)
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -20,7 +30,7 @@ from constructs import Construct
 
 from infra.alarms import alarm_on
 from infra.config import PYTHON_RUNTIME, OmsConfig
-from infra.nag import acknowledge_xray, depend_only_on_default_policy
+from infra.nag import acknowledge, acknowledge_xray, depend_only_on_default_policy
 
 #: The repository root: the single code asset of every function (filtered to ``oms/`` and ``functions/``).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -203,3 +213,17 @@ class PowertoolsFunction(Construct):
     @property
     def stack(self) -> Stack:
         return Stack.of(self)
+
+    def allow_resuming(self, machine_prefix: str, why: str) -> None:
+        """``states:SendTaskSuccess`` on the executions of the state machine whose generated name starts with
+        ``machine_prefix``: the machine's own ARN would be a dependency cycle (it invokes this function, or its stack
+        depends on this one); ``why`` says which, for the cdk-nag acknowledgement."""
+        self.function.add_to_role_policy(iam.PolicyStatement(
+            actions=["states:SendTaskSuccess"],
+            resources=[self.stack.format_arn(service="states", resource="stateMachine",
+                                             resource_name=f"{machine_prefix}*",
+                                             arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
+        acknowledge(self.role, "IAM5", f"Resuming waiting executions of {machine_prefix}, named by its generated "
+                    f"name's prefix: {why}",
+                    f"Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:"
+                    f"{machine_prefix}*")

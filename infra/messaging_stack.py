@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -204,14 +204,7 @@ class MessagingStack(Stack):
         data.returns.grant_read_write_data(fn)  # a return parcel's events move its return
         # ... and resume its workflow's wait. Named by the machine's generated name's prefix: its ARN would make
         # this stack depend on OmsReturns, which depends on this one.
-        fn.add_to_role_policy(iam.PolicyStatement(
-            actions=["states:SendTaskSuccess"],
-            resources=[self.format_arn(service="states", resource="stateMachine", resource_name="ReturnWorkflow*",
-                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
-        acknowledge(self.tracking_events.role, "IAM5", "Resuming waiting executions of the return workflow, named "
-                    "by its generated name's prefix: its ARN would be a cycle between the stacks.",
-                    "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:"
-                    "ReturnWorkflow*")
+        self.tracking_events.allow_resuming("ReturnWorkflow", "its ARN would be a cycle between the stacks.")
         data.shipments.grant_read_data(fn)
         data.tracking_events.grant_read_write_data(fn)
         acknowledge_table_indexes(self.tracking_events.role, data.orders, data.returns)

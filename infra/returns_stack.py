@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
@@ -78,14 +78,7 @@ class ReturnsStack(Stack):
         workflow.state_machine.grant_start_execution(fn)  # replacement orders
         # A wait that finds its return already moved on resumes itself. The machine's ARN would be a cycle (it
         # invokes this function): named by its generated name's prefix.
-        fn.add_to_role_policy(iam.PolicyStatement(
-            actions=["states:SendTaskSuccess"],
-            resources=[self.format_arn(service="states", resource="stateMachine", resource_name="ReturnWorkflow*",
-                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
-        acknowledge(self.steps.role, "IAM5", "Resuming its own waiting executions of the return workflow, named by "
-                    "its generated name's prefix: the machine's ARN would be a dependency cycle.",
-                    "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:"
-                    "ReturnWorkflow*")
+        self.steps.allow_resuming("ReturnWorkflow", "the machine's ARN would be a cycle (it invokes this function).")
 
         self.state_machine = self._machine(self._definition(config), tracing=config.tracing)
         acknowledge_function_versions(self.state_machine.role, fn)

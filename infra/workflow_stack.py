@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as events_targets
@@ -150,14 +150,8 @@ class WorkflowStack(Stack):
         self.state_machine = self._state_machine(config)
         # A release serves orders waiting for goods and resumes them. The state machine's own ARN would be a cycle
         # (it invokes this function), so the grant names the machine by its generated name's prefix.
-        self.inventory.function.add_to_role_policy(iam.PolicyStatement(
-            actions=["states:SendTaskSuccess"],
-            resources=[self.format_arn(service="states", resource="stateMachine", resource_name="OrderWorkflow*",
-                                       arn_format=ArnFormat.COLON_RESOURCE_NAME)]))
-        acknowledge(self.inventory.role, "IAM5", "Resuming waiting executions of the order workflow, named by its "
-                    "generated name's prefix: the machine's ARN would be a dependency cycle (it invokes this "
-                    "function).", "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:"
-                    "stateMachine:OrderWorkflow*")
+        self.inventory.allow_resuming("OrderWorkflow", "the machine's ARN would be a cycle (it invokes this "
+                                      "function).")
         acknowledge_function_versions(self.state_machine.role, *(pf.function for pf in step_functions))
 
         # No order without a workflow: every minute, PENDING orders older than the limit get their execution.

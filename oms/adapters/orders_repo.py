@@ -11,7 +11,7 @@ from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
 from oms.adapters.pagination import CursorCodec
 from oms.domain.errors import Conflict, NotFound
 from oms.domain.order import NotificationRecord, Order, TimelineEntry, iso
-from oms.domain.status import FulfillmentStatus, OrderStatus, PaymentStatus, allowed_sources
+from oms.domain.status import FulfillmentStatus, OrderStatus, PaymentStatus, ReturnStatus, allowed_sources
 
 Page = tuple[list[Order], str | None]
 
@@ -26,9 +26,9 @@ class TransitionRejected(Conflict):
 
 @dataclass
 class Change:
-    """One atomic change to an order; ``apply`` turns it into a conditional UpdateItem."""
+    """One atomic change to an order (or a return); ``apply`` turns it into a conditional UpdateItem."""
 
-    status: OrderStatus | None = None
+    status: OrderStatus | ReturnStatus | None = None
     payment_status: PaymentStatus | None = None
     fulfillment_status: FulfillmentStatus | None = None
     status_detail: str | None = None
@@ -41,8 +41,8 @@ class Change:
     expect_in: dict[str, list[str]] = field(default_factory=dict)
     absent: list[str] = field(default_factory=list)
 
-    def to_update(self, now: datetime) -> Update:
-        update = Update().require("attribute_exists(order_id)")
+    def to_update(self, now: datetime, key: str = "order_id") -> Update:
+        update = Update().require(f"attribute_exists({key})")
         for attribute, new in (
             ("status", self.status),
             ("payment_status", self.payment_status),

@@ -4,20 +4,18 @@ order's ``return_quantities`` (so two requests cannot both return the last unit)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
+from oms.adapters.ddb import from_item, is_conditional_failure, to_item
 from oms.adapters.orders_repo import Change, OrdersRepository
 from oms.adapters.pagination import CursorCodec
 from oms.domain.errors import Conflict, NotFound
-from oms.domain.order import TimelineEntry, iso
 from oms.domain.returns import ReturnRecord
-from oms.domain.status import ReturnStatus, allowed_sources
+from oms.domain.status import ReturnStatus
 
 
 class ClaimTaken(Conflict):
@@ -40,42 +38,6 @@ class ReturnTransitionRejected(Conflict):
     def __init__(self, record: ReturnRecord) -> None:
         super().__init__(f"return {record['return_id']} is {record['status']}")
         self.record = record
-
-
-@dataclass
-class ReturnChange:
-    """One atomic change to a return; conditional on its status allowing ``status`` (when given)."""
-
-    status: ReturnStatus | None = None
-    status_detail: str | None = None
-    events: list[TimelineEntry] = field(default_factory=list)
-    sets: dict[str, Any] = field(default_factory=dict)
-    removes: list[str] = field(default_factory=list)
-    expect: dict[str, Any] = field(default_factory=dict)
-    expect_in: dict[str, list[str]] = field(default_factory=dict)
-    absent: list[str] = field(default_factory=list)
-
-    def to_update(self) -> Update:
-        update = Update().require("attribute_exists(return_id)")
-        if self.status is not None:
-            update.set("status", self.status.value)
-            update.require_in("status", sorted(s.value for s in allowed_sources(self.status)))
-        if self.status_detail is not None:
-            update.set("status_detail", self.status_detail)
-        for path, value in self.sets.items():
-            update.set(path, value)
-        for path in self.removes:
-            update.remove(path)
-        if self.events:
-            update.append("timeline", self.events)
-        update.set("updated_at", iso(datetime.now(UTC)))
-        for path, value in self.expect.items():
-            update.require(f"{update.name(path)} = :expected", expected=value)
-        for path, values in self.expect_in.items():
-            update.require_in(path, values)
-        for path in self.absent:
-            update.require(f"attribute_not_exists({update.name(path)})")
-        return update
 
 
 def claim_id(order_id: str, key_digest: str) -> str:
@@ -163,21 +125,20 @@ class ReturnsRepository:
         next_cursor = self.cursors.encode(listing, last["created_key"]["S"]) if last else None
         return [cast(ReturnRecord, from_item(item)) for item in response.get("Items", [])], next_cursor
 
-    def apply(self, return_id: str, change: ReturnChange) -> ReturnRecord:
+    def apply(self, return_id: str, change: Change) -> ReturnRecord:
         """Apply ``change`` atomically; ``ReturnTransitionRejected`` (with the current return) if its conditions
         fail, ``NotFound`` if there is no such return."""
         try:
             response = self.ddb.update_item(TableName=self.table, Key={"return_id": {"S": return_id}},
-                                            ReturnValues="ALL_NEW", **change.to_update().params())
+                                            ReturnValues="ALL_NEW", **_params(change))
         except ClientError as error:
             if is_conditional_failure(error):
                 raise ReturnTransitionRejected(self.require(return_id)) from error
             raise
         return cast(ReturnRecord, from_item(response["Attributes"]))
 
-    def transaction_item(self, return_id: str, change: ReturnChange) -> dict[str, Any]:
-        return {"Update": {"TableName": self.table, "Key": {"return_id": {"S": return_id}},
-                           **change.to_update().params()}}
+    def transaction_item(self, return_id: str, change: Change) -> dict[str, Any]:
+        return {"Update": {"TableName": self.table, "Key": {"return_id": {"S": return_id}}, **_params(change)}}
 
     def transact(self, items: list[dict[str, Any]], return_id: str) -> ReturnRecord:
         """Write ``items`` (the last one this return's change) together; ``ReturnTransitionRejected`` if the
@@ -192,3 +153,8 @@ class ReturnsRepository:
                 raise ReturnTransitionRejected(self.require(return_id)) from error
             raise Conflict("the stock or the order changed meanwhile; repeat the request") from error
         return self.require(return_id)
+
+
+def _params(change: Change) -> dict[str, Any]:
+    """A return's change as UpdateItem parameters (status conditions from the same table as orders')."""
+    return change.to_update(datetime.now(UTC), key="return_id").params()

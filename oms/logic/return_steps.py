@@ -12,7 +12,7 @@ from typing import Any
 
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.payment_gateway import PaymentGateway
-from oms.adapters.returns_repo import ReturnChange, ReturnTransitionRejected
+from oms.adapters.returns_repo import ReturnTransitionRejected
 from oms.adapters.workflow import Workflow
 from oms.domain.errors import Conflict, ReturnCancelled, TransientError
 from oms.domain.money import format_minor
@@ -61,7 +61,7 @@ def await_parcel(return_id: str, token: str, stage: str, ctx: Returns) -> Result
 
 
 def _wait(return_id: str, token: str, waiting_in: ReturnStatus, ctx: Returns) -> Result:
-    change = ReturnChange(sets={"task_token": token}, expect={"status": waiting_in.value})
+    change = Change(sets={"task_token": token}, expect={"status": waiting_in.value})
     try:
         ctx.returns.apply(return_id, change)
         return {"waiting": True}
@@ -97,7 +97,7 @@ def remind_review(return_id: str, ctx: Returns) -> Result:
             return decision_output(decide(record, ctx.policy.review_default, note, "policy", ctx))
         except Conflict:
             return moved_on(ctx.returns.require(return_id))
-    ctx.returns.apply(return_id, ReturnChange(sets={"reminders": reminders}))
+    ctx.returns.apply(return_id, Change(sets={"reminders": reminders}))
     _alert(ctx, f"Return {return_id} waits for review ({waited} h)",
            f"Return {return_id} of order {record['order_id']} has waited {waited} hours for a decision "
            f"(SLA {ctx.policy.review_reminder_hours} h; the policy decides '{ctx.policy.review_default}' at "
@@ -113,7 +113,7 @@ def expire(return_id: str, ctx: Returns) -> Result:
         return moved_on(record)
     if "parcel" in record:
         return {"event": "in_transit"}  # the customer gave a tracking number: wait for the parcel to arrive
-    change = ReturnChange(status=ReturnStatus.EXPIRED, status_detail=CUSTOMER_DETAIL[ReturnStatus.EXPIRED],
+    change = Change(status=ReturnStatus.EXPIRED, status_detail=CUSTOMER_DETAIL[ReturnStatus.EXPIRED],
                           events=[timeline_entry(now(), "return_expired",
                                                  f"Nothing was sent back by {record.get('ship_by')}.")])
     try:
@@ -158,7 +158,7 @@ def create_exchange(return_id: str, ctx: Returns, settlement: Settlement) -> Res
             raise ReturnCancelled(f"return {return_id} is {record['status']}")
         value = replacement_value(order, record["exchange_for"])
         exchange = {"order_id": order_id, "difference": value - record["credit"], "lines": record["exchange_for"]}
-        change = ReturnChange(sets={"exchange": exchange}, absent=["exchange"],
+        change = Change(sets={"exchange": exchange}, absent=["exchange"],
                               expect_in={"status": [s.value for s in _EXCHANGEABLE]},
                               events=[timeline_entry(now(), "exchange_created",
                                                      f"Replacement order {order_id} created.")])
@@ -254,7 +254,7 @@ def settle(return_id: str, ctx: Returns, settlement: Settlement) -> Result:
               else "Exchange completed.")
     order_change = _returned(ctx.orders.require(record["order_id"]), came)
     items = [ctx.orders.transaction_item(record["order_id"], order_change),
-             ctx.returns.transaction_item(return_id, ReturnChange(
+             ctx.returns.transaction_item(return_id, Change(
                  status=status, status_detail=CUSTOMER_DETAIL[status], sets={"refund_amount": amount},
                  events=[timeline_entry(now(), status.lower(), detail)]))]
     try:
@@ -304,7 +304,7 @@ def close(return_id: str, ctx: Returns) -> Result:
     record = ctx.returns.require(return_id)
     if record["status"] == ReturnStatus.CLOSED:
         return {"status": "CLOSED"}
-    record = ctx.returns.apply(return_id, ReturnChange(
+    record = ctx.returns.apply(return_id, Change(
         status=ReturnStatus.CLOSED, status_detail=CUSTOMER_DETAIL[ReturnStatus.CLOSED], removes=["task_token"],
         events=[timeline_entry(now(), "return_closed", "Return complete.")]))
     return {"status": record["status"]}
@@ -316,7 +316,7 @@ def park(return_id: str, token: str, failure: dict[str, Any], ctx: Returns) -> R
     cause = str(failure.get("Cause", ""))[:500]
     step = str(failure.get("step", ""))
     hold = {"step": step, "error": error, "cause": cause, "parked_at": iso(now())}
-    ctx.returns.apply(return_id, ReturnChange(sets={"technical_hold": hold, "park_task_token": token}, events=[
+    ctx.returns.apply(return_id, Change(sets={"technical_hold": hold, "park_task_token": token}, events=[
         timeline_entry(now(), "technical_hold", "Settling this return is taking longer than usual.")]))
     _alert(ctx, f"Return {return_id} parked at {step}",
            f"The step {step} of return {return_id} kept failing ({error}: {cause[:200]}). Fix the cause, then "

@@ -22,7 +22,6 @@ from oms.adapters.orders_repo import Change, OrdersRepository
 from oms.adapters.returns_repo import (
     ClaimTaken,
     OrderMoved,
-    ReturnChange,
     ReturnsRepository,
     ReturnTransitionRejected,
     RmaTaken,
@@ -235,7 +234,7 @@ def cancel_return(order_id: str, return_id: str, customer_id: str, ctx: Returns)
     if "exchange" in record:
         raise Conflict(f"the replacement order {record['exchange']['order_id']} of return {return_id} is already on "
                        "its way; please send the items back")
-    change = ReturnChange(status=ReturnStatus.CANCELLED, status_detail=CUSTOMER_DETAIL[ReturnStatus.CANCELLED],
+    change = Change(status=ReturnStatus.CANCELLED, status_detail=CUSTOMER_DETAIL[ReturnStatus.CANCELLED],
                           absent=["exchange"],  # an advance exchange created meanwhile wins
                           events=[timeline_entry(now(), "return_cancelled", "You cancelled the return.")])
     record = _end(record, change, ctx)
@@ -243,7 +242,7 @@ def cancel_return(order_id: str, return_id: str, customer_id: str, ctx: Returns)
     return record
 
 
-def _end(record: ReturnRecord, change: ReturnChange, ctx: Returns,
+def _end(record: ReturnRecord, change: Change, ctx: Returns,
          kept: dict[str, int] | None = None) -> ReturnRecord:
     """Move the return on and give the order back the units it held, less ``kept`` (what came back), together."""
     kept = kept or {}
@@ -292,7 +291,7 @@ def register_parcel(order_id: str, return_id: str, customer_id: str | None, carr
         lookup = ctx.orders.tracking_lookup(tracking_number)
     if lookup is not None and lookup.get("return_id") != return_id:
         raise Conflict(f"tracking_number {tracking_number} is already used by another parcel")
-    change = ReturnChange(sets={"parcel": {"carrier": carrier, "tracking_number": tracking_number,
+    change = Change(sets={"parcel": {"carrier": carrier, "tracking_number": tracking_number,
                                            "registered_at": iso(now())}},
                           expect_in={"status": [ReturnStatus.APPROVED.value, ReturnStatus.IN_TRANSIT.value]},
                           absent=["parcel"],
@@ -318,7 +317,7 @@ def parcel_update(return_id: str, tracking_status: str | None, occurred_at: str 
     parcel = record.get("parcel")
     if parcel is None or tracking_status is None or parcel.get("tracking_status") == tracking_status:
         return "stale"
-    change = ReturnChange(sets={"parcel.tracking_status": tracking_status,
+    change = Change(sets={"parcel.tracking_status": tracking_status,
                                 "parcel.status_at": occurred_at or iso(now())},
                           expect={"updated_at": record["updated_at"]})
     moving = record["status"] == ReturnStatus.APPROVED and tracking_status in _MOVING
@@ -354,7 +353,7 @@ def decide(record: ReturnRecord, decision: Literal["approve", "reject"], note: s
     at = now()
     approval = {"decision": decision, "by": who, "note": note, "at": iso(at)}
     if decision == "approve":
-        change = ReturnChange(status=ReturnStatus.APPROVED, status_detail=CUSTOMER_DETAIL[ReturnStatus.APPROVED],
+        change = Change(status=ReturnStatus.APPROVED, status_detail=CUSTOMER_DETAIL[ReturnStatus.APPROVED],
                               sets={"approval": approval, "ship_by": ship_by(at, ctx.policy)},
                               events=[timeline_entry(at, "return_approved", "Return approved" + (
                                   " automatically under the return policy." if who == "policy" else "."))])
@@ -363,7 +362,7 @@ def decide(record: ReturnRecord, decision: Literal["approve", "reject"], note: s
         except ReturnTransitionRejected as rejected:
             raise Conflict(f"return {record['return_id']} is {rejected.record['status']}") from None
     else:
-        change = ReturnChange(status=ReturnStatus.REJECTED, status_detail=CUSTOMER_DETAIL[ReturnStatus.REJECTED],
+        change = Change(status=ReturnStatus.REJECTED, status_detail=CUSTOMER_DETAIL[ReturnStatus.REJECTED],
                               sets={"approval": approval},
                               events=[timeline_entry(at, "return_rejected", f"Return rejected: {note}")])
         record = _end(record, change, ctx)
@@ -422,7 +421,7 @@ def receive(return_id: str, lines: list[ReceivedUnits], warehouse: str | None, w
                                     order_id=record["order_id"], by=by)
     refund = settled_refund(record, came) if record["resolution"] == "refund" else 0
     count = sum(came.values())
-    change = ReturnChange(status=ReturnStatus.RECEIVED, status_detail=CUSTOMER_DETAIL[ReturnStatus.RECEIVED],
+    change = Change(status=ReturnStatus.RECEIVED, status_detail=CUSTOMER_DETAIL[ReturnStatus.RECEIVED],
                           sets={"received": received, "refund_amount": refund},
                           events=[timeline_entry(now(), "return_received",
                                                  f"{count} item{'s' if count != 1 else ''} received.")])
@@ -456,7 +455,7 @@ def retry(return_id: str, who: str, ctx: Returns) -> ReturnRecord:
     token = record.get("park_task_token")
     if not token:
         raise Conflict(f"return {return_id} is not held for a technical problem")
-    change = ReturnChange(removes=["park_task_token", "technical_hold"], expect={"park_task_token": token},
+    change = Change(removes=["park_task_token", "technical_hold"], expect={"park_task_token": token},
                           events=[timeline_entry(now(), "technical_hold_released", f"Resumed by {who}.")])
     try:
         record = ctx.returns.apply(return_id, change)

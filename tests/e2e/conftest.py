@@ -98,6 +98,17 @@ def timed_stack(tmp_path_factory):
         yield stack
 
 
+@pytest.fixture
+def faults(local_stack):
+    """The running stack's fault book, cleared before and after the test."""
+    from local.faults import FaultBook
+
+    book = FaultBook(local_stack.config["faults_file"])
+    book.clear()
+    yield book
+    book.clear()
+
+
 @pytest.fixture(scope="module")
 def api(local_stack):
     return Api(local_stack)

@@ -6,17 +6,7 @@ import time
 
 import pytest
 
-from local.faults import FaultBook
-
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def faults(local_stack):
-    book = FaultBook(local_stack.config["faults_file"])
-    book.clear()
-    yield book
-    book.clear()
 
 
 def _wait_for(api, token, order_id, predicate, timeout=60):

@@ -286,16 +286,6 @@ def test_two_returns_of_the_last_unit_at_once_make_one_and_a_cancelled_return_gi
     assert other.status_code == 404  # another customer sees nothing of it
 
 
-@pytest.fixture
-def faults(local_stack):
-    from local.faults import FaultBook
-
-    book = FaultBook(local_stack.config["faults_file"])
-    book.clear()
-    yield book
-    book.clear()
-
-
 def test_a_settling_step_that_fails_after_refunding_is_retried_then_parked_and_refunds_once(api, rita, faults):
     sku = product(api)
     order_id = delivered(api, rita, sku, quantity=2)["order_id"]

@@ -9,7 +9,7 @@ import pytest
 
 from oms.adapters.orders_repo import Change, OrdersRepository
 from oms.adapters.payment_gateway import SandboxGateway
-from oms.adapters.returns_repo import ReturnChange, ReturnsRepository
+from oms.adapters.returns_repo import ReturnsRepository
 from oms.domain.errors import PaymentGatewayError, ReturnCancelled
 from oms.logic import refunds
 from tests.handlers.conftest import api_event, call
@@ -73,7 +73,7 @@ def test_settling_again_after_a_crash_refunds_once(stack, context):
     assert status == 200 and received["refund_amount"] == 2500, received
     _step(stack, context, "settle", rma)
     # As if the step had crashed after refunding but before its write was seen: it runs again.
-    ReturnsRepository(stack.env("returns", "RETURNS_TABLE")).apply(rma, ReturnChange(sets={"status": "RECEIVED"}))
+    ReturnsRepository(stack.env("returns", "RETURNS_TABLE")).apply(rma, Change(sets={"status": "RECEIVED"}))
     _step(stack, context, "settle", rma)
     _step(stack, context, "settle", rma)
     settled = order(stack, order_id)
