@@ -6,6 +6,7 @@ values given on the command line arrive as strings, so every setting is coerced 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -102,55 +103,42 @@ def _email(key: str, value: Any) -> str:
     return text
 
 
-def _cancellation_policy(path: str) -> str:
-    """Load and validate the cancellation policy file (relative to the repository); a bad policy fails synth
-    with the field named."""
+def _policy(key: str, kind: str, path: str, load: Callable[[str], Any]) -> Any:
+    """Load and validate a policy file (relative to the repository) with ``load``; a bad policy fails synth with
+    the field named."""
     from pydantic import ValidationError
-
-    from oms.domain.cancellation import load_policy
 
     file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
     try:
-        return load_policy(file.read_text()).to_json()
+        return load(file.read_text())
     except OSError as exc:
-        raise ConfigError(f"context 'cancellationPolicy': cannot read {file}: {exc}") from exc
+        raise ConfigError(f"context {key!r}: cannot read {file}: {exc}") from exc
     except (ValidationError, ValueError) as exc:
-        raise ConfigError(f"context 'cancellationPolicy': {file} is not a valid cancellation policy: {exc}") from exc
+        raise ConfigError(f"context {key!r}: {file} is not a valid {kind} policy: {exc}") from exc
+
+
+def _cancellation_policy(path: str) -> str:
+    from oms.domain.cancellation import load_policy
+
+    return str(_policy("cancellationPolicy", "cancellation", path, load_policy).to_json())
 
 
 def _return_policy(path: str) -> str:
-    """Load and validate the return policy; a bad policy fails synth with the field named."""
-    from pydantic import ValidationError
-
     from oms.domain.return_policy import load_policy
 
-    file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
-    try:
-        return load_policy(file.read_text()).to_json()
-    except OSError as exc:
-        raise ConfigError(f"context 'returnPolicy': cannot read {file}: {exc}") from exc
-    except (ValidationError, ValueError) as exc:
-        raise ConfigError(f"context 'returnPolicy': {file} is not a valid return policy: {exc}") from exc
+    return str(_policy("returnPolicy", "return", path, load_policy).to_json())
 
 
 def _notification_policy(path: str) -> str:
     """Load and validate the notification policy, and check every event has a template in every locale it
     requires: a missing template fails synth, not a customer's message."""
-    from pydantic import ValidationError
-
     from oms.domain.notification_policy import load_policy, missing_templates
 
-    file = Path(path) if Path(path).is_absolute() else REPO_ROOT / path
-    try:
-        policy = load_policy(file.read_text())
-    except OSError as exc:
-        raise ConfigError(f"context 'notificationPolicy': cannot read {file}: {exc}") from exc
-    except (ValidationError, ValueError) as exc:
-        raise ConfigError(f"context 'notificationPolicy': {file} is not a valid notification policy: {exc}") from exc
+    policy = _policy("notificationPolicy", "notification", path, load_policy)
     missing = missing_templates(policy)
     if missing:
         raise ConfigError(f"context 'notificationPolicy': templates missing under oms/templates/messages: {missing}")
-    return policy.to_json()
+    return str(policy.to_json())
 
 
 def _warehouse_locations(value: str, warehouses: tuple[str, ...]) -> tuple[str, ...]:

@@ -16,13 +16,7 @@ class DataStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
 
         self.orders = self._table("Orders", partition_key="order_id")
-        for index_name, partition_key in (("by_customer", "customer_id"), ("by_status", "status")):
-            self.orders.add_global_secondary_index(
-                index_name=index_name,
-                partition_key=dynamodb.Attribute(name=partition_key, type=S),
-                sort_key=dynamodb.Attribute(name="created_key", type=S),
-                projection_type=dynamodb.ProjectionType.ALL,
-            )
+        _by_time(self.orders, by_customer="customer_id", by_status="status")
         self.catalog = self._table("Catalog", partition_key="sku")
         self.inventory = self._table("Inventory", partition_key="sku", sort_key="warehouse")
         # Every change to a stock row, written in the same transaction (oms/adapters/inventory_repo.py).
@@ -37,13 +31,7 @@ class DataStack(Stack):
         self.suppressions = self._table("Suppressions", partition_key="email")
         # Returns (RMAs), and the Idempotency-Key claims that created them (items without a status: no index).
         self.returns = self._table("Returns", partition_key="return_id")
-        for index_name, partition_key in (("by_order", "order_id"), ("by_status", "status")):
-            self.returns.add_global_secondary_index(
-                index_name=index_name,
-                partition_key=dynamodb.Attribute(name=partition_key, type=S),
-                sort_key=dynamodb.Attribute(name="created_key", type=S),
-                projection_type=dynamodb.ProjectionType.ALL,
-            )
+        _by_time(self.returns, by_order="order_id", by_status="status")
         # Carrier events as received (30 days) and those parked until their shipment exists (24 hours).
         self.tracking_events = self._table("TrackingEvents", partition_key="pk", sort_key="sk",
                                            time_to_live_attribute="expires_at")
@@ -69,4 +57,15 @@ class DataStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
             deletion_protection=True,
             time_to_live_attribute=time_to_live_attribute,
+        )
+
+
+def _by_time(table: dynamodb.Table, **indexes: str) -> None:
+    """Global secondary indexes ``name -> partition key``, each sorted by ``created_key`` (time, then id)."""
+    for index_name, partition_key in indexes.items():
+        table.add_global_secondary_index(
+            index_name=index_name,
+            partition_key=dynamodb.Attribute(name=partition_key, type=S),
+            sort_key=dynamodb.Attribute(name="created_key", type=S),
+            projection_type=dynamodb.ProjectionType.ALL,
         )

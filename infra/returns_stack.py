@@ -44,15 +44,12 @@ from infra.nag import (
     acknowledge_table_indexes,
     depend_only_on_default_policy,
 )
-from infra.workflow_stack import WorkflowStack
-from oms.contract import DEFECT_RETRY, RETRY, RETRYABLE, TASK_TIMEOUT_SECONDS, Error, RetryPolicy, ReturnAction
+from infra.workflow_stack import ALL, RETRYABLE, RETRYABLE_IN_WAITS, TIMEOUT, WorkflowStack
+from oms.contract import DEFECT_RETRY, RETRY, TASK_TIMEOUT_SECONDS, Error, RetryPolicy, ReturnAction
 from oms.domain.return_policy import load_policy
 
 JsonPath = sfn.JsonPath
-ALL = [sfn.Errors.ALL]
-TIMEOUT = [sfn.Errors.TIMEOUT]
 CANCELLED = [Error.RETURN_CANCELLED.value]
-RETRYABLE_IN_WAITS = [e for e in RETRYABLE if e != sfn.Errors.TIMEOUT]
 
 
 class ReturnsStack(Stack):
@@ -99,7 +96,7 @@ class ReturnsStack(Stack):
             payload_response_only=True, result_path=result_path, retry_on_service_exceptions=False,
             task_timeout=sfn.Timeout.duration(Duration.seconds(TASK_TIMEOUT_SECONDS)))
         task.add_retry(errors=CANCELLED, max_attempts=0)
-        self._retry(task, list(RETRYABLE), RETRY)
+        self._retry(task, RETRYABLE, RETRY)
         self._retry(task, ALL, DEFECT_RETRY)
         return task
 
