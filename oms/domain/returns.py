@@ -368,12 +368,20 @@ def message_context(record: ReturnRecord, policy: ReturnPolicy) -> dict[str, Any
     """What a return email's template sees as ``rma``."""
     names = {line["sku"]: line["name"] for line in record["lines"]}
     exchange = record.get("exchange")
+    restocking, label = record["restocking_fee"], record["return_shipping_fee"]
+    if "received" in record:  # the fees charged on what came back (pro rata), not the quote's
+        came: dict[str, int] = {}
+        for r in record["received"]:
+            came[r["sku"]] = came.get(r["sku"], 0) + r["quantity"]
+        restocking = sum(line["restocking_fee"] * min(came.get(line["sku"], 0), line["quantity"]) // line["quantity"]
+                         for line in record["lines"])
+        label = label if came else 0
     return {
         "return_id": record["return_id"], "status": record["status"], "resolution": record["resolution"],
         "lines": [{"sku": line["sku"], "name": line["name"], "quantity": line["quantity"], "reason": line["reason"]}
                   for line in record["lines"]],
-        "refund_estimate": record["refund_estimate"], "restocking_fee": record["restocking_fee"],
-        "return_shipping_fee": record["return_shipping_fee"], "label_free": record["label_free"],
+        "refund_estimate": record["refund_estimate"], "restocking_fee": restocking,
+        "return_shipping_fee": label, "label_free": record["label_free"],
         "refund_amount": record.get("refund_amount", 0), "ship_by": record.get("ship_by", ""),
         "return_address": {"line2": "", "region": "", **_address(policy)},
         "review_note": record.get("approval", {}).get("note", "") if record["status"] == ReturnStatus.REJECTED else "",

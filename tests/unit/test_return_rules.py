@@ -452,3 +452,17 @@ def test_a_return_only_moves_within_its_own_status_set():
         assert all(type(source) is ReturnStatus for source in allowed_sources(status))
     assert allowed_sources(R.CANCELLED) == {R.REQUESTED, R.APPROVED}
     assert allowed_sources(R.RECEIVED) == {R.APPROVED, R.IN_TRANSIT}
+
+
+def test_the_refund_email_names_the_fees_charged_on_what_came_back_not_the_quote():
+    from oms.domain.returns import message_context
+
+    line = {"sku": "A", "name": "A", "quantity": 2, "reason": "NO_LONGER_NEEDED", "unit_price": 2000, "value": 4000,
+            "restocking_fee": 400}
+    record: Any = {"return_id": "RMA-ABC123", "status": ReturnStatus.REFUNDED, "resolution": "refund",
+                   "lines": [line], "refund_estimate": 3100, "restocking_fee": 400, "return_shipping_fee": 500,
+                   "label_free": False, "advance_exchange": False, "refund_amount": 1300,
+                   "received": [{"sku": "A", "quantity": 1, "condition": "RESELLABLE", "warehouse": "wh-east"}]}
+    rma = message_context(record, POLICY)
+    assert (rma["restocking_fee"], rma["return_shipping_fee"], rma["refund_amount"]) == (200, 500, 1300)
+    assert 2000 - rma["restocking_fee"] - rma["return_shipping_fee"] == rma["refund_amount"]
