@@ -87,6 +87,15 @@ def local_stack(tmp_path_factory):
         yield stack
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test`` runs two workers, ``--dist loadgroup``) every end-to-end test runs in one
+    worker, so the session's local stacks start once; the other worker runs the in-process tests meanwhile."""
+    e2e = Path(__file__).resolve().parent
+    for item in items:
+        if e2e in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
 #: Wait timers scaled (as retry waits are): 3e-5 makes an hour about 0.1 s, a day 2.6 s and two weeks 36 s.
 TIMER_SCALE = "0.00003"
 
