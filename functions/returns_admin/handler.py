@@ -83,7 +83,7 @@ def list_returns(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Any:
     d = deps()
-    items, next_cursor = returns.in_status(status, limit, cursor, d.ctx)
+    items, next_cursor = d.ctx.returns.in_status(status, limit, cursor)
     page: ReturnPage = {"returns": [ops_view(r, d.ctx.policy) for r in items], "next_cursor": next_cursor}
     return page
 

@@ -66,7 +66,7 @@ class ReturnsRepository:
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
-            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            reasons = _failed_conditions(error)
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 taken = self.claim(claim)
                 if taken is not None:
@@ -148,7 +148,7 @@ class ReturnsRepository:
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
-            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            reasons = _failed_conditions(error)
             if reasons and reasons[-1] == "ConditionalCheckFailed":
                 raise ReturnTransitionRejected(self.require(return_id)) from error
             raise Conflict("the stock or the order changed meanwhile; repeat the request") from error
@@ -158,3 +158,8 @@ class ReturnsRepository:
 def _params(change: Change) -> dict[str, Any]:
     """A return's change as UpdateItem parameters (status conditions from the same table as orders')."""
     return change.to_update(datetime.now(UTC), key="return_id").params()
+
+
+def _failed_conditions(error: ClientError) -> list[str | None]:
+    """Each transaction item's cancellation code (``ConditionalCheckFailed`` for the ones whose condition failed)."""
+    return [r.get("Code") for r in error.response.get("CancellationReasons", [])]

@@ -274,12 +274,11 @@ def _stop_waiting(record: ReturnRecord, ctx: Returns, *, cancelled: bool = False
                 ctx.workflow.resume(waiting, output or {})
 
 
-def register_parcel(order_id: str, return_id: str, customer_id: str | None, carrier: str, tracking_number: str,
+def register_parcel(order_id: str, return_id: str, customer_id: str, carrier: str, tracking_number: str,
                     ctx: Returns) -> ReturnRecord:
     """The parcel's carrier and tracking number: carrier events for it move the return to IN_TRANSIT (and a
     registered parcel is never expired unsent). Repeating it is safe."""
-    record = (owned_return(order_id, return_id, customer_id, ctx) if customer_id is not None
-              else ctx.returns.require(return_id))
+    record = owned_return(order_id, return_id, customer_id, ctx)
     parcel = record.get("parcel")
     if parcel is not None and parcel["tracking_number"] == tracking_number:
         return record
@@ -442,11 +441,6 @@ def receive(return_id: str, lines: list[ReceivedUnits], warehouse: str | None, w
 def _shipped_from(order: Order, sku: str, warehouses: tuple[str, ...]) -> str:
     shipped = [a["warehouse"] for a in allocations(order) if a["sku"] == sku and a.get("shipped")]
     return shipped[0] if shipped else warehouses[0]
-
-
-def in_status(status: ReturnStatus, limit: int, cursor: str | None,
-              ctx: Returns) -> tuple[list[ReturnRecord], str | None]:
-    return ctx.returns.in_status(status, limit, cursor)
 
 
 def retry(return_id: str, who: str, ctx: Returns) -> ReturnRecord:

@@ -13,7 +13,7 @@ from infra.config import DEFAULT_CONTEXT, REPO_ROOT, ConfigError, OmsConfig
 from oms.contract import DEFECT_RETRY, RETRY, TASK_TIMEOUT_SECONDS
 from oms.domain.return_policy import load_policy
 from tests.infra.conftest import Synthesized
-from tests.infra.test_workflow import _catcher, _placeholder, _retrier, _successors
+from tests.infra.test_workflow import _catcher, _retrier, _successors, asl_of
 
 POLICY = load_policy((REPO_ROOT / str(DEFAULT_CONTEXT["returnPolicy"])).read_text())
 
@@ -32,11 +32,7 @@ def machine(synthesized: Synthesized) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def asl(machine: dict[str, Any]) -> dict[str, Any]:
-    definition = machine["Properties"]["DefinitionString"]
-    if isinstance(definition, dict):
-        separator, parts = definition["Fn::Join"]
-        definition = separator.join(_placeholder(p) for p in parts)
-    return json.loads(definition)
+    return asl_of(machine)
 
 
 @pytest.fixture(scope="module")

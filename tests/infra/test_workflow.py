@@ -24,14 +24,19 @@ def _placeholder(part: Any) -> str:
     raise AssertionError(f"unexpected intrinsic in the definition: {part}")
 
 
-@pytest.fixture(scope="module")
-def asl(synthesized: Synthesized) -> dict[str, Any]:
-    (machine,) = synthesized.resources("OmsWorkflow", "AWS::StepFunctions::StateMachine").values()
+def asl_of(machine: dict[str, Any]) -> dict[str, Any]:
+    """A synthesized state machine's definition (its Fn::Join resolved with placeholder ARNs) as ASL."""
     definition = machine["Properties"]["DefinitionString"]
     if isinstance(definition, dict):
         separator, parts = definition["Fn::Join"]
         definition = separator.join(_placeholder(p) for p in parts)
-    return json.loads(definition)
+    return dict(json.loads(definition))
+
+
+@pytest.fixture(scope="module")
+def asl(synthesized: Synthesized) -> dict[str, Any]:
+    (machine,) = synthesized.resources("OmsWorkflow", "AWS::StepFunctions::StateMachine").values()
+    return asl_of(machine)
 
 
 @pytest.fixture(scope="module")
