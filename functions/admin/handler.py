@@ -27,7 +27,7 @@ from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
 from oms.domain.cancellation import load_policy
 from oms.domain.catalog import MovementPage, Product, StockLevels
-from oms.domain.errors import NotFound, ValidationFailed
+from oms.domain.errors import NotFound
 from oms.domain.ledger import PaymentEntry, payment_entries
 from oms.domain.models import (
     SKU_PATTERN,
@@ -41,6 +41,7 @@ from oms.domain.models import (
 )
 from oms.domain.order import ORDER_ID_PATTERN, OpsOrderPage, OpsOrderView, ops_view
 from oms.domain.status import OrderStatus
+from oms.domain.stock import check_warehouse
 from oms.domain.suppression import Suppression, SuppressionPage
 from oms.logic import catalog as catalog_logic
 from oms.logic import refunds
@@ -212,9 +213,7 @@ def review(order_id: OrderId, decision: ReviewRequest) -> Any:
 @tracer.capture_method
 def create_shipment(order_id: OrderId, shipment: ShipmentRequest) -> Response[Any]:
     d = deps()
-    if shipment.warehouse is not None and shipment.warehouse not in d.warehouses:
-        raise ValidationFailed("warehouse", f"unknown warehouse {shipment.warehouse!r}; known: "
-                                            f"{', '.join(d.warehouses)}")
+    check_warehouse(shipment.warehouse, d.warehouses)
     command = ShipmentCommand(
         carrier=shipment.carrier, tracking_number=shipment.tracking_number, warehouse=shipment.warehouse,
         lines=[(line.sku, line.quantity) for line in shipment.lines] if shipment.lines else None,

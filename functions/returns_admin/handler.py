@@ -20,11 +20,11 @@ from oms.adapters.secrets import secret
 from oms.adapters.workflow import Workflow
 from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
-from oms.domain.errors import ValidationFailed
 from oms.domain.models import ReceiveRequest, ReviewRequest
 from oms.domain.return_policy import load_policy
 from oms.domain.returns import RMA_PATTERN, OpsReturnView, ReturnPage, ops_view
 from oms.domain.status import ReturnStatus
+from oms.domain.stock import check_warehouse
 from oms.logic import returns
 from oms.logic.returns import ReceivedUnits, Returns
 from oms.settings import ReturnsAdminSettings
@@ -120,9 +120,7 @@ def review(return_id: ReturnId, decision: ReviewRequest) -> Any:
 @tracer.capture_method
 def receive(return_id: ReturnId, receipt: ReceiveRequest) -> Any:
     d = deps()
-    if receipt.warehouse is not None and receipt.warehouse not in d.env.warehouses:
-        raise ValidationFailed("warehouse", f"unknown warehouse {receipt.warehouse!r}; known: "
-                                            f"{', '.join(d.env.warehouses)}")
+    check_warehouse(receipt.warehouse, d.env.warehouses)
     lines = [ReceivedUnits(line.sku, line.quantity, line.condition) for line in receipt.lines]
     record = returns.receive(return_id, lines, receipt.warehouse, app.caller.name, d.ctx, d.inventory,
                              d.env.warehouses)

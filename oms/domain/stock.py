@@ -225,3 +225,11 @@ def parse_locations(specs: tuple[str, ...] | list[str]) -> list[Warehouse]:
     if len(set(names)) != len(names):
         raise ValueError("a warehouse is listed twice")
     return warehouses
+
+
+def check_warehouse(name: str | None, warehouses: tuple[str, ...]) -> None:
+    """``ValidationFailed`` naming ``warehouse`` unless ``name`` (when given) is one of ``warehouses``."""
+    from oms.domain.errors import ValidationFailed
+
+    if name is not None and name not in warehouses:
+        raise ValidationFailed("warehouse", f"unknown warehouse {name!r}; known: {', '.join(warehouses)}")

@@ -11,10 +11,10 @@ from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
 from oms.domain.catalog import MovementPage, Product, StockLevels
-from oms.domain.errors import NotFound, TransientError, ValidationFailed
+from oms.domain.errors import NotFound, TransientError
 from oms.domain.models import InventoryRequest, ProductRequest, ReceiptRequest
 from oms.domain.order import fingerprint
-from oms.domain.stock import IncomingBatch, shrink_incoming
+from oms.domain.stock import IncomingBatch, check_warehouse, shrink_incoming
 from oms.logic import backorders
 from oms.logic.low_stock import LowStock
 
@@ -48,8 +48,7 @@ def put_product(sku: str, request: ProductRequest, catalog: CatalogRepository) -
 
 
 def _check(sku: str, warehouse: str, ctx: StockContext) -> None:
-    if warehouse not in ctx.warehouses:
-        raise ValidationFailed("warehouse", f"unknown warehouse {warehouse!r}; known: {', '.join(ctx.warehouses)}")
+    check_warehouse(warehouse, ctx.warehouses)
     if ctx.catalog.get(sku) is None:
         raise NotFound(f"sku {sku!r} is not in the catalog; PUT /admin/products/{sku} first")
 

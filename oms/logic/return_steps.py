@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.payment_gateway import PaymentGateway
 from oms.adapters.returns_repo import ReturnTransitionRejected
@@ -248,7 +249,8 @@ def settle(return_id: str, ctx: Returns, settlement: Settlement) -> Result:
             idempotency_key=f"return:{return_id}", reason=f"Return {return_id}", amount=amount,
             lines=tuple(sorted(came.items())) if record["resolution"] == "refund" else (),
             who="returns", notify=False)
-        refunds.refund(record["order_id"], command, ctx.orders, settlement.gateway, _no_messages())
+        assert ctx.notifications is not None, "the return steps publish their messages"
+        refunds.refund(record["order_id"], command, ctx.orders, settlement.gateway, ctx.notifications)
     status = ReturnStatus.REFUNDED if record["resolution"] == "refund" else ReturnStatus.EXCHANGED
     detail = (f"Refund of {format_minor(amount, record['currency'])} issued." if status == ReturnStatus.REFUNDED
               else "Exchange completed.")
@@ -265,17 +267,6 @@ def settle(return_id: str, ctx: Returns, settlement: Settlement) -> Result:
         raise TransientError(str(changed)) from None
     _publish(record, "return_refunded" if status == ReturnStatus.REFUNDED else "return_exchanged", ctx)
     return {"status": record["status"], "refunded": amount}
-
-
-class _NoMessages:
-    """A return's refund is told by the return's own email, not the generic refund one."""
-
-    def publish(self, order_id: str, event: str, *, ref: str = "") -> None:
-        return None
-
-
-def _no_messages() -> Any:
-    return _NoMessages()
 
 
 def _returned(order: Order, came: dict[str, int]) -> Change:
@@ -325,7 +316,7 @@ def park(return_id: str, token: str, failure: dict[str, Any], ctx: Returns) -> R
 
 
 def refund_unfulfilled_replacement(replacement: Order, ctx_orders: OrdersRepository, gateway: PaymentGateway,
-                                   queue: Any, alerts: Any) -> int:
+                                   queue: NotificationQueue, alerts: OpsAlerts) -> int:
     """A replacement order closed without shipping (sold out, declined, cancelled): the customer sent items back and
     got nothing for them, so the credit it used is refunded on the original order (once: the ledger key names the
     return), and ops are told."""
