@@ -36,6 +36,26 @@ may not be used again"), and attaching it after a payment is allowed when that p
   ``customer``, ``payment_method`` and ``off_session=true``; a card that now wants authentication is declined
   (``authentication_required``), like any other decline. The caller voids the old hold.
 
+Saved cards (https://docs.stripe.com/api/customers/create, https://docs.stripe.com/api/payment_methods/create,
+https://docs.stripe.com/api/payment_methods/attach, https://docs.stripe.com/api/payment_methods/detach):
+
+- ``create_customer``: ``POST /v1/customers`` with only ``metadata[oms_customer_id]`` (no email, no name).
+- ``save_card``: ``POST /v1/payment_methods`` (``type=card``, ``card[token]``; skipped for a ``pm_`` id), then
+  ``POST /v1/payment_methods/:id/attach``, with the keys ``<key>:payment_method`` and ``<key>:attach``, so a retry
+  with the same key answers the same PaymentMethod. Stripe's declining test cards cannot be attached to a Customer:
+  the attach answers the decline (``card_declined``, with its decline code) and the card stays unsaved;
+  ``tok_chargeCustomerFail`` attaches and declines when charged (https://docs.stripe.com/testing). Stripe
+  recommends a SetupIntent for cards that will be charged later; a plain attach does not optimize the card for
+  future use, so later declines are a little more likely.
+- ``authorize(customer=...)``: the PaymentIntent takes ``customer`` and ``payment_method`` (no
+  ``payment_method_data``, no ``setup_future_usage``: the card is already saved). Stripe refuses a PaymentMethod the
+  Customer does not have, another Customer's or one detached since ("The customer does not have a payment method
+  with the ID ..."; a detached one "may not be used again"): a ``PaymentDeclined``. ``reauthorize`` finds the card
+  already attached and reuses its Customer (and is refused the same way once the card is detached).
+- ``detach_card``: ``POST /v1/payment_methods/:id/detach``. Stripe answers an error for a PaymentMethod that is not
+  attached ("... not attached to a customer so detachment is impossible", no error code) or unknown
+  (``resource_missing``); the gateway reads the PaymentMethod to tell those (done) from a real failure.
+
 Idempotency: every mutating request carries a Stripe ``Idempotency-Key``: the caller's key, so a retry of the step
 (and the SDK's own retries, which reuse the key) gets Stripe's saved answer instead of a second PaymentIntent or
 refund; the re-authorization's extra requests add ``:customer`` / ``:attach``. Stripe saves the first answer for a
@@ -58,13 +78,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from oms.adapters.payment_gateway import Authorization, AuthorizationStatus
+from oms.adapters.payment_gateway import Authorization, AuthorizationStatus, SavedCard
 from oms.domain.errors import PaymentDeclined, PaymentGatewayError
 
 #: The PaymentIntent metadata key that holds the caller's idempotency key (what ``find_authorization`` searches).
 METADATA_KEY = "oms_idempotency_key"
 #: The metadata key that names the PaymentIntent a re-authorization replaced.
 REAUTHORIZES_KEY = "oms_reauthorizes"
+#: The Customer metadata key that holds our customer id (``create_customer``'s ``reference``).
+CUSTOMER_KEY = "oms_customer_id"
 _STATUSES: dict[str, AuthorizationStatus] = {
     "requires_capture": "requires_capture", "succeeded": "succeeded", "canceled": "canceled",
 }
@@ -94,21 +116,60 @@ class StripeGateway:
         )
         self._v1: Any = self._client.v1
 
-    def authorize(self, *, token: str, amount: int, currency: str, idempotency_key: str) -> str:
+    def authorize(self, *, token: str, amount: int, currency: str, idempotency_key: str,
+                  customer: str | None = None) -> str:
+        """A one-time card token (``payment_method_data``, set up for a later re-authorization), or with
+        ``customer`` a PaymentMethod saved for that Customer (``customer`` + ``payment_method``)."""
+        card: dict[str, Any] = (
+            {"payment_method_data": {"type": "card", "card": {"token": token}}, "setup_future_usage": "off_session"}
+            if customer is None else {"customer": customer, "payment_method": token})
         intent = self._call(self._v1.payment_intents.create, {
             "amount": amount,
             "currency": currency.lower(),
             "capture_method": "manual",
             "confirm": True,
             "payment_method_types": ["card"],
-            "payment_method_data": {"type": "card", "card": {"token": token}},
-            "setup_future_usage": "off_session",
+            **card,
             "error_on_requires_action": True,
             # Split orders capture each parcel's share as it ships (where the card and account allow it).
             "payment_method_options": {"card": {"request_multicapture": "if_available"}},
             "metadata": {METADATA_KEY: idempotency_key},
         }, key=idempotency_key)
         return _held(intent)
+
+    def create_customer(self, *, reference: str, idempotency_key: str) -> str:
+        """``POST /v1/customers`` with our customer id in the metadata, nothing else about the person."""
+        customer = self._call(self._v1.customers.create, {"metadata": {CUSTOMER_KEY: reference}},
+                              key=idempotency_key)
+        return str(customer.id)
+
+    def save_card(self, *, customer: str, token: str, idempotency_key: str) -> SavedCard:
+        """Create the PaymentMethod from the token (unless it is one already), then attach it to ``customer``."""
+        method_id = token
+        if not token.startswith("pm_"):
+            method_id = self._call(self._v1.payment_methods.create, {"type": "card", "card": {"token": token}},
+                                   key=f"{idempotency_key}:payment_method").id
+        method = self._call(self._v1.payment_methods.attach, method_id, {"customer": customer},
+                            key=f"{idempotency_key}:attach")
+        card = method.card
+        return {"payment_method_id": str(method.id), "brand": str(card.brand), "last4": str(card.last4),
+                "exp_month": int(card.exp_month), "exp_year": int(card.exp_year)}
+
+    def detach_card(self, *, payment_method_id: str) -> None:
+        """``POST /v1/payment_methods/:id/detach``; one that is unknown or attached to nobody is already done."""
+        try:
+            self._call(self._v1.payment_methods.detach, payment_method_id, {})
+        except PaymentDeclined as refused:
+            if refused.code == "resource_missing":
+                return
+            try:
+                method = self._call(self._v1.payment_methods.retrieve, payment_method_id)
+            except PaymentDeclined as missing:
+                if missing.code == "resource_missing":
+                    return
+                raise
+            if _id_of(method.customer) is not None:
+                raise refused
 
     def capture(self, *, authorization_id: str, amount: int, idempotency_key: str, final: bool = True) -> str:
         params: dict[str, Any] = {"amount_to_capture": amount}

@@ -12,13 +12,17 @@ What it implements (form-encoded requests, as the SDK sends them; JSON answers):
   ``limit``, ``starting_after``), ``GET /v1/payment_intents/search`` (``metadata['k']:'v'`` and ``status:'v'``
   clauses joined by ``AND``), ``POST /v1/payment_intents/:id/capture`` (``amount_to_capture``; the rest is
   released), ``POST /v1/payment_intents/:id/cancel``, ``POST /v1/refunds`` (``charge`` or ``payment_intent``,
-  ``amount``), ``POST /v1/customers``, ``POST /v1/payment_methods/:id/attach``.
+  ``amount``), ``POST /v1/customers``, ``POST /v1/payment_methods`` (``type=card``, ``card[token]``),
+  ``GET /v1/payment_methods/:id``, ``POST /v1/payment_methods/:id/attach``, ``POST /v1/payment_methods/:id/detach``.
 - Test tokens (https://docs.stripe.com/testing): the brand tokens (``tok_visa``, ...) approve;
   ``tok_chargeDeclined*`` and the lost/stolen ones decline with ``card_error`` (HTTP 402) and Stripe's
   ``code``/``decline_code``; ``tok_chargeDeclinedProcessingError`` fails with ``code=processing_error``;
-  ``tok_chargeCustomerFail`` approves until it is charged through a Customer.
+  ``tok_chargeCustomerFail`` approves until it is charged through a Customer. The declining cards cannot be
+  attached to a Customer: the attach answers the card's decline (402) and the PaymentMethod stays unattached.
 - A PaymentMethod not attached to a Customer is good for one PaymentIntent; it can be attached afterwards only if
-  that PaymentIntent had ``setup_future_usage`` (Stripe's rule for reusing payment methods).
+  that PaymentIntent had ``setup_future_usage`` (Stripe's rule for reusing payment methods). A detached one can be
+  neither used nor attached again. A PaymentIntent with ``customer`` takes only a ``payment_method`` attached to
+  that Customer; one attached to a Customer needs that Customer's ``customer``.
 - Idempotency (https://docs.stripe.com/api/idempotent_requests): a POST's ``Idempotency-Key`` saves the status and
   body of the first answer once the endpoint has started (errors included); the same key with the same method, path
   and parameters gets that answer again with ``Idempotent-Replayed: true``; with anything else, a 400
@@ -204,7 +208,8 @@ class FakeStripe:
         self.customers: dict[str, dict[str, Any]] = {}
         self.payment_methods: dict[str, dict[str, Any]] = {}
         self.requests: list[Request] = []
-        self._pm_state: dict[str, dict[str, Any]] = {}  # per PaymentMethod: token, used, set up for future use
+        #: per PaymentMethod: token, used, set up for future use, detached
+        self._pm_state: dict[str, dict[str, Any]] = {}
         self._searchable_at: dict[str, float] = {}
         self._order: list[str] = []  # PaymentIntent ids, oldest first
         self._saved: dict[tuple[str, str], _Saved] = {}
@@ -367,8 +372,14 @@ class FakeStripe:
                             "email": params.get("email"), "livemode": False, "metadata": params.get("metadata", {})}
                 self.customers[customer["id"]] = customer
                 return customer
+            case "POST", ["payment_methods"]:
+                return self._create_payment_method(params)
+            case "GET", ["payment_methods", method_id]:
+                return self._method(method_id)
             case "POST", ["payment_methods", method_id, "attach"]:
                 return self._attach(method_id, params)
+            case "POST", ["payment_methods", method_id, "detach"]:
+                return self._detach(method_id)
         raise invalid(f"Unrecognized request URL ({method}: {path}).", status=404, saved=False)
 
     def _intent(self, intent_id: str) -> dict[str, Any]:
@@ -438,30 +449,40 @@ class FakeStripe:
             if data.get("type") != "card" or not isinstance(data.get("card"), dict):
                 raise invalid("This fake only takes card tokens: payment_method_data[card][token].",
                               param="payment_method_data", saved=False)
-            token = str(data["card"].get("token", ""))
-            if token not in APPROVING_TOKENS and token not in DECLINING_TOKENS:
-                raise missing("token", token, "payment_method_data[card][token]")
-            brand, last4 = APPROVING_TOKENS.get(token, ("visa", "0002"))
-            created_id = new_id("pm")
-            self.payment_methods[created_id] = {
-                "id": created_id, "object": "payment_method", "type": "card", "created": int(time.time()),
-                "customer": None, "livemode": False, "metadata": {}, "billing_details": {},
-                "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034, "funding": "credit",
-                         "country": "US"}}
-            self._pm_state[created_id] = {"token": token, "used": False, "future_usage": False}
-            return created_id
+            return str(self._new_payment_method(data["card"].get("token", ""),
+                                                "payment_method_data[card][token]")["id"])
         method_id = params.get("payment_method")
         if method_id is None:
             return None
         method = self.payment_methods.get(method_id)
         if method is None:
             raise missing("PaymentMethod", method_id, "payment_method")
-        if method["customer"] is not None and method["customer"] != customer:
-            raise invalid(f"The provided PaymentMethod is attached to a Customer ({method['customer']}). You must "
-                          "provide that Customer's ID as the `customer` parameter.", param="payment_method")
+        if customer is not None and method["customer"] != customer:
+            raise invalid(f"The customer does not have a payment method with the ID {method_id}. The payment "
+                          "method must be attached to the customer.", code="resource_missing",
+                          param="payment_method")
+        if method["customer"] is not None and customer is None:
+            raise invalid(f"The `payment_method` parameter supplied {method_id} belongs to the Customer "
+                          f"{method['customer']}. Please include the Customer in the `customer` parameter on the "
+                          "PaymentIntent.", param="payment_method")
         if method["customer"] is None and self._pm_state[method_id]["used"]:
             raise invalid(self._reuse_message(), param="payment_method")
         return str(method_id)
+
+    def _new_payment_method(self, token: Any, param: str) -> dict[str, Any]:
+        """A card PaymentMethod from a test token (``card[token]``), attached to nobody."""
+        token = str(token or "")
+        if token not in APPROVING_TOKENS and token not in DECLINING_TOKENS:
+            raise missing("token", token, param)
+        brand, last4 = APPROVING_TOKENS.get(token, ("visa", "0002"))
+        created_id = new_id("pm")
+        method = self.payment_methods[created_id] = {
+            "id": created_id, "object": "payment_method", "type": "card", "created": int(time.time()),
+            "customer": None, "livemode": False, "metadata": {}, "billing_details": {},
+            "card": {"brand": brand, "last4": last4, "exp_month": 12, "exp_year": 2034, "funding": "credit",
+                     "country": "US"}}
+        self._pm_state[created_id] = {"token": token, "used": False, "future_usage": False, "detached": False}
+        return method
 
     @staticmethod
     def _reuse_message() -> str:
@@ -637,25 +658,58 @@ class FakeStripe:
         self.refunds[refund["id"]] = refund
         return refund
 
-    def _attach(self, method_id: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _create_payment_method(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("type"):
+            raise invalid("Missing required param: type.", code="parameter_missing", param="type", saved=False)
+        if params["type"] != "card" or not isinstance(params.get("card"), dict):
+            raise invalid("This fake only takes card tokens: type=card and card[token].", param="card", saved=False)
+        if params.get("customer"):
+            raise invalid("You cannot attach a PaymentMethod to a Customer during PaymentMethod creation. Please "
+                          "instead create the PaymentMethod and then attach it using the attachment method of the "
+                          "PaymentMethods API.", saved=False)
+        return self._new_payment_method(params["card"].get("token"), "card[token]")
+
+    def _method(self, method_id: str) -> dict[str, Any]:
         method = self.payment_methods.get(method_id)
         if method is None:
             raise missing("PaymentMethod", method_id, "payment_method")
+        return method
+
+    def _attach(self, method_id: str, params: dict[str, Any]) -> dict[str, Any]:
+        method = self._method(method_id)
         customer = params.get("customer")
         if not customer:
             raise invalid("Missing required param: customer.", code="parameter_missing", param="customer",
                           saved=False)
         if customer not in self.customers:
             raise missing("customer", customer, "customer")
+        state = self._pm_state[method_id]
+        declined = DECLINING_TOKENS.get(state["token"])
+        if declined is not None:  # Stripe's declining test cards cannot be attached to a Customer
+            code, decline_code, message = declined
+            error: dict[str, Any] = {"type": "card_error", "code": code, "message": message,
+                                     "doc_url": f"https://docs.stripe.com/error-codes/{code.replace('_', '-')}",
+                                     "payment_method": dict(method)}
+            if decline_code:
+                error["decline_code"] = decline_code
+            raise StripeFailure(402, error)
         if method["customer"] == customer:
             return method
         if method["customer"] is not None:
             raise invalid("The payment method you provided has already been attached to a customer.",
                           param="payment_method")
-        state = self._pm_state[method_id]
-        if state["used"] and not state["future_usage"]:
+        if state["detached"] or (state["used"] and not state["future_usage"]):
             raise invalid(self._reuse_message(), param="payment_method")
         method["customer"] = customer
+        return method
+
+    def _detach(self, method_id: str) -> dict[str, Any]:
+        method = self._method(method_id)
+        if method["customer"] is None:  # Stripe sends this one without a code
+            raise invalid("The payment method you provided is not attached to a customer so detachment is "
+                          "impossible.")
+        method["customer"] = None
+        self._pm_state[method_id].update(detached=True, used=True)
         return method
 
 

@@ -386,6 +386,203 @@ def test_stripe_refuses_a_second_payment_on_an_unattached_payment_method(fake: F
                                           "payment_method": first.payment_method, "off_session": True})
 
 
+# --- saved cards ----------------------------------------------------------------------------------------------
+
+
+def customer_of(gateway: StripeGateway, reference: str = "cust-1") -> str:
+    return gateway.create_customer(reference=reference, idempotency_key=f"{reference}:gateway-customer")
+
+
+def saved(gateway: StripeGateway, customer: str, token: str = "tok_visa", key: str = "cust-1:card:1") -> str:
+    return gateway.save_card(customer=customer, token=token, idempotency_key=key)["payment_method_id"]
+
+
+def test_create_customer_sends_only_our_reference_and_the_same_key_is_the_same_customer(
+    gateway: StripeGateway, fake: FakeStripe,
+) -> None:
+    customer = customer_of(gateway)
+
+    assert customer.startswith("cus_") and customer_of(gateway) == customer
+    assert list(fake.customers) == [customer]
+    assert [r.params for r in fake.posts("/v1/customers")] == [{"metadata": {"oms_customer_id": "cust-1"}}] * 2
+    assert [r.replayed for r in fake.posts("/v1/customers")] == [False, True]
+
+
+@pytest.mark.parametrize(("token", "brand", "last4"), [
+    ("tok_visa", "visa", "4242"), ("tok_visa_debit", "visa", "5556"), ("tok_mastercard", "mastercard", "4444"),
+    ("tok_amex", "amex", "8431"),
+])
+def test_save_card_attaches_the_card_and_answers_brand_last4_and_expiry(
+    gateway: StripeGateway, fake: FakeStripe, token: str, brand: str, last4: str,
+) -> None:
+    customer = customer_of(gateway)
+
+    card = gateway.save_card(customer=customer, token=token, idempotency_key="cust-1:card:1")
+
+    method = fake.payment_methods[card["payment_method_id"]]
+    assert card == {"payment_method_id": method["id"], "brand": brand, "last4": last4,
+                    "exp_month": method["card"]["exp_month"], "exp_year": method["card"]["exp_year"]}
+    assert card["payment_method_id"].startswith("pm_") and (card["exp_month"], card["exp_year"]) == (12, 2034)
+    assert method["customer"] == customer
+    assert [(r.path, r.params) for r in fake.posts("/v1/payment_methods")] == [
+        ("/v1/payment_methods", {"type": "card", "card": {"token": token}}),
+        (f"/v1/payment_methods/{method['id']}/attach", {"customer": customer})]
+
+
+def test_saving_again_with_the_same_key_is_one_payment_method(gateway: StripeGateway, fake: FakeStripe) -> None:
+    customer = customer_of(gateway)
+
+    first = gateway.save_card(customer=customer, token="tok_visa", idempotency_key="cust-1:card:1")
+    again = gateway.save_card(customer=customer, token="tok_visa", idempotency_key="cust-1:card:1")
+
+    assert again == first
+    assert list(fake.payment_methods) == [first["payment_method_id"]]
+    assert [r.replayed for r in fake.posts("/v1/payment_methods")] == [False, False, True, True]
+
+
+def test_an_existing_unattached_payment_method_is_attached_as_it_is(gateway: StripeGateway, fake: FakeStripe) -> None:
+    import stripe
+
+    client = stripe.StripeClient(KEY, base_addresses={"api": fake.url}, http_client=stripe.RequestsClient())
+    method = client.v1.payment_methods.create({"type": "card", "card": {"token": "tok_mastercard"}})
+    customer = customer_of(gateway)
+
+    card = gateway.save_card(customer=customer, token=method.id, idempotency_key="cust-1:card:1")
+
+    assert (card["payment_method_id"], card["brand"], card["last4"]) == (method.id, "mastercard", "4444")
+    assert len(fake.payment_methods) == 1 and fake.payment_methods[method.id]["customer"] == customer
+
+
+def test_a_saved_card_holds_funds_through_the_customer_and_the_hold_captures(
+    gateway: StripeGateway, fake: FakeStripe,
+) -> None:
+    customer = customer_of(gateway)
+    method = saved(gateway, customer)
+
+    authorization_id = gateway.authorize(token=method, amount=1500, currency="EUR", idempotency_key="ord-1:authorize",
+                                         customer=customer)
+
+    intent = fake.payment_intents[authorization_id]
+    assert (intent["status"], intent["customer"], intent["payment_method"]) == ("requires_capture", customer, method)
+    assert intent["setup_future_usage"] is None and intent["metadata"] == {METADATA_KEY: "ord-1:authorize"}
+    assert intent["payment_method_options"] == {"card": {"request_multicapture": "if_available"}}
+    (create,) = fake.posts("/v1/payment_intents")
+    assert "payment_method_data" not in create.params and create.params["confirm"] == "true"
+    charge_id = gateway.capture(authorization_id=authorization_id, amount=1500, idempotency_key="ord-1:capture")
+    assert fake.charges[charge_id]["amount_captured"] == 1500
+    assert fake.payment_methods[method]["customer"] == customer  # still saved for the next order
+
+
+def test_a_detached_card_is_refused_and_detaching_again_is_done(gateway: StripeGateway, fake: FakeStripe) -> None:
+    customer = customer_of(gateway)
+    method = saved(gateway, customer)
+
+    gateway.detach_card(payment_method_id=method)
+    gateway.detach_card(payment_method_id=method)  # Stripe: "not attached to a customer so detachment is impossible"
+    gateway.detach_card(payment_method_id="pm_NeverExisted")  # Stripe: resource_missing
+
+    assert fake.payment_methods[method]["customer"] is None
+    with pytest.raises(PaymentDeclined) as declined:
+        gateway.authorize(token=method, amount=1000, currency="EUR", idempotency_key="ord-1:authorize",
+                          customer=customer)
+    assert declined.value.code == "resource_missing"
+    assert "does not have a payment method" in declined.value.message
+    with pytest.raises(PaymentDeclined) as refused:
+        gateway.save_card(customer=customer, token=method, idempotency_key="cust-1:card:2")
+    assert "may not be used again" in refused.value.message
+    assert fake.payment_intents == {}
+
+
+def test_a_card_saved_for_another_customer_is_refused(gateway: StripeGateway, fake: FakeStripe) -> None:
+    ann, bob = customer_of(gateway, "cust-ann"), customer_of(gateway, "cust-bob")
+    anns_card = saved(gateway, ann, key="cust-ann:card:1")
+
+    with pytest.raises(PaymentDeclined) as declined:
+        gateway.authorize(token=anns_card, amount=1000, currency="EUR", idempotency_key="ord-1:authorize",
+                          customer=bob)
+    assert declined.value.code == "resource_missing"
+    with pytest.raises(PaymentDeclined) as refused:
+        gateway.save_card(customer=bob, token=anns_card, idempotency_key="cust-bob:card:1")
+    assert "already been attached" in refused.value.message
+    assert fake.payment_intents == {} and fake.payment_methods[anns_card]["customer"] == ann
+
+
+@pytest.mark.parametrize(("token", "code"), [
+    ("tok_chargeDeclined", "generic_decline"),
+    ("tok_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+    ("tok_chargeDeclinedExpiredCard", "expired_card"),
+    ("tok_visa_chargeDeclinedStolenCard", "stolen_card"),
+])
+def test_a_declining_card_cannot_be_saved(gateway: StripeGateway, fake: FakeStripe, token: str, code: str) -> None:
+    customer = customer_of(gateway)
+
+    with pytest.raises(PaymentDeclined) as declined:
+        gateway.save_card(customer=customer, token=token, idempotency_key="cust-1:card:1")
+    assert declined.value.code == code
+    with pytest.raises(PaymentDeclined):  # the retry with the key: Stripe replays the decline
+        gateway.save_card(customer=customer, token=token, idempotency_key="cust-1:card:1")
+
+    (method,) = fake.payment_methods.values()
+    assert method["customer"] is None  # created from the token, never attached
+
+
+def test_a_processing_error_while_saving_is_a_gateway_error(gateway: StripeGateway) -> None:
+    customer = customer_of(gateway)
+
+    with pytest.raises(PaymentGatewayError, match="processing_error"):
+        gateway.save_card(customer=customer, token="tok_chargeDeclinedProcessingError", idempotency_key="k")
+
+
+def test_an_unknown_token_is_refused_at_save_without_echoing_it(gateway: StripeGateway) -> None:
+    customer = customer_of(gateway)
+
+    with pytest.raises(PaymentDeclined) as declined:
+        gateway.save_card(customer=customer, token="tok_1SecretLookingToken", idempotency_key="k")
+    assert declined.value.code == "resource_missing"
+    assert "tok_1SecretLookingToken" not in declined.value.message
+
+
+def test_a_card_that_fails_after_attaching_is_saved_then_declined(gateway: StripeGateway, fake: FakeStripe) -> None:
+    customer = customer_of(gateway)
+    card = gateway.save_card(customer=customer, token="tok_chargeCustomerFail", idempotency_key="cust-1:card:1")
+    assert (card["brand"], card["last4"]) == ("visa", "0341")
+
+    with pytest.raises(PaymentDeclined) as declined:
+        gateway.authorize(token=card["payment_method_id"], amount=1000, currency="EUR",
+                          idempotency_key="ord-1:authorize", customer=customer)
+    assert declined.value.code == "generic_decline"
+    assert gateway.find_authorization("ord-1:authorize") is None
+
+
+def test_reauthorize_a_saved_card_hold_reuses_its_customer(gateway: StripeGateway, fake: FakeStripe) -> None:
+    customer = customer_of(gateway)
+    method = saved(gateway, customer)
+    old = gateway.authorize(token=method, amount=1000, currency="EUR", idempotency_key="ord-1:authorize",
+                            customer=customer)
+
+    new = gateway.reauthorize(authorization_id=old, amount=1000, currency="EUR", idempotency_key="ord-1:reauth:1")
+
+    renewed = fake.payment_intents[new]
+    assert new != old and renewed["status"] == "requires_capture"
+    assert (renewed["customer"], renewed["payment_method"]) == (customer, method)
+    assert list(fake.customers) == [customer]  # no second Customer
+    assert [r.idempotency_key for r in fake.posts("/v1/payment_methods/")] == ["cust-1:card:1:attach"]
+    gateway.void(authorization_id=old, idempotency_key="ord-1:void-superseded:1")
+    assert gateway.capture(authorization_id=new, amount=1000, idempotency_key="ord-1:capture").startswith("ch_")
+
+
+def test_reauthorize_after_the_card_was_detached_is_refused(gateway: StripeGateway, fake: FakeStripe) -> None:
+    customer = customer_of(gateway)
+    method = saved(gateway, customer)
+    old = gateway.authorize(token=method, amount=1000, currency="EUR", idempotency_key="ord-1:authorize",
+                            customer=customer)
+    gateway.detach_card(payment_method_id=method)
+
+    with pytest.raises(PaymentDeclined):
+        gateway.reauthorize(authorization_id=old, amount=1000, currency="EUR", idempotency_key="ord-1:reauth:1")
+    assert fake.payment_intents[old]["status"] == "requires_capture"  # the old hold stands until it is voided
+
+
 # --- from the environment -------------------------------------------------------------------------------------
 
 
