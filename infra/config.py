@@ -10,9 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from constructs import IConstruct
+
+if TYPE_CHECKING:
+    from oms.domain.retention import RetentionPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +52,8 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "returnPolicy": "policies/returns.json",
     # Which events email or text whom (versioned data; validated here, with every template it needs).
     "notificationPolicy": "policies/notifications.json",
+    # How long data kept only for a while lives: DynamoDB TTLs, the exports' lifecycle (versioned data; validated here).
+    "retentionPolicy": "policies/retention.json",
     # How customer messages sign off and where they send customers for help.
     "shopName": "OMS Demo Shop",
     "supportEmail": "help@shop.example",
@@ -141,6 +146,12 @@ def _notification_policy(path: str) -> str:
     return str(policy.to_json())
 
 
+def _retention_policy(path: str) -> str:
+    from oms.domain.retention import load_policy
+
+    return str(_policy("retentionPolicy", "retention", path, load_policy).to_json())
+
+
 def _warehouse_locations(value: str, warehouses: tuple[str, ...]) -> tuple[str, ...]:
     """``name:COUNTRY:REGION`` for every warehouse, and for no other."""
     from oms.domain.stock import parse_locations
@@ -176,6 +187,7 @@ class OmsConfig:
     cancellation_policy: str  # the validated policy document, compact JSON
     return_policy: str  # the same, for returns
     notification_policy: str  # the same, for messages
+    retention_policy: str  # the same, for how long data is kept (read it parsed as ``retention``)
     shop_name: str
     support_email: str
     support_url: str
@@ -183,6 +195,13 @@ class OmsConfig:
     powertools_layer_version: int
     log_level: str
     tracing: bool
+
+    @property
+    def retention(self) -> RetentionPolicy:
+        """The retention policy, parsed (its periods feed TTL environment variables and lifecycle rules)."""
+        from oms.domain.retention import load_policy
+
+        return load_policy(self.retention_policy)
 
     @property
     def warehouses_csv(self) -> str:
@@ -241,6 +260,7 @@ class OmsConfig:
             cancellation_policy=_cancellation_policy(str(merged["cancellationPolicy"])),
             return_policy=_return_policy(str(merged["returnPolicy"])),
             notification_policy=_notification_policy(str(merged["notificationPolicy"])),
+            retention_policy=_retention_policy(str(merged["retentionPolicy"])),
             shop_name=_text("shopName", merged["shopName"]),
             support_email=_email("supportEmail", merged["supportEmail"]),
             support_url=str(merged["supportUrl"] or "").strip(),

@@ -20,7 +20,7 @@ from oms.adapters.pagination import CursorCodec
 from oms.adapters.payment_gateway import PaymentGateway, gateway_for
 from oms.adapters.secrets import secret
 from oms.adapters.suppressions_repo import SuppressionsRepository
-from oms.adapters.tracking_inbox import TrackingInbox
+from oms.adapters.tracking_inbox import KEEP_SECONDS, PARK_SECONDS, TrackingInbox
 from oms.adapters.workflow import Workflow
 from oms.api.idempotency import REPLAYED_HEADER, IdempotencyKey, replayed_header
 from oms.api.resolver import ApiResolver
@@ -91,7 +91,9 @@ class _Deps:
     @cached_property
     def inbox(self) -> TrackingInbox:
         """Carrier events that arrived before their shipment wait here to be queued again."""
-        return TrackingInbox(self.env.tracking_events_table, self.env.tracking_queue_url)
+        return TrackingInbox(self.env.tracking_events_table, self.env.tracking_queue_url,
+                             keep_seconds=self.env.tracking_body_ttl_seconds or KEEP_SECONDS,
+                             park_seconds=self.env.tracking_park_ttl_seconds or PARK_SECONDS)
 
     @cached_property
     def notifications(self) -> NotificationQueue:

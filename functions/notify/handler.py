@@ -35,7 +35,9 @@ metrics = observability.metrics()
 # A failed record is reported (SQS redelivers it), not raised: a function error then means a crash.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 env = NotifySettings.from_env()
-idempotency = IdempotencyConfig(event_key_jmespath="[order_id, event, channel]", expires_after_seconds=30 * 86400)
+# Each record lives as long as the retention policy's notification_records_days (TTL attribute ``expiration``).
+idempotency = IdempotencyConfig(event_key_jmespath="[order_id, event, channel]",
+                                expires_after_seconds=env.notification_record_ttl_seconds or 30 * 86400)
 # The persistence layer reuses the function's DynamoDB client instead of building a second session.
 persistence = DynamoDBPersistenceLayer(table_name=env.idempotency_table, boto3_client=client("dynamodb"))
 

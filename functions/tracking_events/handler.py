@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from oms import observability
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import OrdersRepository
-from oms.adapters.tracking_inbox import TrackingInbox
+from oms.adapters.tracking_inbox import KEEP_SECONDS, PARK_SECONDS, TrackingInbox
 from oms.logic import tracking
 from oms.settings import TrackingEventsSettings
 
@@ -29,7 +29,9 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 @cache
 def _deps() -> tuple[TrackingInbox, OrdersRepository, NotificationQueue, OpsAlerts]:
     env = TrackingEventsSettings.from_env()
-    return (TrackingInbox(env.tracking_events_table), OrdersRepository(env.orders_table, env.shipments_table),
+    inbox = TrackingInbox(env.tracking_events_table, keep_seconds=env.tracking_body_ttl_seconds or KEEP_SECONDS,
+                          park_seconds=env.tracking_park_ttl_seconds or PARK_SECONDS)
+    return (inbox, OrdersRepository(env.orders_table, env.shipments_table),
             NotificationQueue(env.notifications_queue_url), OpsAlerts(env.ops_alerts_topic_arn))
 
 

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oms import observability
 from oms.adapters.secrets import secret
-from oms.adapters.tracking_inbox import TrackingInbox
+from oms.adapters.tracking_inbox import KEEP_SECONDS, PARK_SECONDS, TrackingInbox
 from oms.api.errors import FieldError, error, field_name
 from oms.api.resolver import KIB, ApiResolver
 from oms.api.responses import responses
@@ -35,7 +35,9 @@ ANSWERS = responses(200, WebhookResult, "Stored and queued (`accepted`), or alre
 class _Deps:
     def __init__(self) -> None:
         self.env = TrackingWebhookSettings.from_env()
-        self.inbox = TrackingInbox(self.env.tracking_events_table, self.env.tracking_queue_url)
+        self.inbox = TrackingInbox(self.env.tracking_events_table, self.env.tracking_queue_url,
+                                   keep_seconds=self.env.tracking_body_ttl_seconds or KEEP_SECONDS,
+                                   park_seconds=self.env.tracking_park_ttl_seconds or PARK_SECONDS)
 
     def secrets(self, source: str) -> list[str]:
         from oms.domain.webhook_signatures import accepted_secrets

@@ -2,8 +2,13 @@
 processor (SQS, DLQ), and parked by tracking number when no shipment has it yet.
 
 Items of the TrackingEvents table (``pk``, ``sk``, TTL ``expires_at``):
-- ``event#<source>#<event id>`` / ``event``: the raw body, its state and what processing did (kept 30 days);
-- ``parked#<tracking number>`` / ``event#<source>#<event id>``: an event waiting for its shipment (24 hours).
+- ``event#<source>#<event id>`` / ``event``: the raw body, its state and what processing did (kept
+  ``keep_seconds``);
+- ``parked#<tracking number>`` / ``event#<source>#<event id>``: an event waiting for its shipment
+  (``park_seconds``).
+
+The periods come from the retention policy (``policies/retention.json``) through the functions' environment
+(``TRACKING_BODY_TTL_SECONDS``, ``TRACKING_PARK_TTL_SECONDS``); the constants below are the policy's defaults.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from botocore.exceptions import ClientError
 from oms.adapters.aws import client
 from oms.adapters.ddb import from_item, is_conditional_failure
 
-KEEP_SECONDS = 30 * 86400
-PARK_SECONDS = 24 * 3600
+KEEP_SECONDS = 30 * 86400  # retention policy: tracking_webhook_bodies_days
+PARK_SECONDS = 24 * 3600  # retention policy: parked_tracking_events_hours
 
 
 def event_key(source: str, event_id: str) -> str:
@@ -26,9 +31,12 @@ def event_key(source: str, event_id: str) -> str:
 
 
 class TrackingInbox:
-    def __init__(self, table_name: str, queue_url: str | None = None) -> None:
+    def __init__(self, table_name: str, queue_url: str | None = None, *, keep_seconds: int = KEEP_SECONDS,
+                 park_seconds: int = PARK_SECONDS) -> None:
         self.table = table_name
         self.queue_url = queue_url
+        self.keep_seconds = keep_seconds
+        self.park_seconds = park_seconds
         self.ddb = client("dynamodb")
         self._sqs: Any = None
 
@@ -44,7 +52,7 @@ class TrackingInbox:
         item = {"pk": {"S": event_key(source, event_id)}, "sk": {"S": "event"}, "source": {"S": source},
                 "event_id": {"S": event_id}, "tracking_number": {"S": tracking_number}, "body": {"S": body},
                 "received_at": {"S": received_at}, "state": {"S": "QUEUED"},
-                "expires_at": {"N": str(now + KEEP_SECONDS)}}
+                "expires_at": {"N": str(now + self.keep_seconds)}}
         try:
             self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except ClientError as error:
@@ -71,10 +79,10 @@ class TrackingInbox:
     def park(self, tracking_number: str, key: str) -> None:
         self.ddb.put_item(TableName=self.table, Item={
             "pk": {"S": f"parked#{tracking_number}"}, "sk": {"S": key},
-            "expires_at": {"N": str(int(time.time()) + PARK_SECONDS)}})
+            "expires_at": {"N": str(int(time.time()) + self.park_seconds)}})
 
     def release_parked(self, tracking_number: str) -> int:
-        """Queue again the events parked for ``tracking_number`` (within their 24 hours); returns how many."""
+        """Queue again the events parked for ``tracking_number`` (not yet expired); returns how many."""
         response = self.ddb.query(
             TableName=self.table, KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"parked#{tracking_number}"}})

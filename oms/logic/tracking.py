@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from oms.adapters.notifications import NotificationQueue, OpsAlerts
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
-from oms.adapters.tracking_inbox import PARK_SECONDS, TrackingInbox, event_key
+from oms.adapters.tracking_inbox import TrackingInbox, event_key
 from oms.domain.errors import TransientError
 from oms.domain.order import Order, TrackingEvent, iso, timeline_entry
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
@@ -69,8 +69,9 @@ def process(key: str, inbox: TrackingInbox, orders: OrdersRepository, queue: Not
         return outcome
     if order_id is None:
         received = stored.get("received_at", "")
-        if received and received < iso(now() - timedelta(seconds=PARK_SECONDS)):
-            inbox.mark(key, "EXPIRED", "no shipment with this tracking number appeared within 24 hours")
+        if received and received < iso(now() - timedelta(seconds=inbox.park_seconds)):
+            hours = inbox.park_seconds / 3600
+            inbox.mark(key, "EXPIRED", f"no shipment with this tracking number appeared within {hours:g} hours")
             return "expired"
         inbox.park(update.tracking_number, key)
         inbox.mark(key, "PARKED", "no shipment has this tracking number yet")
