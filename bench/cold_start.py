@@ -40,7 +40,9 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "order_status": ("dynamodb", "sqs", "sns"),
     "notify": ("dynamodb", "ses", "sns"),
     "sweeper": ("dynamodb", "stepfunctions"),
-    "customers": ("dynamodb",),
+    "customers": ("dynamodb",),  # a profile read; saved cards, exports and erasure build theirs when used
+    "customers_admin": ("dynamodb", "secretsmanager", "cognito-idp"),  # an erasure
+    "cognito_messages": (),  # renders the message; no AWS call
     "mail_feedback": ("dynamodb",),
     "tracking_events": ("dynamodb", "sqs", "sns"),
     "track": ("dynamodb", "secretsmanager"),

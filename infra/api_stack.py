@@ -6,13 +6,16 @@ responses in the OMS error body ``{"code", "message"}``, so a client parses one 
 
 from __future__ import annotations
 
+from email.utils import formataddr
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -60,8 +63,20 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("returns_admin", "POST", "/admin/returns/{return_id}/review", True),
     ("returns_admin", "POST", "/admin/returns/{return_id}/receive", True),
     ("returns_admin", "POST", "/admin/returns/{return_id}/retry", True),
+    ("customers", "GET", "/customers/me", True),
+    ("customers", "PUT", "/customers/me", True),
+    ("customers", "DELETE", "/customers/me", True),
     ("customers", "GET", "/customers/me/preferences", True),
     ("customers", "PUT", "/customers/me/preferences", True),
+    ("customers", "GET", "/customers/me/addresses", True),
+    ("customers", "POST", "/customers/me/addresses", True),
+    ("customers", "PUT", "/customers/me/addresses/{address_id}", True),
+    ("customers", "DELETE", "/customers/me/addresses/{address_id}", True),
+    ("customers", "GET", "/customers/me/payment-methods", True),
+    ("customers", "POST", "/customers/me/payment-methods", True),
+    ("customers", "DELETE", "/customers/me/payment-methods/{payment_method_id}", True),
+    ("customers", "GET", "/customers/me/export", True),
+    ("customers_admin", "POST", "/admin/customers/{customer_id}/erase", True),
     ("get_order", "GET", "/orders/{order_id}/tracking", True),
     ("track", "GET", "/track/{token}", False),
     ("tracking_webhook", "POST", "/webhooks/tracking/easypost", False),
@@ -96,7 +111,7 @@ class ApiStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self._build_auth()
+        self._build_auth(config, messaging)
 
         self.webhook_secrets = secretsmanager.Secret(
             self,
@@ -173,8 +188,10 @@ class ApiStack(Stack):
 
         order_changes = function("order_changes", "OrderChanges", {
             "ORDERS_TABLE": data.orders.table_name, "CANCELLATION_POLICY": config.cancellation_policy,
+            "CUSTOMERS_TABLE": data.customers.table_name,
         })
         data.orders.grant_read_write_data(order_changes.function)
+        data.customers.grant_read_data(order_changes.function)  # a saved card for an order on hold for payment
         acknowledge_table_indexes(order_changes.role, data.orders)
         state_machine.grant_task_response(order_changes.function)
 
@@ -196,6 +213,8 @@ class ApiStack(Stack):
                 "SUPPRESSIONS_TABLE": data.suppressions.table_name,
                 "TRACKING_EVENTS_TABLE": data.tracking_events.table_name,
                 "TRACKING_QUEUE_URL": messaging.tracking_queue.queue_url,
+                "TRACKING_BODY_TTL_SECONDS": str(config.retention.tracking_body_seconds),
+                "TRACKING_PARK_TTL_SECONDS": str(config.retention.parked_event_seconds),
                 **workflow.gateway_environment,
             },
         )
@@ -217,6 +236,8 @@ class ApiStack(Stack):
             {
                 "TRACKING_EVENTS_TABLE": data.tracking_events.table_name,
                 "TRACKING_QUEUE_URL": messaging.tracking_queue.queue_url,
+                "TRACKING_BODY_TTL_SECONDS": str(config.retention.tracking_body_seconds),
+                "TRACKING_PARK_TTL_SECONDS": str(config.retention.parked_event_seconds),
                 "WEBHOOK_SECRETS_ARN": self.webhook_secrets.secret_arn,
                 "AFTERSHIP_SECRET_ARN": self.source_secrets["aftership"].secret_arn,
                 "GENERIC_SECRET_ARN": self.source_secrets["generic"].secret_arn,
@@ -236,12 +257,11 @@ class ApiStack(Stack):
         acknowledge_table_indexes(track.role, data.orders)
         messaging.tracking_link_secret.grant_read(track.function)
 
-        customers = function("customers", "Customers", {"CUSTOMERS_TABLE": data.customers.table_name})
-        data.customers.grant_read_write_data(customers.function)
+        account_functions = self._accounts(config, data, messaging, workflow, returns)
 
         return_functions = self._returns(config, data, messaging, workflow, returns)
-        self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook, customers,
-                                                 track, *return_functions)}
+        self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook, track,
+                                                 *account_functions, *return_functions)}
         self._build_api()
         # Where links in emails point (the tracking page): the shop's own domain if configured, else the API.
         ssm.StringParameter(self, "PublicUrl", parameter_name=PUBLIC_URL_PARAMETER,
@@ -298,7 +318,58 @@ class ApiStack(Stack):
         workflow.state_machine.grant_task_response(ops.function)  # orders served by restocked units resume
         return customer, ops
 
-    def _build_auth(self) -> None:
+    def _accounts(self, config: OmsConfig, data: DataStack, messaging: MessagingStack, workflow: WorkflowStack,
+                  returns: ReturnsStack) -> tuple[PowertoolsFunction, PowertoolsFunction]:
+        """The customer's account routes (profile, addresses, cards, export, deletion) and ops' erasure."""
+        function = function_factory(self, config, API_TIMEOUT, messaging.alarms)
+        self.exports = s3.Bucket(
+            self, "Exports",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.retention.data_exports_days))],
+            removal_policy=RemovalPolicy.DESTROY,
+            auto_delete_objects=False,
+        )
+        acknowledge(self.exports, "S1", "The bucket only holds customers' own data exports for a day (lifecycle "
+                                        "rule); every read is a presigned link the customer asked for, and "
+                                        "CloudTrail data events are the audit trail if a shop wants one.")
+        environment = {
+            "CUSTOMERS_TABLE": data.customers.table_name, "ORDERS_TABLE": data.orders.table_name,
+            "RETURNS_TABLE": data.returns.table_name, "SUPPRESSIONS_TABLE": data.suppressions.table_name,
+            "CURSOR_SECRET_ARN": self.cursor_secret.secret_arn,
+            "USER_POOL_ID": self.user_pool.user_pool_id,
+            "USER_POOL_CLIENT_ID": self.user_pool_client.user_pool_client_id,
+            "EXPORTS_BUCKET": self.exports.bucket_name,
+            "SENDER_EMAIL": config.sender_email,
+            "CONFIGURATION_SET": messaging.configuration_set.configuration_set_name,
+            "SHOP_NAME": config.shop_name, "SUPPORT_EMAIL": config.support_email,
+            **({"SUPPORT_URL": config.support_url} if config.support_url else {}),
+            **workflow.gateway_environment,
+        }
+        customer = function("customers", "Customers", environment)
+        ops = function("customers_admin", "CustomersAdmin", environment)
+        for pf in (customer, ops):
+            fn = pf.function
+            # Erasure anonymizes orders and returns, drops the address's suppression, erases the partition.
+            for table in (data.customers, data.orders, data.returns, data.suppressions):
+                table.grant_read_write_data(fn)
+            acknowledge_table_indexes(pf.role, data.orders, data.returns)
+            self.cursor_secret.grant_read(fn)
+            workflow.grant_gateway(fn)  # saved cards: the gateway's customer, attach and detach
+            # Write an export and presign its download: objects under exports/ only, no listing or deleting.
+            fn.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject", "s3:GetObject"],
+                                                      resources=[self.exports.arn_for_objects("exports/*")]))
+            acknowledge(pf.role, "IAM5", "Each export is a new object under exports/ (a random name): the "
+                                         "function writes and presigns objects there, and nothing else.",
+                        f"Resource::<{self.get_logical_id(self.exports.node.default_child)}.Arn>/exports/*")
+            messaging.grant_send_email(fn)  # the erasure's confirmation
+            self.user_pool.grant(fn, "cognito-idp:ListUsers", "cognito-idp:AdminUserGlobalSignOut",
+                                 "cognito-idp:AdminDeleteUser")
+        return customer, ops
+
+    def _build_auth(self, config: OmsConfig, messaging: MessagingStack) -> None:
+        function = function_factory(self, config, API_TIMEOUT, messaging.alarms)
         self.user_pool = cognito.UserPool(
             self,
             "UserPool",
@@ -316,8 +387,28 @@ class ApiStack(Stack):
             mfa=cognito.Mfa.OPTIONAL,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
+            user_verification=cognito.UserVerificationConfig(email_style=cognito.VerificationEmailStyle.CODE),
+            standard_attributes=cognito.StandardAttributes(
+                email=cognito.StandardAttribute(required=True, mutable=True),
+                locale=cognito.StandardAttribute(required=False, mutable=True),
+                given_name=cognito.StandardAttribute(required=False, mutable=True),
+            ),
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Codes and resets are mailed by SES as the shop (Cognito's own mailer sends 50 a day at most), worded
+        # by the custom-message trigger in the customer's locale. (``UserPoolEmail.with_ses`` needs a literal
+        # region; this app is region-agnostic, so the SES identity's ARN is built from the stack's.)
+        pool = self.user_pool.node.default_child
+        assert isinstance(pool, cognito.CfnUserPool)
+        pool.email_configuration = cognito.CfnUserPool.EmailConfigurationProperty(
+            email_sending_account="DEVELOPER", from_=formataddr((config.shop_name, config.sender_email)),
+            source_arn=self.format_arn(service="ses", resource="identity", resource_name=config.sender_email))
+        messages = function("cognito_messages", "CognitoMessages", {
+            "SHOP_NAME": config.shop_name, "SUPPORT_EMAIL": config.support_email,
+            **({"SUPPORT_URL": config.support_url} if config.support_url else {}),
+        })
+        self.user_pool.add_trigger(cognito.UserPoolOperation.CUSTOM_MESSAGE, messages.function)
+        self.cognito_messages = messages
         acknowledge(
             self.user_pool,
             "COG2",
@@ -337,6 +428,10 @@ class ApiStack(Stack):
             # user_srp for the storefront; user_password + admin_user_password because the local CLI (and
             # ops tooling running with IAM credentials) mints tokens with ADMIN_USER_PASSWORD_AUTH.
             auth_flows=cognito.AuthFlow(user_srp=True, user_password=True, admin_user_password=True),
+            id_token_validity=Duration.hours(1),
+            access_token_validity=Duration.hours(1),
+            refresh_token_validity=Duration.days(30),
+            enable_token_revocation=True,
         )
         cognito.CfnUserPoolGroup(
             self,

@@ -8,6 +8,7 @@ from typing import Any
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ses as ses
@@ -31,6 +32,7 @@ class MessagingStack(Stack):
         self, scope: Construct, construct_id: str, *, config: OmsConfig, data: DataStack, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.sender_email = config.sender_email
 
         # ops-alerts: encrypted with a customer-managed key because CloudWatch alarms cannot publish to a
         # topic encrypted with the AWS-managed aws/sns key (its key policy cannot be changed).
@@ -98,6 +100,8 @@ class MessagingStack(Stack):
                 "SUPPORT_URL": config.support_url,
                 "TRACKING_LINK_SECRET_ARN": self.tracking_link_secret.secret_arn,
                 "PUBLIC_URL_PARAMETER": PUBLIC_URL_PARAMETER,
+                # How long each message's idempotency record lives (Idempotency table, TTL ``expiration``).
+                "NOTIFICATION_RECORD_TTL_SECONDS": str(config.retention.notification_record_seconds),
             },
         )
         fn = self.notify.function
@@ -108,16 +112,7 @@ class MessagingStack(Stack):
         data.returns.grant_read_data(fn)
         data.suppressions.grant_read_data(fn)
         acknowledge_table_indexes(self.notify.role, data.orders, data.returns)
-        fn.add_to_role_policy(
-            iam.PolicyStatement(
-                actions=["ses:SendEmail", "ses:SendRawEmail"],
-                resources=[
-                    self.format_arn(service="ses", resource="identity", resource_name=config.sender_email),
-                    self.format_arn(service="ses", resource="configuration-set",
-                                    resource_name=self.configuration_set.configuration_set_name),
-                ],
-            )
-        )
+        self.grant_send_email(fn)
         self.tracking_link_secret.grant_read(fn)
         fn.add_to_role_policy(iam.PolicyStatement(
             actions=["ssm:GetParameter"],
@@ -197,7 +192,10 @@ class MessagingStack(Stack):
                          "TRACKING_EVENTS_TABLE": data.tracking_events.table_name,
                          "NOTIFICATIONS_QUEUE_URL": self.notifications.queue_url,
                          "OPS_ALERTS_TOPIC_ARN": self.ops_alerts.topic_arn,
-                         "RETURNS_TABLE": data.returns.table_name, "RETURN_POLICY": config.return_policy},
+                         "RETURNS_TABLE": data.returns.table_name, "RETURN_POLICY": config.return_policy,
+                         # The retention policy's periods for what it writes to TrackingEvents (TTL ``expires_at``).
+                         "TRACKING_BODY_TTL_SECONDS": str(config.retention.tracking_body_seconds),
+                         "TRACKING_PARK_TTL_SECONDS": str(config.retention.parked_event_seconds)},
         )
         fn = self.tracking_events.function
         data.orders.grant_read_write_data(fn)
@@ -217,3 +215,14 @@ class MessagingStack(Stack):
                  self.tracking_dead_letters.metric_approximate_number_of_messages_visible(
                      period=Duration.minutes(5), statistic="Maximum"),
                  self.alarms, runbook="tracking-events-dead-letter-queue")
+
+    def grant_send_email(self, fn: lambda_.IFunction) -> None:
+        """Send as the shop's sender identity, through the configuration set that reports bounces."""
+        fn.add_to_role_policy(iam.PolicyStatement(
+            actions=["ses:SendEmail", "ses:SendRawEmail"],
+            resources=[
+                self.format_arn(service="ses", resource="identity", resource_name=self.sender_email),
+                self.format_arn(service="ses", resource="configuration-set",
+                                resource_name=self.configuration_set.configuration_set_name),
+            ],
+        ))

@@ -533,7 +533,8 @@ class Deployer:
         kwargs: dict[str, Any] = {"PoolName": name}
         for key in ("UsernameAttributes", "AliasAttributes", "AutoVerifiedAttributes", "Policies",
                     "Schema", "AdminCreateUserConfig", "AccountRecoverySetting", "MfaConfiguration",
-                    "UsernameConfiguration", "UserAttributeUpdateSettings", "DeletionProtection"):
+                    "UsernameConfiguration", "UserAttributeUpdateSettings", "DeletionProtection",
+                    "LambdaConfig", "EmailConfiguration", "VerificationMessageTemplate"):
             if key in p:
                 kwargs[key] = p[key]
         if "UserPoolTags" in p:
@@ -589,6 +590,22 @@ class Deployer:
             kwargs["Description"] = p["Description"]
         arn = self.client("secretsmanager").create_secret(**kwargs)["ARN"]
         return Resource(lid, "", arn, {"Id": arn}, {"Name": name})
+
+    def _S3_Bucket(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
+        name = p.get("BucketName") or physical_name(stack, lid, 63).lower()
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=name)
+        if "LifecycleConfiguration" in p:
+            rules = [{"ID": r.get("Id", f"rule{i}"), "Status": r.get("Status", "Enabled"), "Filter": {"Prefix": ""},
+                      **({"Expiration": {"Days": int(r["ExpirationInDays"])}} if "ExpirationInDays" in r else {})}
+                     for i, r in enumerate(p["LifecycleConfiguration"].get("Rules", []))]
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
+        if "BucketEncryption" in p:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                for rule in p["BucketEncryption"]["ServerSideEncryptionConfiguration"]]})
+        return Resource(lid, "", name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com",
+                                        "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com"})
 
     def _SES_EmailIdentity(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
         identity = p["EmailIdentity"]

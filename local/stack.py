@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import requests
 
-from local import moto_patches, outbox
+from local import cognito_codes, moto_patches, outbox
 from local.deployer import ACCOUNT, REGION, Deployer, Deployment, deploy_all
 from local.faults import FaultBook
 from local.gateway import Gateway
@@ -142,6 +142,7 @@ class LocalStack:
         self.endpoint_url = f"http://{host}:{port}"
         # moto's Step Functions interpreter calls Lambda at http://localhost:$MOTO_PORT
         os.environ["MOTO_PORT"] = str(port)
+        cognito_codes.install(self.endpoint_url)  # sign-up and reset codes are mailed, worded by the trigger
         for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                      "AWS_DEFAULT_REGION": self.region}.items():
             os.environ.setdefault(k, v)

@@ -47,7 +47,8 @@ class Settings:
             optional = type(None) in get_args(kind)
             if raw == "" and not optional:
                 raise SettingsError(f"environment variable {name} is not set")
-            values[field] = _convert(name, raw, kind) if raw else None
+            base = next((a for a in get_args(kind) if a is not type(None)), kind) if optional else kind
+            values[field] = _convert(name, raw, base) if raw else None
         return cls(**values)
 
     @classmethod
@@ -107,11 +108,15 @@ class AdminSettings(Settings):
     suppressions_table: str
     tracking_events_table: str  # carrier events parked until their shipment is recorded
     tracking_queue_url: str
+    # The retention policy's periods (validated at synth); absent: the inbox's defaults (30 days, 24 hours).
+    tracking_body_ttl_seconds: int | None
+    tracking_park_ttl_seconds: int | None
 
 
 class OrderChangesSettings(Settings):
     orders_table: str
     cancellation_policy: str  # the policy document (JSON), validated when the CDK app synthesized it
+    customers_table: str  # a saved card given for an order on hold for payment
 
 
 class TrackingWebhookSettings(Settings):
@@ -120,6 +125,9 @@ class TrackingWebhookSettings(Settings):
     webhook_secrets_arn: str  # EasyPost's (key "easypost", and "easypost_previous" during a rotation)
     aftership_secret_arn: str  # {"current": ..., "previous": ...}
     generic_secret_arn: str  # {"current": ..., "previous": ...}
+    # The retention policy's periods (validated at synth); absent: the inbox's defaults (30 days, 24 hours).
+    tracking_body_ttl_seconds: int | None
+    tracking_park_ttl_seconds: int | None
 
 
 class TrackingEventsSettings(Settings):
@@ -130,6 +138,9 @@ class TrackingEventsSettings(Settings):
     ops_alerts_topic_arn: str
     returns_table: str  # a return parcel's events move its return
     return_policy: str
+    # The retention policy's periods (validated at synth); absent: the inbox's defaults (30 days, 24 hours).
+    tracking_body_ttl_seconds: int | None
+    tracking_park_ttl_seconds: int | None
 
 
 class TrackSettings(Settings):
@@ -194,6 +205,7 @@ class NotifySettings(Settings):
     support_url: str | None
     tracking_link_secret_arn: str  # signs the tracking page links in emails
     public_url_parameter: str  # SSM parameter holding the API's public URL (links point there)
+    notification_record_ttl_seconds: int | None  # retention policy: how long a message's idempotency record lives
 
 
 class MailFeedbackSettings(Settings):
@@ -203,6 +215,26 @@ class MailFeedbackSettings(Settings):
 
 class CustomersSettings(Settings):
     customers_table: str
+    orders_table: str | None  # the routes below need these; the preferences routes only the table above
+    returns_table: str | None
+    suppressions_table: str | None
+    cursor_secret_arn: str | None
+    payment_gateway: str | None  # saved cards: the gateway's customer and payment methods
+    sandbox_ledger_table: str | None
+    stripe_secret_arn: str | None
+    user_pool_id: str | None  # re-checking a password, deleting the user
+    user_pool_client_id: str | None
+    exports_bucket: str | None  # exports larger than export_inline_bytes are downloaded from here
+    export_inline_bytes: int | None
+    sender_email: str | None  # the final confirmation of an erasure
+    configuration_set: str | None
+    shop_name: str | None
+    support_email: str | None
+    support_url: str | None
+
+
+class CustomersAdminSettings(CustomersSettings):
+    """Ops' erasure of a verified request: the same adapters as the customer's own."""
 
 
 class SweeperSettings(Settings):
@@ -254,6 +286,14 @@ class ReturnStepsSettings(Settings):
     stripe_secret_arn: str | None
 
 
+class CognitoMessagesSettings(Settings):
+    """The Cognito custom-message trigger: the shop's name and help, as the notify function has them."""
+
+    shop_name: str
+    support_email: str
+    support_url: str | None
+
+
 #: function name (folder under functions/) -> its settings class
 BY_FUNCTION: dict[str, type[Settings]] = {
     "place_order": PlaceOrderSettings,
@@ -269,6 +309,8 @@ BY_FUNCTION: dict[str, type[Settings]] = {
     "notify": NotifySettings,
     "mail_feedback": MailFeedbackSettings,
     "customers": CustomersSettings,
+    "customers_admin": CustomersAdminSettings,
+    "cognito_messages": CognitoMessagesSettings,
     "tracking_events": TrackingEventsSettings,
     "track": TrackSettings,
     "sweeper": SweeperSettings,

@@ -10,8 +10,8 @@ import importlib
 import json
 from typing import Any
 
-API_FUNCTIONS = ("place_order", "get_order", "order_changes", "customers", "admin", "returns", "returns_admin",
-                 "tracking_webhook", "track")
+API_FUNCTIONS = ("place_order", "get_order", "order_changes", "customers", "customers_admin", "admin", "returns",
+                 "returns_admin", "tracking_webhook", "track")
 TITLE = "Serverless OMS API"
 VERSION = "1.0.0"
 DESCRIPTION = (

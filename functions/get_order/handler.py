@@ -1,5 +1,6 @@
 """GET /orders/{order_id} and its /tracking (owner or ops), and GET /orders (the caller's history, newest first)."""
 
+from datetime import date
 from functools import cache
 from typing import Annotated, Any
 
@@ -13,8 +14,9 @@ from oms.adapters.pagination import CursorCodec
 from oms.adapters.secrets import secret
 from oms.api.resolver import ApiResolver
 from oms.api.responses import responses
-from oms.domain.errors import NotFound
+from oms.domain.errors import NotFound, ValidationFailed
 from oms.domain.order import ORDER_ID_PATTERN, OpsOrderView, OrderPage, ops_view, public_view
+from oms.domain.status import OrderStatus
 from oms.domain.tracking import OrderTracking, tracking_view
 from oms.settings import GetOrderSettings
 
@@ -25,6 +27,11 @@ app = ApiResolver(audience="customer")
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="e.g. ord_1f0c...")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Orders per page")]
 Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page")]
+StatusFilter = Annotated[list[OrderStatus] | None, Query(description="Only orders in this status (repeatable)")]
+DateFrom = Annotated[str | None, Query(alias="from", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                                       description="Placed on or after this day (UTC), YYYY-MM-DD")]
+DateTo = Annotated[str | None, Query(alias="to", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                                     description="Placed on or before this day (UTC), YYYY-MM-DD")]
 
 
 @cache
@@ -71,14 +78,36 @@ def read_tracking(order_id: OrderId) -> Any:
 @app.get(
     "/orders",
     summary="The caller's orders, newest first",
+    description="Filters: `status` (repeat it for several), `from`/`to` (dates the order was placed, UTC, both "
+                "inclusive). A cursor belongs to its date range: with another range it is refused (422 "
+                "`cursor`).",
     responses=responses(200, OrderPage, "A page of orders; `next_cursor` is null on the last page", 401, 422),
     security=[{"cognito": []}],
 )
 @tracer.capture_method
-def list_orders(limit: Limit = 20, cursor: Cursor = None) -> Any:
-    items, next_cursor = _orders().list_for_customer(app.caller.user_id, limit, cursor)
+def list_orders(limit: Limit = 20, cursor: Cursor = None, status: StatusFilter = None,
+                placed_from: DateFrom = None, placed_to: DateTo = None) -> Any:
+    if placed_from and placed_to and placed_from > placed_to:
+        raise ValidationFailed("from", f"{placed_from} is after to {placed_to}")
+    items, next_cursor = _orders().list_for_customer(
+        app.caller.user_id, limit, cursor, statuses=sorted({s.value for s in status or []}) or None,
+        after=_check_date("from", placed_from), before=_end_of(_check_date("to", placed_to)))
     page: OrderPage = {"orders": [public_view(item) for item in items], "next_cursor": next_cursor}
     return page
+
+
+def _check_date(field: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ValidationFailed(field, f"{value!r} is not a calendar date (YYYY-MM-DD)") from None
+
+
+def _end_of(day: str | None) -> str | None:
+    """The highest sort key of a day: ``created_key`` is ``<ISO time>#<id>``, and "9" sorts after any hour."""
+    return f"{day}T99" if day else None
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

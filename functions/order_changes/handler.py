@@ -20,7 +20,7 @@ from oms.api.responses import responses
 from oms.domain.cancellation import CancellationPolicy, load_policy
 from oms.domain.errors import NotFound
 from oms.domain.models import CancelRequest, PaymentRequest
-from oms.domain.order import ORDER_ID_PATTERN, OrderView, fingerprint, public_view
+from oms.domain.order import ORDER_ID_PATTERN, OrderView, PaymentRecord, fingerprint, public_view
 from oms.logic import payment_hold
 from oms.logic.cancellation import CancelCommand, cancel
 from oms.settings import OrderChangesSettings
@@ -78,8 +78,9 @@ def cancel_order(
     "/orders/<order_id>/payment",
     summary="Give a new payment method for an order on hold for payment",
     description="When the hold on the card could not be renewed while the order waited (`hold_reason` "
-                "`payment`, the customer was emailed), a new token resumes it: a fresh hold is placed and the "
-                "order goes on to the warehouse. 409 when the order is not waiting for a payment method.",
+                "`payment`, the customer was emailed), a new token (or a saved `payment_method_id`) resumes it: "
+                "a fresh hold is placed and the order goes on to the warehouse. 409 when the order is not waiting "
+                "for a payment method.",
     responses=responses(200, OrderView, "The order, resuming", 400, 401, 404, 409, 413, 415, 422),
     security=[{"cognito": []}],
 )
@@ -90,7 +91,17 @@ def update_payment(order_id: OrderId, payment: PaymentRequest) -> Any:
     order = orders.get(order_id)
     if order is None or order["customer_id"] != caller.user_id:
         raise NotFound(f"order {order_id} not found")
-    return public_view(payment_hold.update_payment(order_id, caller.user_id, payment.token, orders, workflow))
+    record: PaymentRecord
+    if payment.payment_method_id:
+        from oms.adapters.customers_repo import CustomersRepository  # only this route reads the customer
+        from oms.logic.accounts import saved_card_payment
+
+        env = OrderChangesSettings.from_env()
+        record = saved_card_payment(caller.user_id, payment.payment_method_id,
+                                    CustomersRepository(env.customers_table), field="payment_method_id")
+    else:
+        record = {"token": str(payment.token)}
+    return public_view(payment_hold.update_payment(order_id, caller.user_id, record, orders, workflow))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 from oms.adapters.aws import client
 from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
 from oms.adapters.pagination import CursorCodec
+from oms.domain.customers import ERASED
 from oms.domain.errors import Conflict, NotFound
 from oms.domain.order import NotificationRecord, Order, TimelineEntry, iso
 from oms.domain.status import FulfillmentStatus, OrderStatus, PaymentStatus, ReturnStatus, allowed_sources
@@ -104,31 +105,79 @@ class OrdersRepository:
             raise NotFound(f"order {order_id} not found")
         return order
 
-    def _query(self, index: str, key: str, value: str, limit: int, cursor: str | None) -> Page:
+    def _query(self, index: str, key: str, value: str, limit: int, cursor: str | None, *,
+               statuses: list[str] | None = None, after: str | None = None, before: str | None = None) -> Page:
+        """A page of an index, newest first. ``statuses`` filters; ``after``/``before`` bound ``created_key``
+        (``after <= created_key < before``). A filtered page is filled by reading on (at most 10 reads); its
+        cursor is the last order returned, so the next page starts right after it."""
         assert self.cursors is not None, "listing needs a cursor codec"
-        listing = f"{index}:{value}"
+        # A cursor belongs to its listing and its time range (a start key outside the range is refused by
+        # DynamoDB): another range's cursor fails the MAC, a 422 naming ``cursor``.
+        listing = f"{index}:{value}" + (f":{after or ''}:{before or ''}" if after or before else "")
+        names = {"#k": key, **({"#t": "created_key"} if after or before else {})}
+        values: dict[str, Any] = {":v": {"S": value}}
+        condition = "#k = :v"
+        if after and before:
+            condition += " AND #t BETWEEN :after AND :before"
+        elif after:
+            condition += " AND #t >= :after"
+        elif before:
+            condition += " AND #t <= :before"
+        if after:
+            values[":after"] = {"S": after}
+        if before:
+            values[":before"] = {"S": before}
         params: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": "#k = :v",
-            "ExpressionAttributeNames": {"#k": key},
-            "ExpressionAttributeValues": {":v": {"S": value}},
-            "ScanIndexForward": False,
+            "TableName": self.table, "IndexName": index, "KeyConditionExpression": condition,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values, "ScanIndexForward": False,
             "Limit": limit,
         }
+        if statuses:
+            names["#s"] = "status"
+            values.update({f":s{i}": {"S": s} for i, s in enumerate(statuses)})
+            params["FilterExpression"] = f"#s IN ({', '.join(f':s{i}' for i in range(len(statuses)))})"
         start = self.cursors.decode(listing, cursor)
         if start:
             params["ExclusiveStartKey"] = {
                 key: {"S": value}, "created_key": {"S": start}, "order_id": {"S": start.rsplit("#", 1)[-1]},
             }
-        response = self.ddb.query(**params)
-        last = response.get("LastEvaluatedKey")
-        next_cursor = self.cursors.encode(listing, last["created_key"]["S"]) if last else None
-        return [_order(from_item(item)) for item in response.get("Items", [])], next_cursor
+        orders: list[Order] = []
+        last: dict[str, Any] | None = None
+        for _ in range(10 if statuses else 1):
+            response = self.ddb.query(**params)
+            orders += [_order(from_item(item)) for item in response.get("Items", [])]
+            last = response.get("LastEvaluatedKey")
+            if len(orders) >= limit or not last:
+                break
+            params["ExclusiveStartKey"] = last
+        if len(orders) > limit:
+            orders = orders[:limit]
+        if len(orders) == limit and statuses:
+            next_key: str | None = orders[-1]["created_key"]
+        else:
+            next_key = last["created_key"]["S"] if last else None
+        return orders, self.cursors.encode(listing, next_key)
 
-    def list_for_customer(self, customer_id: str, limit: int, cursor: str | None) -> Page:
-        """A customer's orders, newest first."""
-        return self._query("by_customer", "customer_id", customer_id, limit, cursor)
+    def list_for_customer(self, customer_id: str, limit: int, cursor: str | None, *,
+                          statuses: list[str] | None = None, after: str | None = None,
+                          before: str | None = None) -> Page:
+        """A customer's orders, newest first, optionally in some statuses and placed in a time range."""
+        return self._query("by_customer", "customer_id", customer_id, limit, cursor, statuses=statuses,
+                           after=after, before=before)
+
+    def all_for_customer(self, customer_id: str) -> list[Order]:
+        """Every order of a customer, newest first (an export or an erasure reads them all)."""
+        params: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "by_customer", "KeyConditionExpression": "customer_id = :c",
+            "ExpressionAttributeValues": {":c": {"S": customer_id}}, "ScanIndexForward": False,
+        }
+        found: list[Order] = []
+        while True:
+            response = self.ddb.query(**params)
+            found += [_order(from_item(item)) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return found
+            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def list_in_status(self, status: OrderStatus, limit: int, cursor: str | None) -> Page:
         """Orders in one status, newest first (the ops queues)."""
@@ -161,27 +210,34 @@ class OrdersRepository:
     def record_notification(self, order_id: str, key: str, record: NotificationRecord,
                             note: TimelineEntry | None = None) -> None:
         """Keep ``record`` as the outcome of message ``key`` (``<event>#<channel>``), with ``note`` on the
-        timeline. No status condition: a message's outcome is recorded whatever the order became meanwhile."""
-        def nested() -> Update:
+        timeline. No status condition: a message's outcome is recorded whatever the order became meanwhile; on an
+        order anonymized meanwhile (its customer erased), without the address it went to."""
+        def nested(kept: dict[str, Any], open_order: bool) -> Update:
             update = Update().require("attribute_exists(order_id)")
-            update.sets.append(f"{update.name(('notifications', key))} = {update.value(dict(record))}")
+            if open_order:
+                update.require("attribute_not_exists(erased)")
+            update.sets.append(f"{update.name(('notifications', key))} = {update.value(kept)}")
             return update
 
-        def whole_map() -> Update:
+        def whole_map(kept: dict[str, Any], open_order: bool) -> Update:
             # An order stored before messages were recorded has no map yet: create it with this first record.
-            return (Update().require("attribute_exists(order_id)").require("attribute_not_exists(notifications)")
-                    .set("notifications", {key: dict(record)}))
+            update = Update().require("attribute_exists(order_id)").require("attribute_not_exists(notifications)")
+            if open_order:
+                update.require("attribute_not_exists(erased)")
+            return update.set("notifications", {key: kept})
 
-        for update in (nested(), whole_map(), nested()):
-            if note:
-                update.append("timeline", [note])
-            try:
-                self.ddb.update_item(TableName=self.table, Key={"order_id": {"S": order_id}}, **update.params())
-                return
-            except ClientError as error:
-                code = error.response.get("Error", {}).get("Code")
-                if code != "ValidationException" and not is_conditional_failure(error):
-                    raise
+        for kept, open_order in ((dict(record), True), ({**record, "to": ERASED}, False)):
+            for update in (nested(kept, open_order), whole_map(kept, open_order), nested(kept, open_order)):
+                if note:
+                    update.append("timeline", [note])
+                try:
+                    self.ddb.update_item(TableName=self.table, Key={"order_id": {"S": order_id}},
+                                         **update.params())
+                    return
+                except ClientError as error:
+                    code = error.response.get("Error", {}).get("Code")
+                    if code != "ValidationException" and not is_conditional_failure(error):
+                        raise
         raise NotFound(f"order {order_id} not found")
 
     def mark_notification(self, order_id: str, key: str, status: str, reason: str,

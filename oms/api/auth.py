@@ -11,6 +11,10 @@ class Caller:
     user_id: str
     email: str
     groups: frozenset[str]
+    auth_time: int | None = None  # when the caller signed in (epoch seconds), from the ID token
+
+    def signed_in_within(self, seconds: int, now: float) -> bool:
+        return self.auth_time is not None and 0 <= now - self.auth_time <= seconds
 
     @property
     def is_ops(self) -> bool:
@@ -36,4 +40,6 @@ def caller_from_event(event: dict[str, Any]) -> Caller | None:
     claims = (context.get("authorizer") or {}).get("claims") or {}
     if not isinstance(claims, dict) or not claims.get("sub"):
         return None
-    return Caller(str(claims["sub"]), str(claims.get("email", "")), _groups(claims.get("cognito:groups")))
+    auth_time = str(claims.get("auth_time", ""))
+    return Caller(str(claims["sub"]), str(claims.get("email", "")), _groups(claims.get("cognito:groups")),
+                  int(auth_time) if auth_time.isdigit() else None)

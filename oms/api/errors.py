@@ -17,9 +17,12 @@ from typing_extensions import TypedDict
 
 from oms.domain.errors import (
     Conflict,
+    ErasureBlocked,
     IdempotencyKeyReused,
+    LimitReached,
     NotCancellable,
     NotFound,
+    ReauthenticationRequired,
     RefundDeclined,
     RefundExceedsCaptured,
     ReturnRefused,
@@ -37,12 +40,19 @@ class FieldError(TypedDict):
     message: str
 
 
+class BlockingEntry(TypedDict):
+    kind: str  # "order" or "return"
+    id: str
+    status: str
+
+
 class ErrorBody(TypedDict):
     """The body of every error response."""
 
     code: str
     message: str
     errors: NotRequired[list[FieldError]]
+    blocking: NotRequired[list[BlockingEntry]]  # erasure_blocked: what is still in progress
 
 
 def error_body(code: str, message: str, errors: list[FieldError] | None = None) -> ErrorBody:
@@ -133,6 +143,25 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(NotFound)
     def _missing(exc: NotFound) -> Response[ErrorBody]:
         return error(HTTPStatus.NOT_FOUND, "not_found", str(exc))
+
+    @app.exception_handler(ErasureBlocked)
+    def _erasure_blocked(exc: ErasureBlocked) -> Response[ErrorBody]:
+        from aws_lambda_powertools.event_handler import Response, content_types
+
+        body = error_body("erasure_blocked", str(exc))
+        body["blocking"] = [{"kind": str(i["kind"]), "id": str(i["id"]), "status": str(i["status"])}
+                            for i in exc.items]
+        return Response(status_code=HTTPStatus.CONFLICT.value, content_type=content_types.APPLICATION_JSON,
+                        body=body)
+
+    @app.exception_handler(LimitReached)
+    def _limit(exc: LimitReached) -> Response[ErrorBody]:
+        return error(HTTPStatus.CONFLICT, "limit_reached", str(exc))
+
+    @app.exception_handler(ReauthenticationRequired)
+    def _reauthenticate(exc: ReauthenticationRequired) -> Response[ErrorBody]:
+        return error(HTTPStatus.FORBIDDEN, "reauthentication_required", str(exc),
+                     [{"field": "password", "message": exc.message}])
 
     @app.exception_handler(NotCancellable)
     def _not_cancellable(exc: NotCancellable) -> Response[ErrorBody]:

@@ -39,3 +39,10 @@ def responses(status: int, model: Any, description: str, *errors: int,
         documented[code] = {"description": ERROR_DESCRIPTIONS[code], "content": {JSON: {"model": ErrorBody}}}
     documented[503]["headers"] = RETRY_AFTER
     return documented
+
+
+def no_content(description: str, *errors: int) -> dict[int, Any]:
+    """``responses=`` for a route answering 204 with no body, or one of ``errors``."""
+    documented = responses(204, None, description, *errors)
+    documented[204] = {"description": description}
+    return documented

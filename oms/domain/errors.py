@@ -4,6 +4,8 @@ The class names are part of the workflow contract: the state machine's Retry/Cat
 (a Lambda's ``errorType`` is the exception class name).
 """
 
+from collections.abc import Mapping, Sequence
+
 
 class DomainError(Exception):
     """Base class for rule violations a caller can act on."""
@@ -101,3 +103,24 @@ class ReturnRefused(Conflict):
 
 class ReturnCancelled(DomainError):
     """A return's wait found it cancelled by the customer: its workflow ends."""
+
+
+class LimitReached(Conflict):
+    """An address book or the saved payment methods are full (409 ``limit_reached``)."""
+
+
+class ReauthenticationRequired(DomainError):
+    """Deleting the account needs the password again, or a sign-in within the last minutes (403)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ErasureBlocked(Conflict):
+    """Orders or returns still in progress keep the account (409 ``erasure_blocked`` lists them)."""
+
+    def __init__(self, items: Sequence[Mapping[str, object]]) -> None:
+        names = ", ".join(f"{i['id']} ({i['status']})" for i in items)
+        super().__init__(f"these are still in progress and keep the account until they finish: {names}")
+        self.items = items

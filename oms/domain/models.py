@@ -20,6 +20,7 @@ MAX_PRICE = 10**10
 MAX_ON_HAND = 10**7
 #: No control characters in free text (they end up in emails, labels and logs).
 TEXT = r"^[^\x00-\x1f\x7f]*$"
+ADDRESS_ID_PATTERN = r"^adr_[0-9a-z]{20}$"
 
 
 class StrictModel(BaseModel):
@@ -95,9 +96,23 @@ class OrderLineRequest(StrictModel):
     quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
 
 
+GatewayToken = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$",
+                                    description="A payment-gateway token, e.g. tok_visa")]
+PaymentMethodId = Annotated[str, Field(min_length=3, max_length=255, pattern=r"^pm_[A-Za-z0-9_]+$",
+                                       description="A saved payment method (GET /customers/me/payment-methods)")]
+
+
 class PaymentRequest(StrictModel):
-    token: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$",
-                                description="A payment-gateway token, e.g. tok_visa")]
+    """Either a one-off gateway ``token`` or a saved ``payment_method_id``: exactly one."""
+
+    token: GatewayToken | None = None
+    payment_method_id: PaymentMethodId | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "PaymentRequest":
+        if (self.token is None) == (self.payment_method_id is None):
+            raise ValueError("token: give either token or payment_method_id, not both or neither")
+        return self
 
 
 class ContactRequest(StrictModel):
@@ -120,8 +135,12 @@ class PlaceOrderRequest(StrictModel):
 
     currency: Currency
     lines: Annotated[list[OrderLineRequest], Field(min_length=1, max_length=MAX_LINES)]
-    shipping_address: AddressRequest
+    shipping_address: AddressRequest | None = None
+    shipping_address_id: Annotated[str | None, Field(pattern=ADDRESS_ID_PATTERN, description=(
+        "A saved address (GET /customers/me/addresses) instead of `shipping_address`"))] = None
     billing_address: AddressRequest | None = None
+    billing_address_id: Annotated[str | None, Field(pattern=ADDRESS_ID_PATTERN, description=(
+        "A saved address instead of `billing_address` (default: the shipping address)"))] = None
     shipping_method: Literal["standard", "express"]
     payment: PaymentRequest
     contact: ContactRequest
@@ -130,8 +149,19 @@ class PlaceOrderRequest(StrictModel):
                                                       "en-US")] = None
 
     @model_validator(mode="after")
+    def _one_address(self) -> "PlaceOrderRequest":
+        if (self.shipping_address is None) == (self.shipping_address_id is None):
+            raise ValueError("shipping_address: give either shipping_address or shipping_address_id")
+        if self.billing_address is not None and self.billing_address_id is not None:
+            raise ValueError("billing_address: give billing_address or billing_address_id, not both")
+        return self
+
+    @model_validator(mode="after")
     def _phone_in_e164(self) -> "PlaceOrderRequest":
-        self.contact.phone = _normalized_phone(self.contact.phone, self.shipping_address.country, "contact.phone")
+        # With a saved address the country is known only once it is read: the order's placement normalizes then.
+        if self.shipping_address is not None:
+            self.contact.phone = _normalized_phone(self.contact.phone, self.shipping_address.country,
+                                                   "contact.phone")
         return self
 
     @model_validator(mode="after")
@@ -368,3 +398,60 @@ class ReceiveRequest(StrictModel):
     lines: Annotated[list[ReceivedLineRequest], Field(min_length=1, max_length=MAX_LINES * 2)]
     warehouse: Annotated[WarehouseName | None, Field(
         description="Where the parcel was received; default: the warehouse each item shipped from")] = None
+
+
+class ProfileRequest(StrictModel):
+    """The whole profile: a field left out takes its default (null, no consent)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "name": "Ann Lee", "locale": "en-US", "phone": "+12015550123", "marketing_consent": False}]})
+
+    name: Annotated[Text | None, Field(min_length=1, max_length=200)] = None
+    locale: Annotated[Locale | None, Field(description="Default for the customer's messages and new orders")] = None
+    phone: Phone | None = None
+    marketing_consent: Annotated[bool, Field(description="Marketing email; the time consent was given is kept")] = \
+        False
+
+    @model_validator(mode="after")
+    def _phone_in_e164(self) -> "ProfileRequest":
+        region = self.locale.split("-")[1] if self.locale and "-" in self.locale else None
+        self.phone = _normalized_phone(self.phone, region, "phone")
+        return self
+
+
+class SavedAddressRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "label": "Home", "address": {"name": "Ann Lee", "line1": "1 Main St", "city": "Springfield",
+                                     "postal_code": "12345", "country": "US"},
+        "default_shipping": True}]})
+
+    label: Annotated[Text | None, Field(min_length=1, max_length=50, description="e.g. Home, Office")] = None
+    address: AddressRequest
+    phone: Phone | None = None
+    default_shipping: Annotated[bool | None, Field(description=(
+        "Make it the default shipping address (true), stop it being the default (false), or leave as is (null); "
+        "the first address becomes both defaults"))] = None
+    default_billing: Annotated[bool | None, Field(description="The same for the default billing address")] = None
+
+    @model_validator(mode="after")
+    def _phone_in_e164(self) -> "SavedAddressRequest":
+        self.phone = _normalized_phone(self.phone, self.address.country, "phone")
+        return self
+
+
+class PaymentMethodRequest(StrictModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"token": "tok_visa"}]})
+
+    token: Annotated[GatewayToken, Field(description=(
+        "A gateway token from the storefront's card form (Stripe.js: a tok_... or an unattached pm_...); the card "
+        "number never reaches the OMS"))]
+
+
+class DeleteAccountRequest(StrictModel):
+    password: Annotated[str | None, Field(min_length=1, max_length=256, description=(
+        "The account's password; not needed within 5 minutes of signing in"))] = None
+
+
+class EraseRequest(StrictModel):
+    reason: Annotated[Text, Field(min_length=3, max_length=500, description=(
+        "How the request was verified, e.g. the ticket of a verified data-subject request"))]

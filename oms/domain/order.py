@@ -18,6 +18,7 @@ from typing_extensions import TypedDict
 
 from oms.contract import Error
 from oms.domain.delivery import expected_delivery
+from oms.domain.errors import ValidationFailed
 from oms.domain.ledger import LedgerEntry
 from oms.domain.pricing import DEFAULT_POLICY, CatalogProduct, PricingPolicy, quote
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus, PaymentStatus
@@ -216,7 +217,9 @@ class Reservation(TypedDict):
 
 
 class PaymentRecord(TypedDict):
-    token: str
+    token: str  # a one-off gateway token, or a saved payment method's id (then ``customer`` is set)
+    customer: NotRequired[str]  # the gateway's customer the saved payment method is attached to
+    payment_method_id: NotRequired[str]  # the saved payment method the customer chose
     authorization_key: NotRequired[str]  # the gateway idempotency key, recorded before authorizing
     authorization_requested_at: NotRequired[str]
     authorization_id: NotRequired[str]
@@ -341,6 +344,15 @@ def timeline_entry(at: datetime, event: str, detail: str) -> TimelineEntry:
     return {"at": iso(at), "event": event, "detail": detail}
 
 
+@dataclass(frozen=True)
+class SavedChoices:
+    """What a placement named by id, resolved: a saved shipping or billing address, a saved card."""
+
+    shipping: Address | None = None
+    billing: Address | None = None
+    payment: PaymentRecord | None = None
+
+
 def order_id_for(customer_id: str, idempotency_key: str) -> str:
     """Deterministic order id: a retried placement with the same key converges on the same order."""
     digest = hashlib.sha256(f"{customer_id}\x00{idempotency_key}".encode()).hexdigest()
@@ -359,21 +371,35 @@ def new_order(
     now: datetime,
     locale: str = "en-US",
     policy: PricingPolicy = DEFAULT_POLICY,
+    saved: SavedChoices | None = None,
 ) -> Order:
-    """Build a PENDING order priced from the catalog. Raises ``ValidationFailed`` naming the field."""
+    """Build a PENDING order priced from the catalog. Raises ``ValidationFailed`` naming the field. ``saved``
+    holds what the request named by id (a saved address, a saved card), already read from the address book."""
+    saved = saved or SavedChoices()
+    if saved.shipping is not None:
+        shipping = saved.shipping
+    elif request.shipping_address is not None:
+        shipping = cast(Address, request.shipping_address.model_dump(exclude_none=True))
+    else:
+        raise ValidationFailed("shipping_address_id", "no saved address with this id")
+    if saved.billing is not None:
+        billing_address = saved.billing
+    elif request.billing_address is not None:
+        billing_address = cast(Address, request.billing_address.model_dump(exclude_none=True))
+    else:
+        billing_address = shipping
     priced = quote(
         request.currency,
         [(line.sku, line.quantity) for line in request.lines],
         products,
         request.shipping_method,
-        request.shipping_address.country,
+        shipping["country"],
         policy,
     )
     window = expected_delivery(now, request.shipping_method, policy)
     created_at = iso(now)
-    shipping = cast(Address, request.shipping_address.model_dump(exclude_none=True))
-    billing = request.billing_address
     request_json = request.model_dump(mode="json")
+    payment: PaymentRecord = saved.payment or {"token": str(request.payment.token)}
     return {
         "order_id": order_id,
         "customer_id": customer_id,
@@ -393,7 +419,7 @@ def new_order(
         "total": priced.total,
         "shipping_method": request.shipping_method,
         "shipping_address": shipping,
-        "billing_address": cast(Address, billing.model_dump(exclude_none=True)) if billing else shipping,
+        "billing_address": billing_address,
         "contact": cast(Contact, request.contact.model_dump(exclude_none=True)),
         "locale": locale,
         "expected_delivery": {"earliest": window.earliest.isoformat(), "latest": window.latest.isoformat()},
@@ -402,7 +428,7 @@ def new_order(
         "created_at": created_at,
         "updated_at": created_at,
         "created_key": f"{created_at}#{order_id}",
-        "payment": {"token": request.payment.token},
+        "payment": payment,
         "amount_captured": 0,
         "amount_refunded": 0,
         "ledger": {},

@@ -53,7 +53,8 @@ def authorize(order_id: str, orders: OrdersRepository, gateway: PaymentGateway) 
             expect={"payment_status": PaymentStatus.PENDING.value},
         ))
     authorization_id = ledger.call(orders, order, "AUTHORIZE", order["total"], key, lambda: gateway.authorize(
-        token=order["payment"]["token"], amount=order["total"], currency=order["currency"], idempotency_key=key))
+        token=order["payment"]["token"], amount=order["total"], currency=order["currency"], idempotency_key=key,
+        customer=order["payment"].get("customer")))
     return {"payment_status": _record_authorization(orders, order, authorization_id)["payment_status"]}
 
 
@@ -132,7 +133,7 @@ def reauthorize(order_id: str, orders: OrdersRepository, gateway: PaymentGateway
     if order["payment"].get("token_replaced"):
         def place() -> str:
             return gateway.authorize(token=token, amount=order["total"], currency=order["currency"],
-                                     idempotency_key=key)
+                                     idempotency_key=key, customer=order["payment"].get("customer"))
     else:
         def place() -> str:
             return gateway.reauthorize(authorization_id=old, amount=order["total"], currency=order["currency"],

@@ -11,7 +11,7 @@ from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
 from oms.adapters.workflow import Workflow
 from oms.domain.errors import Conflict
-from oms.domain.order import Order, iso, timeline_entry
+from oms.domain.order import Order, PaymentRecord, iso, timeline_entry
 from oms.domain.status import PAYMENT_HOLD_DETAIL, OrderStatus
 from oms.logic.clock import now
 from oms.logic.waiting import raise_if_cancelled, unless_cancelled
@@ -41,7 +41,7 @@ def await_payment(order_id: str, task_token: str, orders: OrdersRepository,
     return {"hold_reason": "payment"}
 
 
-def update_payment(order_id: str, customer_id: str, token: str, orders: OrdersRepository,
+def update_payment(order_id: str, customer_id: str, payment: PaymentRecord, orders: OrdersRepository,
                    workflow: Workflow) -> Order:
     """The customer's new payment method for an order whose hold could not be renewed. ``Conflict`` when the
     order is not waiting for one."""
@@ -50,8 +50,10 @@ def update_payment(order_id: str, customer_id: str, token: str, orders: OrdersRe
     if waiting is None:
         raise Conflict(f"order {order_id} is not waiting for a new payment method")
     orders.apply(order_id, Change(
-        sets={"payment.token": token, "payment.token_replaced": True},
-        removes=["payment_task_token"], expect={"payment_task_token": waiting},
+        sets={**{f"payment.{k}": v for k, v in payment.items()}, "payment.token_replaced": True},
+        removes=["payment_task_token", *(f"payment.{k}" for k in ("customer", "payment_method_id")
+                                         if k not in payment)],
+        expect={"payment_task_token": waiting},
         events=[timeline_entry(now(), "payment_updated", "Thank you: we received your new payment method.")],
     ))
     try:

@@ -4,7 +4,8 @@ Idempotent by construction, with one mechanism: the order id derives from (custo
 write is conditional, and the execution is named after the order. The same key with the same body answers
 the same order at any age; with another body, ``IdempotencyKeyReused`` at any age. A new order costs three
 AWS requests: one BatchGetItem (prices, stock and incoming goods), one conditional PutItem, one StartExecution
-(and one GetItem of the customer's preferences when the request names no ``locale``).
+(and one GetItem of the customer's preferences when the request names no ``locale``, one per saved address or
+card the request names by id).
 """
 
 from datetime import datetime
@@ -16,8 +17,18 @@ from oms.adapters.workflow import Workflow
 from oms.domain.errors import IdempotencyKeyReused, StockUnavailable, ValidationFailed
 from oms.domain.locales import DEFAULT_LOCALE, from_accept_language
 from oms.domain.models import PlaceOrderRequest
-from oms.domain.order import Order, fingerprint, new_order, order_id_for
+from oms.domain.order import (
+    Address,
+    Order,
+    PaymentRecord,
+    SavedChoices,
+    fingerprint,
+    new_order,
+    order_id_for,
+)
+from oms.domain.phones import to_e164
 from oms.domain.status import OrderStatus
+from oms.logic.accounts import saved_card_payment
 
 
 def place_order(
@@ -37,8 +48,10 @@ def place_order(
     request_hash = fingerprint(request.model_dump(mode="json"))
     found = reader.read([line.sku for line in request.lines])
     try:
+        saved = _saved_choices(customer_id, request, customers)
         order = new_order(order_id=order_id, customer_id=customer_id, request=request, products=found.products,
-                          now=now, locale=_locale(customer_id, request, customers, accept_language))
+                          now=now, locale=_locale(customer_id, request, customers, accept_language), saved=saved)
+        order["request_hash"] = request_hash  # of the request as sent (a saved address may normalize its phone)
         _check_stock(request, found.units)
         skus = {line.sku for line in request.lines}
         if found.backorderable & skus:
@@ -60,6 +73,33 @@ def place_order(
     if existing["status"] == OrderStatus.PENDING:
         workflow.start(order_id)  # a no-op while the execution runs; starts the one a crash left unstarted
     return existing, True
+
+
+def _saved_choices(customer_id: str, request: PlaceOrderRequest, customers: CustomersRepository) -> SavedChoices:
+    """The saved address(es) and card a request names by id, read from the customer's own book (another
+    customer's id is simply not found there)."""
+    shipping = billing = None
+    payment: PaymentRecord | None = None
+    if request.shipping_address_id:
+        shipping = _address(customer_id, request.shipping_address_id, "shipping_address_id", customers)
+        phone = request.contact.phone
+        if phone is not None:
+            try:
+                request.contact.phone = to_e164(phone, shipping["country"])
+            except ValueError as exc:
+                raise ValidationFailed("contact.phone", str(exc)) from None
+    if request.billing_address_id:
+        billing = _address(customer_id, request.billing_address_id, "billing_address_id", customers)
+    if request.payment.payment_method_id:
+        payment = saved_card_payment(customer_id, request.payment.payment_method_id, customers)
+    return SavedChoices(shipping=shipping, billing=billing, payment=payment)
+
+
+def _address(customer_id: str, address_id: str, field: str, customers: CustomersRepository) -> Address:
+    saved = customers.address(customer_id, address_id)
+    if saved is None:
+        raise ValidationFailed(field, "no saved address with this id")
+    return saved["address"]
 
 
 def _locale(customer_id: str, request: PlaceOrderRequest, customers: CustomersRepository,

@@ -204,7 +204,9 @@ def replacement_order(order: Order, record: ReturnRecord) -> Order:
         "shipments": {}, "created_at": created, "updated_at": created, "created_key": f"{created}#{order_id}",
         "timeline": [timeline_entry(at, "order_placed", f"Replacement for return {record['return_id']} of order "
                                                         f"{order['order_id']}.")],
-        "payment": {"token": order["payment"]["token"]}, "amount_captured": 0, "amount_refunded": 0, "ledger": {},
+        "payment": {k: v for k, v in order["payment"].items()
+                    if k in ("token", "customer", "payment_method_id")},
+        "amount_captured": 0, "amount_refunded": 0, "ledger": {},
         "notifications": {}, "request_hash": fingerprint({"exchange": record["return_id"]}),
         "exchange_of": {"order_id": order["order_id"], "return_id": record["return_id"]}, "exchange_credit": credit,
     }

@@ -38,11 +38,18 @@ class Api:
     def stock(self, sku: str) -> dict[str, Any]:
         return self.call("GET", f"/admin/inventory/{sku}", self.ops).json()
 
-    def place(self, token: str, sku: str, quantity: int = 1, payment: str = "tok_visa", key: str | None = None,
-              **extra: Any) -> requests.Response:
+    def place(self, token: str, sku: str, quantity: int = 1, payment: str | dict[str, Any] = "tok_visa",
+              key: str | None = None, **extra: Any) -> requests.Response:
+        """``payment``: a token, or the whole payment object; an ``extra`` field set to None is left out."""
         body = {"currency": "USD", "lines": [{"sku": sku, "quantity": quantity}], "shipping_address": ADDRESS,
-                "shipping_method": "standard", "payment": {"token": payment},
-                "contact": {"email": "ann@example.com", "phone": "+12015550123", "sms_opt_in": True}, **extra}
+                "shipping_method": "standard",
+                "payment": payment if isinstance(payment, dict) else {"token": payment},
+                "contact": {"email": "ann@example.com", "phone": "+12015550123", "sms_opt_in": True}}
+        for field, value in extra.items():
+            if value is None:
+                body.pop(field, None)
+            else:
+                body[field] = value
         return self.call("POST", "/orders", token, json=body, headers={"Idempotency-Key": key or uuid.uuid4().hex})
 
     def order(self, token: str, order_id: str) -> dict[str, Any]:
