@@ -50,6 +50,10 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         merge.add_schema(schema)
     merged = json.loads(merge.get_openapi_json_schema())
     merged["paths"] = dict(sorted(merged["paths"].items()))
+    for operations in merged["paths"].values():
+        for operation in operations.values():
+            # Powertools gives every response the route's return type; a 204 has no body.
+            operation.get("responses", {}).get("204", {}).pop("content", None)
     schemas = merged["components"]["schemas"]
     # Powertools adds its own validation-error schemas; the routes document the OMS error body instead.
     used = _referenced(merged["paths"], schemas)

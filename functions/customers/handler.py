@@ -57,6 +57,11 @@ def _deps() -> AccountDeps:
     return AccountDeps(CustomersSettings.from_env())
 
 
+def _no_content() -> Response[Any]:
+    """204: no body, and no Content-Type claiming one."""
+    return Response(status_code=HTTPStatus.NO_CONTENT.value, body=None, content_type=None)
+
+
 def _json(status: HTTPStatus, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
     return Response(status_code=status.value, content_type=content_types.APPLICATION_JSON, body=body,
                     headers=headers)
@@ -171,7 +176,7 @@ def replace_address(address_id: AddressId, request: SavedAddressRequest) -> Any:
 @tracer.capture_method
 def delete_address(address_id: AddressId) -> Response[Any]:
     accounts.delete_address(app.caller.user_id, address_id, _deps().customers, now())
-    return Response(status_code=HTTPStatus.NO_CONTENT.value)
+    return _no_content()
 
 
 # -- saved payment methods ---------------------------------------------------------------------------------------
@@ -191,7 +196,8 @@ def list_payment_methods() -> Any:
                       "token, a card declined when attached): 422 naming `token` with the gateway's code. Up to "
                       "10 (409 `limit_reached`). "
                       "`POST /orders` can then pay with `{\"payment\": {\"payment_method_id\": ...}}`.",
-          responses=responses(201, Card, "Saved (200: already saved)", 400, 401, 409, 413, 415, 422))
+          responses={**responses(201, Card, "Saved", 400, 401, 409, 413, 415, 422),
+                     **responses(200, Card, "Already saved: the same payment method")})
 @tracer.capture_method
 def save_payment_method(request: PaymentMethodRequest) -> Response[Any]:
     card, created = accounts.save_card(app.caller.user_id, request, _deps().customers, _deps().gateway, now())
@@ -206,7 +212,7 @@ def save_payment_method(request: PaymentMethodRequest) -> Response[Any]:
 @tracer.capture_method
 def delete_payment_method(payment_method_id: PaymentMethodId) -> Response[Any]:
     accounts.delete_card(app.caller.user_id, payment_method_id, _deps().customers, _deps().gateway, now())
-    return Response(status_code=HTTPStatus.NO_CONTENT.value)
+    return _no_content()
 
 
 # -- export ------------------------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ class CustomersRepository:
             elif kind == PREFERENCES:
                 account["preferences"] = _preferences(data)
             elif kind.startswith(ADDRESS):
-                account["addresses"].append(cast(SavedAddress, data))
+                account["addresses"].append(_address(data))
             elif kind.startswith(CARD):
                 account["cards"].append(cast(Card, data))
         return account
@@ -71,7 +71,7 @@ class CustomersRepository:
     def address(self, customer_id: str, address_id: str) -> SavedAddress | None:
         item = self.ddb.get_item(TableName=self.table, Key=_key(customer_id, ADDRESS + address_id),
                                  ConsistentRead=True).get("Item")
-        return cast(SavedAddress, _plain(item)) if item else None
+        return _address(_plain(item)) if item else None
 
     def card(self, customer_id: str, payment_method_id: str) -> Card | None:
         item = self.ddb.get_item(TableName=self.table, Key=_key(customer_id, CARD + payment_method_id),
@@ -253,6 +253,10 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     data.pop("customer_id", None)
     data.pop("item", None)
     return data
+
+
+def _address(data: dict[str, Any]) -> SavedAddress:
+    return cast(SavedAddress, {"label": None, **data})  # DynamoDB keeps no nulls
 
 
 def _preferences(data: dict[str, Any]) -> Preferences:

@@ -185,7 +185,8 @@ def role_headers(local_stack):
 @pytest.fixture(scope="module")
 def known_ids(api, local_stack):
     """Path parameter values of resources that exist: a product with stock, an order of the customer (one in
-    progress, one delivered), and a return of the delivered one."""
+    progress, one delivered), a return of the delivered one, the customer's saved address and card, and the
+    customer's id (ops' erasure of it is refused while the order is in progress)."""
     ids: dict[str, list[str]] = {"sku": [api.product()]}
     customer = local_stack.token(CUSTOMER)
     placed = api.place(customer, ids["sku"][0])
@@ -199,6 +200,18 @@ def known_ids(api, local_stack):
                           headers={"Idempotency-Key": "contract-return"})
         if answer.status_code == 201:
             ids["return_id"] = [answer.json()["return_id"]]
+    # The customer's own account: an address, a saved card, and their id (whose erasure the open order blocks).
+    address = api.call("POST", "/customers/me/addresses", customer,
+                       json={"address": {"name": "Cora Contract", "line1": "1 Spec St", "city": "Schema",
+                                         "postal_code": "12345", "country": "US"}})
+    if address.status_code == 201:
+        ids["address_id"] = [address.json()["address_id"]]
+    card = api.call("POST", "/customers/me/payment-methods", customer, json={"token": "tok_visa"})
+    if card.status_code == 201:
+        ids["payment_method_id"] = [card.json()["payment_method_id"]]
+    me = api.call("GET", "/customers/me", customer)
+    if me.status_code == 200:
+        ids["customer_id"] = [me.json()["customer_id"]]
     return ids
 
 
