@@ -166,7 +166,7 @@ def test_the_address_book_limit_holds_under_concurrent_requests(stack, context):
     for thread in threads:
         thread.join()
     assert sorted(set(answers)) == [201, 409] and answers.count(201) == 20, answers
-    status, book = call(customers, _me("GET", "/customers/me/addresses", "busy"), context)
+    _status, book = call(customers, _me("GET", "/customers/me/addresses", "busy"), context)
     assert len(book["addresses"]) == 20
     assert sum(a["default_shipping"] for a in book["addresses"]) == 1
     assert sum(a["default_billing"] for a in book["addresses"]) == 1
@@ -218,7 +218,7 @@ def test_a_message_recorded_after_erasure_keeps_no_address(stack, context):
     from oms.domain.customers import anonymized_order_fields
 
     stock(stack, context, "MUG")
-    status, placed = place(stack, context, order_body(), sub="late")
+    _status, placed = place(stack, context, order_body(), sub="late")
     orders = OrdersRepository(stack.env("customers", "ORDERS_TABLE"))
     sets, removes = anonymized_order_fields(orders.require(placed["order_id"]))
     orders.apply(placed["order_id"], Change(sets=sets, removes=removes))
