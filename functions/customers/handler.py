@@ -23,6 +23,7 @@ from oms.domain.customers import (
     AddressView,
     Card,
     CardList,
+    ErasureReport,
     ExportDocument,
     ExportLink,
     ProfileView,
@@ -37,7 +38,7 @@ from oms.domain.models import (
     SavedAddressRequest,
 )
 from oms.domain.preferences import Preferences
-from oms.logic import accounts, preferences, privacy
+from oms.logic import accounts, preferences
 from oms.logic.clock import now
 from oms.settings import CustomersSettings
 
@@ -99,7 +100,7 @@ def save_profile(request: ProfileRequest) -> Any:
                         "`password` unless the ID token is from a sign-in in the last 5 minutes (else 403 "
                         "`reauthentication_required`). Orders or returns still in progress: 409 "
                         "`erasure_blocked`, listing them in `blocking`.",
-            responses=responses(200, privacy.ErasureReport, "Erased", 400, 401, 403, 409, 413, 415, 422))
+            responses=responses(200, ErasureReport, "Erased", 400, 401, 403, 409, 413, 415, 422))
 @tracer.capture_method
 def delete_account(request: Annotated[DeleteAccountRequest | None, Body()] = None) -> Any:
     who = app.caller
@@ -110,6 +111,8 @@ def delete_account(request: Annotated[DeleteAccountRequest | None, Body()] = Non
             raise ReauthenticationRequired("enter your password again (or sign in again) to delete the account")
         if not deps.identity.password_matches(who.email, password):
             raise ReauthenticationRequired("the password is not right")
+    from oms.logic import privacy  # only a deletion needs it
+
     at = now()
     report = privacy.erase(who.user_id, deps.holdings, deps.identity, deps.gateway, deps.suppressions, at,
                            lambda farewell: deps.send_farewell(farewell, at))
@@ -226,6 +229,8 @@ def delete_payment_method(payment_method_id: PaymentMethodId) -> Response[Any]:
                                 headers=DOWNLOAD_HEADERS)})
 @tracer.capture_method
 def export() -> Response[Any]:
+    from oms.logic import privacy  # only an export needs it
+
     who = app.caller
     deps = _deps()
     at = now()

@@ -12,6 +12,7 @@ from functions.customers.deps import AccountDeps
 from oms import observability
 from oms.api.resolver import KIB, ApiResolver
 from oms.api.responses import responses
+from oms.domain.customers import ErasureReport
 from oms.domain.models import EraseRequest
 from oms.logic import privacy
 from oms.logic.clock import now
@@ -34,7 +35,7 @@ def _deps() -> AccountDeps:
           description="What `DELETE /customers/me` does, for ops: `reason` records how the request was verified "
                       "(logged with the operator). Orders or returns in progress: 409 `erasure_blocked` listing "
                       "them. Erasing again finds nothing left and answers the same shape with zero counts.",
-          responses=responses(200, privacy.ErasureReport, "Erased", 400, 401, 403, 404, 409, 413, 415, 422))
+          responses=responses(200, ErasureReport, "Erased", 400, 401, 403, 404, 409, 413, 415, 422))
 @tracer.capture_method
 def erase(customer_id: CustomerId, request: EraseRequest) -> Any:
     deps = _deps()

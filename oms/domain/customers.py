@@ -231,3 +231,14 @@ class ExportLink(TypedDict):
     download_url: str
     expires_at: str
     size_bytes: int
+
+
+class ErasureReport(TypedDict):
+    customer_id: str
+    erased_at: str
+    orders_anonymized: int
+    returns_anonymized: int
+    payment_methods_detached: int
+    items_deleted: int
+    user_deleted: bool
+    confirmation_sent: bool

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from typing_extensions import TypedDict
-
 from oms.adapters.customers_repo import CustomersRepository
 from oms.adapters.identity import Identity
 from oms.adapters.orders_repo import Change, OrdersRepository, TransitionRejected
@@ -27,6 +25,7 @@ from oms.adapters.payment_gateway import PaymentGateway
 from oms.adapters.returns_repo import ReturnsRepository, ReturnTransitionRejected
 from oms.adapters.suppressions_repo import SuppressionsRepository
 from oms.domain.customers import (
+    ErasureReport,
     anonymized_order_fields,
     anonymized_return_fields,
     blocking,
@@ -40,17 +39,6 @@ from oms.domain.order import Order, iso, public_view
 from oms.domain.preferences import default_preferences
 
 EXPORT_FORMAT = 1
-
-
-class ErasureReport(TypedDict):
-    customer_id: str
-    erased_at: str
-    orders_anonymized: int
-    returns_anonymized: int
-    payment_methods_detached: int
-    items_deleted: int
-    user_deleted: bool
-    confirmation_sent: bool
 
 
 @dataclass
