@@ -5,7 +5,8 @@
 Every function's SDK user agent carries ``oms-function/<name>``, so each recorded request is attributed to the
 function that made it. Printed: the synchronous path of ``POST /orders`` (new and replayed), every request each
 function made for one order from placement to PROCESSING, and (``--returns N``) for one return of a delivered order
-from its request to CLOSED (approved by policy, a carrier event, received, refunded, three emails).
+from its request to CLOSED (approved by policy, a carrier event, received, refunded, three emails), and
+(``--accounts N``) each account route once, for a customer with one cancelled order.
 """
 
 from __future__ import annotations
@@ -70,8 +71,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=10)
     parser.add_argument("--returns", type=int, default=5)
+    parser.add_argument("--accounts", type=int, default=3, help="customers taken from profile to deletion")
     args = parser.parse_args()
     returns: Counter[str] = Counter()
+    accounts: dict[str, Counter[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "recording.jsonl"
         with local_stack(MOTO_RECORDER_FILEPATH=str(path)) as (config, _):
@@ -104,6 +107,9 @@ def main() -> None:
             ops = {"Authorization": f"Bearer {get_token(config, 'bench-ops@example.com', ops=True)}"}
             for _ in range(args.returns):
                 returns.update(measure_return(config, path, headers, ops))
+            for _ in range(args.accounts):
+                for route, found in measure_account(config, path).items():
+                    accounts.setdefault(route, Counter()).update(found)
     print(f"{args.orders} orders; requests recorded by moto, attributed by user agent")
     print(f"POST /orders, new order:   {min(per_post)}-{max(per_post)} AWS requests "
           f"({', '.join(f'{op} x{n / args.orders:g}' for op, n in new.items())})")
@@ -118,6 +124,11 @@ def main() -> None:
         for name, count in sorted(returns.items()):
             print(f"  {name:45s} {count / args.returns:g}")
         print(f"  {'total':45s} {sum(returns.values()) / args.returns:g}")
+    if args.accounts:
+        print("account routes, AWS requests per call (the customer has one cancelled order):")
+        for route, found in accounts.items():
+            detail = ", ".join(f"{op} x{n / args.accounts:g}" for op, n in sorted(found.items()))
+            print(f"  {route:45s} {sum(found.values()) / args.accounts:g}  ({detail})")
 
 
 def measure_return(config: dict[str, Any], path: Path, customer: dict[str, str], ops: dict[str, str]) -> Counter[str]:
@@ -171,6 +182,41 @@ def measure_return(config: dict[str, Any], path: Path, customer: dict[str, str],
     found = Counter(f"{origin}: {op}" for origin, op in recorded(path) if origin not in ("local-stack", "get_order"))
     found.subtract(polls)  # the bench's own polling is not the return's cost
     return +found
+
+
+def measure_account(config: dict[str, Any], path: Path) -> dict[str, Counter[str]]:
+    """Each account route once, recorded alone: what the customers function (and its gateway) asks of AWS."""
+    api, aws = config["api_url"], config["aws_endpoint_url"]
+    customer = {"Authorization": f"Bearer {get_token(config, f'bench-{uuid.uuid4().hex[:8]}@example.com')}"}
+    order_id = requests.post(f"{api}/orders", json=order_body("STICKER-PACK"), timeout=30,
+                             headers={**customer, "Idempotency-Key": uuid.uuid4().hex}).json()["order_id"]
+    while requests.get(f"{api}/orders/{order_id}", headers=customer, timeout=30).json()["status"] != "PROCESSING":
+        time.sleep(0.05)
+    requests.post(f"{api}/orders/{order_id}/cancel", json={"reason": "CHANGED_MIND"}, timeout=30,
+                  headers={**customer, "Idempotency-Key": uuid.uuid4().hex})
+    while requests.get(f"{api}/orders/{order_id}", headers=customer, timeout=30).json()["status"] != "CANCELLED":
+        time.sleep(0.05)
+    time.sleep(1.5)  # the cancellation's messages
+    address = {"name": "Bea Bench", "line1": "1 Bench St", "city": "Springfield", "postal_code": "12345",
+               "country": "US"}
+    calls = [
+        ("PUT /customers/me", "PUT", "/customers/me", {"name": "Bea Bench", "locale": "en-US"}),
+        ("GET /customers/me", "GET", "/customers/me", None),
+        ("POST /customers/me/addresses", "POST", "/customers/me/addresses", {"address": address}),
+        ("POST /customers/me/payment-methods (first)", "POST", "/customers/me/payment-methods",
+         {"token": "tok_visa"}),
+        ("POST /customers/me/payment-methods (second)", "POST", "/customers/me/payment-methods",
+         {"token": "tok_mastercard"}),
+        ("GET /customers/me/export", "GET", "/customers/me/export", None),
+        ("DELETE /customers/me", "DELETE", "/customers/me", None),
+    ]
+    found: dict[str, Counter[str]] = {}
+    for label, method, route, body in calls:
+        with Recorder(aws, path):
+            answer = requests.request(method, f"{api}{route}", json=body, headers=customer, timeout=30)
+            assert answer.status_code < 300, answer.text
+        found[label] = Counter(op for origin, op in recorded(path) if origin == "customers")
+    return found
 
 
 if __name__ == "__main__":

@@ -402,6 +402,7 @@ class ApiStack(Stack):
         assert isinstance(pool, cognito.CfnUserPool)
         pool.email_configuration = cognito.CfnUserPool.EmailConfigurationProperty(
             email_sending_account="DEVELOPER", from_=formataddr((config.shop_name, config.sender_email)),
+            configuration_set=messaging.configuration_set.configuration_set_name,  # bounces are suppressed too
             source_arn=self.format_arn(service="ses", resource="identity", resource_name=config.sender_email))
         messages = function("cognito_messages", "CognitoMessages", {
             "SHOP_NAME": config.shop_name, "SUPPORT_EMAIL": config.support_email,

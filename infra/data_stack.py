@@ -25,7 +25,8 @@ class DataStack(Stack):
         self.backorders = self._table("Backorders", partition_key="queue", sort_key="created_key")
         self.shipments = self._table("Shipments", partition_key="tracking_number")
         self.idempotency = self._table("Idempotency", partition_key="id", time_to_live_attribute="expiration")
-        # One partition per customer, one item per kind (preferences today; profile and addresses later).
+        # One partition per customer, one item per kind: profile, preferences, address#<id>, card#<payment method>;
+        # an erasure's audit record under the pseudonym the anonymized orders carry.
         self.customers = self._table("Customers", partition_key="customer_id", sort_key="item")
         # Email addresses SES reported bouncing for good or complaining: no message goes to them.
         self.suppressions = self._table("Suppressions", partition_key="email")

@@ -34,7 +34,8 @@ def _deps() -> AccountDeps:
           security=[{"cognito": []}],
           description="What `DELETE /customers/me` does, for ops: `reason` records how the request was verified "
                       "(logged with the operator). Orders or returns in progress: 409 `erasure_blocked` listing "
-                      "them. Erasing again finds nothing left and answers the same shape with zero counts.",
+                      "them. Erasing an erased customer again answers 200 with zero counts (the audit record "
+                      "adds them up); an id that never was a customer: 404.",
           responses=responses(200, ErasureReport, "Erased", 400, 401, 403, 404, 409, 413, 415, 422))
 @tracer.capture_method
 def erase(customer_id: CustomerId, request: EraseRequest) -> Any:

@@ -231,9 +231,20 @@ class CustomersRepository:
                 pending = response.get("UnprocessedItems", {}).get(self.table, [])
         return len(keys)
 
-    def record_erasure(self, pseudonym: str, record: dict[str, Any]) -> None:
-        """The erasure's audit record (item ``erasure``), in the pseudonym's partition (no personal data)."""
-        self.ddb.put_item(TableName=self.table, Item=to_item({"customer_id": pseudonym, "item": ERASURE, **record}))
+    def record_erasure(self, pseudonym: str, *, at: str, by: str, reason: str, counts: dict[str, int]) -> None:
+        """The erasure's audit record (item ``erasure``) in the pseudonym's partition, no personal data: when it
+        was first asked for, by whom and why (each run's), and what it did (the counts of every run added)."""
+        update = Update().set("last_run_at", at).set("by", by).set("reason", reason).increment("runs", 1)
+        update.sets.append(f"{update.name('erased_at')} = if_not_exists({update.name('erased_at')}, "
+                           f"{update.value(at)})")
+        for name, count in counts.items():
+            update.increment(name, count)
+        self.ddb.update_item(TableName=self.table, Key=_key(pseudonym, ERASURE), **update.params())
+
+    def erasure(self, pseudonym: str) -> dict[str, Any] | None:
+        """The audit record of an erasure, if there was one."""
+        item = self.ddb.get_item(TableName=self.table, Key=_key(pseudonym, ERASURE), ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
 
     def _counted(self, customer_id: str, counter: str, by: int, limit: int, now: str) -> Update:
         update = Update().increment(counter, by).set("updated_at", now)

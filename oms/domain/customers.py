@@ -1,7 +1,7 @@
 """A customer's account: profile, address book, saved cards, and the rules of erasure.
 
 Plain data and rules; ``oms/adapters/customers_repo.py`` stores them (one partition per customer) and
-``oms/logic/accounts.py`` / ``oms/logic/erasure.py`` sequence them.
+``oms/logic/accounts.py`` / ``oms/logic/privacy.py`` sequence them.
 """
 
 from __future__ import annotations

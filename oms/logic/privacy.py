@@ -34,7 +34,7 @@ from oms.domain.customers import (
     profile_view,
     pseudonym,
 )
-from oms.domain.errors import ErasureBlocked
+from oms.domain.errors import ErasureBlocked, NotFound
 from oms.domain.order import Order, iso, public_view
 from oms.domain.preferences import default_preferences
 
@@ -89,7 +89,11 @@ def erase(customer_id: str, held: Holdings, identity: Identity, gateway: Payment
     if in_progress:
         raise ErasureBlocked(in_progress)
     account = held.customers.account(customer_id)
-    email = identity.email(customer_id) or next((o["contact"]["email"] for o in orders), None)
+    email = identity.email(customer_id)
+    if email is None and not orders and not any(account.values()) \
+            and held.customers.erasure(pseudonym(customer_id)) is None:
+        raise NotFound(f"no customer {customer_id}")  # never existed here (an erased one has an audit record)
+    email = email or next((o["contact"]["email"] for o in orders), None)
     farewell = Farewell(email=email, locale=(account["preferences"] or default_preferences())["locale"]
                         or next((o["locale"] for o in orders), "en-US"),
                         name=account["profile"].get("name") if account["profile"] else None, orders_kept=len(orders))
@@ -108,9 +112,8 @@ def erase(customer_id: str, held: Holdings, identity: Identity, gateway: Payment
         suppressions.remove(str(address))
     deleted = held.customers.erase(customer_id)
     # The audit record, under the pseudonym the kept orders carry: who erased, when, why; no personal data.
-    held.customers.record_erasure(pseudonym(customer_id), {
-        "erased_at": iso(now), "by": by, "reason": reason, "orders_anonymized": len(orders),
-        "returns_anonymized": len(returns)})
+    held.customers.record_erasure(pseudonym(customer_id), at=iso(now), by=by, reason=reason, counts={
+        "orders_anonymized": len(orders), "returns_anonymized": len(returns), "payment_methods_detached": detached})
     user_deleted = identity.delete(customer_id)
     sent = bool(email) and bool(send_confirmation(farewell))
     return {"customer_id": customer_id, "erased_at": iso(now), "orders_anonymized": len(orders),

@@ -352,12 +352,14 @@ def test_ops_erase_a_verified_request(api, idp, local_stack):
     assert erased.json()["user_deleted"] is True
     again = api.call("POST", f"/admin/customers/{sub}/erase", api.ops, json={"reason": "ticket 42, ID checked"})
     assert again.status_code == 200 and again.json()["user_deleted"] is False
+    never = api.call("POST", f"/admin/customers/{uuid.uuid4()}/erase", api.ops, json={"reason": "ticket 43"})
+    assert never.status_code == 404 and never.json()["code"] == "not_found", never.text
     assert "Otto Opsdeleted" not in _all_items(local_stack)
 
 
 def test_logs_carry_no_personal_data(api, idp, local_stack):
     """A customer's whole life (sign-up, profile, address, card, an order shipped and delivered with email and SMS,
-    a return request, export, deletion), then every local function log is searched for their personal data."""
+    export, deletion), then every local function log is searched for their personal data."""
     email, token = _new_customer(api, idp)
     name, street, city, phone = "Lorelei Logsearch", "31 Hidden Alley", "Masqueville", "+12025550131"
     api.call("PUT", "/customers/me", token, json={"name": name, "phone": phone, "marketing_consent": True})
