@@ -18,6 +18,14 @@ attached to a Customer (the attach is declined with the card's decline code); ``
 (4000 0000 0000 0341) attaches, and then every charge through the Customer is declined. A detached payment method
 can be neither used nor attached again. Only the token's name, the brand, the last 4 digits and the expiry are
 kept: never a card number.
+
+``delete_customer`` follows Stripe's ``DELETE /v1/customers/:id`` (https://docs.stripe.com/api/customers/delete):
+the customer is marked deleted and keeps nothing of ours (its ``reference`` and its idempotency key, which holds our
+customer id, are dropped), its payment methods are detached, and any later use of it is refused as Stripe refuses
+it (``resource_missing``, "No such customer"). The customer item lists the payment methods attached to it
+(``payment_methods``, a string set added to in the same transaction that saves a card, on the condition that the
+customer is not deleted), so the delete finds them without a scan, and a card saved concurrently with the delete
+is either detached by it or refused.
 """
 
 from __future__ import annotations
@@ -76,6 +84,11 @@ class PaymentGateway(Protocol):
     def detach_card(self, *, payment_method_id: str) -> None:
         """Detach from its customer; detaching one already detached or unknown is not an error (idempotent).
         A detached payment method can no longer be used for a payment."""
+        ...
+
+    def delete_customer(self, *, customer: str) -> None:
+        """Delete the gateway's customer object (Stripe: DELETE /v1/customers/{id}, which also detaches its payment
+        methods); deleting one already deleted or unknown is not an error (idempotent)."""
         ...
 
     def capture(self, *, authorization_id: str, amount: int, idempotency_key: str, final: bool = True) -> str:
@@ -224,7 +237,8 @@ class SandboxGateway:
 
     def create_customer(self, *, reference: str, idempotency_key: str) -> str:
         """A Customer (``cus_sandbox_...``, from the key) that remembers only ``reference``. The same key with
-        another reference is Stripe's ``idempotency_error``."""
+        another reference is Stripe's ``idempotency_error``; the key of a customer deleted since answers
+        ``resource_missing`` (its id names a deleted customer)."""
         customer_id = _id("cus", idempotency_key)
         self._put_once({"authorization_id": customer_id, "object": "customer", "reference": reference,
                         "idempotency_key": idempotency_key, "created_at": datetime.now(UTC).isoformat()})
@@ -252,14 +266,39 @@ class SandboxGateway:
                 raise PaymentDeclined("resource_missing", "No such token (not one of Stripe's test tokens)")
             brand, last4 = CARDS[token]
             now = datetime.now(UTC)
-            self._put_once({"authorization_id": payment_method_id, "object": "payment_method",
-                            "idempotency_key": idempotency_key, "token": token, "brand": brand, "last4": last4,
-                            "exp_month": 12, "exp_year": now.year + CARD_EXPIRY_YEARS, "customer": customer,
-                            "saved_for": customer, "created_at": now.isoformat()})
+            self._create_attached({"authorization_id": payment_method_id, "object": "payment_method",
+                                   "idempotency_key": idempotency_key, "token": token, "brand": brand,
+                                   "last4": last4, "exp_month": 12, "exp_year": now.year + CARD_EXPIRY_YEARS,
+                                   "customer": customer, "saved_for": customer, "created_at": now.isoformat()})
             existing = self._get(payment_method_id)
         if existing is None or existing.get("token") != token or existing.get("saved_for") != customer:
             raise PaymentDeclined("idempotency_error", _REUSED_KEY)
         return _saved(existing)  # the same key again: Stripe's replay of the first answer
+
+    def _create_attached(self, method: dict[str, Any]) -> None:
+        """Put the new payment method and add it to its customer's ``payment_methods``, in one transaction that
+        requires the customer not to be deleted (so ``delete_customer`` either finds it or it is refused). A
+        payment method already there (the same key, concurrently) is left as it is, for the caller to check."""
+        payment_method_id, customer = str(method["authorization_id"]), str(method["customer"])
+        try:
+            self.ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table, "Item": to_item(method),
+                         "ConditionExpression": "attribute_not_exists(authorization_id)"}},
+                {"Update": {"TableName": self.table, "Key": {"authorization_id": {"S": customer}},
+                            "UpdateExpression": "ADD #pms :pm",
+                            "ConditionExpression": "#o = :customer AND attribute_not_exists(#deleted)",
+                            "ExpressionAttributeNames": {"#pms": "payment_methods", "#o": "object",
+                                                         "#deleted": "deleted"},
+                            "ExpressionAttributeValues": {":pm": {"SS": [payment_method_id]},
+                                                          ":customer": {"S": "customer"}}}},
+            ])
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            if self._get(payment_method_id) is not None:
+                return  # saved already under the key: the caller answers it (or refuses another token)
+            self._customer(customer)  # deleted meanwhile: Stripe's "No such customer"
+            raise PaymentGatewayError("lock_timeout: the customer changed concurrently; retry") from None
 
     def _attach(self, method: dict[str, Any], customer: str) -> SavedCard:
         self._customer(customer)
@@ -279,9 +318,34 @@ class SandboxGateway:
                              UpdateExpression="REMOVE customer SET detached_at = :now",
                              ExpressionAttributeValues={":now": {"S": datetime.now(UTC).isoformat()}})
 
+    def delete_customer(self, *, customer: str) -> None:
+        """Stripe's delete: the customer stays, marked deleted, without our reference (nor the idempotency key,
+        which names our customer); its payment methods are detached, and using it is refused from then on. An
+        unknown customer, or one deleted already, is done (Stripe answers ``resource_missing``). Deleting it again
+        detaches whatever a delete interrupted before it finished left attached."""
+        if not customer.startswith("cus_"):
+            return
+        try:
+            response = self.ddb.update_item(
+                TableName=self.table, Key={"authorization_id": {"S": customer}},
+                UpdateExpression="SET #deleted = :yes, deleted_at = if_not_exists(deleted_at, :now) "
+                                 "REMOVE #reference, idempotency_key",
+                ConditionExpression="#o = :customer",
+                ExpressionAttributeNames={"#deleted": "deleted", "#reference": "reference", "#o": "object"},
+                ExpressionAttributeValues={":yes": {"BOOL": True}, ":now": {"S": datetime.now(UTC).isoformat()},
+                                           ":customer": {"S": "customer"}},
+                ReturnValues="ALL_NEW")
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return  # no such customer: nothing to delete
+        for payment_method_id in sorted(response["Attributes"].get("payment_methods", {}).get("SS", [])):
+            self.detach_card(payment_method_id=payment_method_id)
+
     def _customer(self, customer_id: str) -> dict[str, Any]:
+        """The customer, unless unknown or deleted (Stripe answers both with "No such customer")."""
         found = self._get(customer_id) if customer_id.startswith("cus_") else None
-        if found is None or found.get("object") != "customer":
+        if found is None or found.get("object") != "customer" or found.get("deleted"):
             raise PaymentDeclined("resource_missing", f"No such customer: '{customer_id}'")
         return found
 

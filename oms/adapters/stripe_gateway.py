@@ -55,6 +55,13 @@ https://docs.stripe.com/api/payment_methods/attach, https://docs.stripe.com/api/
 - ``detach_card``: ``POST /v1/payment_methods/:id/detach``. Stripe answers an error for a PaymentMethod that is not
   attached ("... not attached to a customer so detachment is impossible", no error code) or unknown
   (``resource_missing``); the gateway reads the PaymentMethod to tell those (done) from a real failure.
+- ``delete_customer``: ``DELETE /v1/customers/:id`` (https://docs.stripe.com/api/customers/delete), answered
+  ``{"id": ..., "object": "customer", "deleted": true}``. Stripe deletes permanently: it cancels the Customer's
+  subscriptions, removes its card details (its PaymentMethods are detached and cannot be used again) and refuses
+  any further operation on it ("No such customer", ``resource_missing``); a retrieve still answers the
+  ``deleted`` stub, without the metadata that held our customer id. A second delete, or an unknown id, answers
+  404 ``resource_missing``, which counts as done, so a retry (the SDK's, after a lost answer, or the caller's)
+  succeeds. No Idempotency-Key: Stripe ignores it on DELETE (the SDK sends none for v1).
 
 Idempotency: every mutating request carries a Stripe ``Idempotency-Key``: the caller's key, so a retry of the step
 (and the SDK's own retries, which reuse the key) gets Stripe's saved answer instead of a second PaymentIntent or
@@ -170,6 +177,16 @@ class StripeGateway:
                 raise
             if _id_of(method.customer) is not None:
                 raise refused
+
+    def delete_customer(self, *, customer: str) -> None:
+        """``DELETE /v1/customers/:id``; a customer unknown or deleted already (404 ``resource_missing``) is done,
+        unless Stripe says the id exists in the other mode (a test key for a live customer, or the reverse: the
+        customer is still there, so the refusal stands)."""
+        try:
+            self._call(self._v1.customers.delete, customer)
+        except PaymentDeclined as refused:
+            if refused.code != "resource_missing" or "similar object exists" in refused.message:
+                raise
 
     def capture(self, *, authorization_id: str, amount: int, idempotency_key: str, final: bool = True) -> str:
         params: dict[str, Any] = {"amount_to_capture": amount}

@@ -3,7 +3,7 @@
 Erasure order, chosen so that any step can fail and the whole can be run again (by the customer while they can
 still sign in, else by ops with ``POST /admin/customers/{id}/erase``):
 1. refuse (409, listing them) while an order or a return is in progress;
-2. detach saved cards at the gateway;
+2. detach saved cards at the gateway and delete its customer object;
 3. anonymize returns, then orders (conditionally on still naming the customer; returns first, since they are
    found through the customer's orders);
 4. drop the email's suppression; 5. delete the customer's partition and write the audit record;
@@ -101,6 +101,9 @@ def erase(customer_id: str, held: Holdings, identity: Identity, gateway: Payment
     for card in account["cards"]:
         gateway.detach_card(payment_method_id=card["payment_method_id"])
         detached += 1
+    profile = account["profile"]
+    if profile and profile.get("gateway_customer"):
+        gateway.delete_customer(customer=profile["gateway_customer"])  # it holds our id in its metadata
     for record in returns:
         sets, removes = anonymized_return_fields(dict(record))
         with suppress(ReturnTransitionRejected):  # already anonymized by an earlier run

@@ -12,8 +12,14 @@ What it implements (form-encoded requests, as the SDK sends them; JSON answers):
   ``limit``, ``starting_after``), ``GET /v1/payment_intents/search`` (``metadata['k']:'v'`` and ``status:'v'``
   clauses joined by ``AND``), ``POST /v1/payment_intents/:id/capture`` (``amount_to_capture``; the rest is
   released), ``POST /v1/payment_intents/:id/cancel``, ``POST /v1/refunds`` (``charge`` or ``payment_intent``,
-  ``amount``), ``POST /v1/customers``, ``POST /v1/payment_methods`` (``type=card``, ``card[token]``),
-  ``GET /v1/payment_methods/:id``, ``POST /v1/payment_methods/:id/attach``, ``POST /v1/payment_methods/:id/detach``.
+  ``amount``), ``POST /v1/customers``, ``GET /v1/customers/:id``, ``DELETE /v1/customers/:id``,
+  ``POST /v1/payment_methods`` (``type=card``, ``card[token]``), ``GET /v1/payment_methods/:id``,
+  ``POST /v1/payment_methods/:id/attach``, ``POST /v1/payment_methods/:id/detach``.
+- Deleting a Customer (https://docs.stripe.com/api/customers/delete) answers ``{id, object: "customer",
+  deleted: true}`` and replaces the Customer with that stub (its metadata is gone); its PaymentMethods are detached
+  (never usable or attachable again). A retrieve answers the stub (Stripe: deleted customers "can still be
+  retrieved"); any other use of it (a PaymentIntent's ``customer``, an attach) and a second delete answer 404
+  ``resource_missing`` ("No such customer"), as for an id that never existed.
 - Test tokens (https://docs.stripe.com/testing): the brand tokens (``tok_visa``, ...) approve;
   ``tok_chargeDeclined*`` and the lost/stolen ones decline with ``card_error`` (HTTP 402) and Stripe's
   ``code``/``decline_code``; ``tok_chargeDeclinedProcessingError`` fails with ``code=processing_error``;
@@ -372,6 +378,13 @@ class FakeStripe:
                             "email": params.get("email"), "livemode": False, "metadata": params.get("metadata", {})}
                 self.customers[customer["id"]] = customer
                 return customer
+            case "GET", ["customers", customer_id]:
+                found = self.customers.get(customer_id)
+                if found is None:
+                    raise missing("customer", customer_id, "id")
+                return found  # a deleted one too: its stub
+            case "DELETE", ["customers", customer_id]:
+                return self._delete_customer(customer_id)
             case "POST", ["payment_methods"]:
                 return self._create_payment_method(params)
             case "GET", ["payment_methods", method_id]:
@@ -413,8 +426,8 @@ class FakeStripe:
             raise invalid("You can only pass in `off_session` when `confirm` is true.", param="off_session",
                           saved=False)
         customer = params.get("customer")
-        if customer is not None and customer not in self.customers:
-            raise missing("customer", customer, "customer")
+        if customer is not None:
+            self._customer(customer, "customer")
         method_id = self._payment_method_for(params, customer)
         now = int(time.time())
         intent: dict[str, Any] = {
@@ -669,6 +682,24 @@ class FakeStripe:
                           "PaymentMethods API.", saved=False)
         return self._new_payment_method(params["card"].get("token"), "card[token]")
 
+    def _customer(self, customer_id: str, param: str) -> dict[str, Any]:
+        """A Customer that can be used: one unknown or deleted is "No such customer" (404)."""
+        customer = self.customers.get(customer_id)
+        if customer is None or customer.get("deleted"):
+            raise missing("customer", customer_id, param)
+        return customer
+
+    def _delete_customer(self, customer_id: str) -> dict[str, Any]:
+        """Stripe's permanent delete: the Customer becomes its ``deleted`` stub and its PaymentMethods are
+        detached (Stripe would also cancel its subscriptions; the fake has none)."""
+        self._customer(customer_id, "id")
+        for method in self.payment_methods.values():
+            if method["customer"] == customer_id:
+                method["customer"] = None
+                self._pm_state[method["id"]].update(detached=True, used=True)
+        stub = self.customers[customer_id] = {"id": customer_id, "object": "customer", "deleted": True}
+        return stub
+
     def _method(self, method_id: str) -> dict[str, Any]:
         method = self.payment_methods.get(method_id)
         if method is None:
@@ -681,8 +712,7 @@ class FakeStripe:
         if not customer:
             raise invalid("Missing required param: customer.", code="parameter_missing", param="customer",
                           saved=False)
-        if customer not in self.customers:
-            raise missing("customer", customer, "customer")
+        self._customer(customer, "customer")
         state = self._pm_state[method_id]
         declined = DECLINING_TOKENS.get(state["token"])
         if declined is not None:  # Stripe's declining test cards cannot be attached to a Customer

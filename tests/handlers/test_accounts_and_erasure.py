@@ -128,6 +128,8 @@ def test_an_erasure_cut_off_half_way_finishes_when_run_again(stack, context):
     ledger = boto3.resource("dynamodb").Table(stack.env("customers", "SANDBOX_LEDGER_TABLE"))
     method = ledger.get_item(Key={"authorization_id": card["payment_method_id"]})["Item"]
     assert "customer" not in method and method["detached_at"]  # detached at the gateway
+    (gateway_customer,) = [i for i in ledger.scan()["Items"] if i.get("object") == "customer"]
+    assert gateway_customer.get("deleted") and sub not in json.dumps(gateway_customer, default=str)
     table = boto3.resource("dynamodb").Table(stack.env("customers", "CUSTOMERS_TABLE"))
     everything = json.dumps(table.scan()["Items"], default=str)
     assert "Hal Fway" not in everything and "+12025550150" not in everything and email not in everything

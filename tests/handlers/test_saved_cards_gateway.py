@@ -230,3 +230,78 @@ def test_reauthorize_after_the_card_was_detached_is_refused(gateway):
 
     assert declined.value.code == "resource_missing"
     assert [i["status"] for i in gateway.ledger()] == ["requires_capture"]
+
+
+# --- deleting the customer (an erased account) ------------------------------------------------------------------
+
+
+def test_deleting_the_customer_detaches_its_cards_and_forgets_our_reference(gateway):
+    customer = customer_of(gateway)
+    visa, amex = saved(gateway, customer), saved(gateway, customer, token="tok_amex", key="cust-1:card:2")
+    old = hold(gateway, visa, customer)
+    (stored,) = kinds(gateway, "cus_")
+    assert sorted(stored["payment_methods"]) == sorted([visa, amex])  # what the delete finds, without a scan
+
+    gateway.delete_customer(customer=customer)
+
+    (stored,) = kinds(gateway, "cus_")
+    assert stored["deleted"] is True and "reference" not in stored and "idempotency_key" not in stored
+    assert "cust-1" not in repr(stored)  # nothing left that names our customer
+    assert [m.get("customer") for m in kinds(gateway, "pm_")] == [None, None]  # both detached
+    with pytest.raises(PaymentDeclined) as declined:
+        hold(gateway, visa, customer, key="ord-2:authorize")
+    assert declined.value.code == "resource_missing" and "No such customer" in declined.value.message
+    with pytest.raises(PaymentDeclined) as reauthorization:
+        gateway.reauthorize(authorization_id=old, amount=1000, currency="EUR", idempotency_key="ord-1:reauth:1")
+    assert reauthorization.value.code == "resource_missing"
+    with pytest.raises(PaymentDeclined) as elsewhere:  # a detached card is never attached again
+        gateway.save_card(customer=customer_of(gateway, "cust-2"), token=amex, idempotency_key="cust-2:card:1")
+    assert "may not be used again" in elsewhere.value.message
+    assert [i["status"] for i in gateway.ledger()] == ["requires_capture"]  # the old hold stands until voided
+
+
+def test_a_deleted_customer_is_refused_a_card_and_its_key_answers_no_such_customer(gateway):
+    customer = customer_of(gateway)
+    gateway.delete_customer(customer=customer)
+
+    with pytest.raises(PaymentDeclined) as refused:
+        gateway.save_card(customer=customer, token="tok_visa", idempotency_key="cust-1:card:1")
+    assert refused.value.code == "resource_missing" and "No such customer" in refused.value.message
+    assert kinds(gateway, "pm_") == []
+    with pytest.raises(PaymentDeclined) as again:  # its key names the deleted customer
+        customer_of(gateway)
+    assert again.value.code == "resource_missing"
+
+
+def test_deleting_twice_or_an_unknown_customer_is_done(gateway):
+    customer = customer_of(gateway)
+    method = saved(gateway, customer)
+
+    gateway.delete_customer(customer=customer)
+    gateway.delete_customer(customer=customer)
+    gateway.delete_customer(customer="cus_sandbox_neverexisted")
+    gateway.delete_customer(customer=method)  # not a customer: nothing happens to it
+
+    (stored,) = kinds(gateway, "cus_")
+    assert stored["deleted"] is True and stored["authorization_id"] == customer
+    assert [o["authorization_id"] for o in gateway.objects()] == sorted([customer, method])
+
+
+def test_a_card_saved_while_the_customer_is_deleted_is_refused(gateway, monkeypatch):
+    """The delete lands between save_card's look at the customer and its write: the write's condition refuses
+    the card, so no card stays attached to a deleted customer."""
+    customer = customer_of(gateway)
+    look = gateway._customer
+
+    def look_then_delete(customer_id):
+        found = look(customer_id)
+        gateway.delete_customer(customer=customer_id)
+        return found
+
+    monkeypatch.setattr(gateway, "_customer", look_then_delete)
+
+    with pytest.raises(PaymentDeclined) as refused:
+        gateway.save_card(customer=customer, token="tok_visa", idempotency_key="cust-1:card:1")
+
+    assert refused.value.code == "resource_missing"
+    assert kinds(gateway, "pm_") == []

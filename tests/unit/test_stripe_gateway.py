@@ -583,6 +583,98 @@ def test_reauthorize_after_the_card_was_detached_is_refused(gateway: StripeGatew
     assert fake.payment_intents[old]["status"] == "requires_capture"  # the old hold stands until it is voided
 
 
+# --- deleting the customer (an erased account) ------------------------------------------------------------------
+
+
+def test_delete_customer_deletes_it_detaches_its_cards_and_its_metadata_is_gone(
+    gateway: StripeGateway, fake: FakeStripe,
+) -> None:
+    import stripe
+
+    customer = customer_of(gateway)
+    method = saved(gateway, customer)
+    old = gateway.authorize(token=method, amount=1000, currency="EUR", idempotency_key="ord-1:authorize",
+                            customer=customer)
+
+    gateway.delete_customer(customer=customer)
+
+    (delete,) = [r for r in fake.requests if r.method == "DELETE"]
+    assert (delete.path, delete.params, delete.idempotency_key, delete.status) == (
+        f"/v1/customers/{customer}", {}, None, 200)
+    assert fake.customers[customer] == {"id": customer, "object": "customer", "deleted": True}
+    assert fake.payment_methods[method]["customer"] is None
+    client = stripe.StripeClient(KEY, base_addresses={"api": fake.url}, http_client=stripe.RequestsClient())
+    retrieved = client.v1.customers.retrieve(customer)  # Stripe: a deleted customer can still be retrieved
+    assert retrieved.to_dict() == {"id": customer, "object": "customer", "deleted": True}  # no oms_customer_id
+    with pytest.raises(PaymentDeclined) as declined:
+        gateway.authorize(token=method, amount=1000, currency="EUR", idempotency_key="ord-2:authorize",
+                          customer=customer)
+    assert declined.value.code == "resource_missing" and "No such customer" in declined.value.message
+    with pytest.raises(PaymentDeclined) as reused:  # detached: never attached again
+        gateway.save_card(customer=customer_of(gateway, "cust-2"), token=method, idempotency_key="cust-2:card:1")
+    assert "may not be used again" in reused.value.message
+    with pytest.raises(PaymentDeclined) as reauthorization:
+        gateway.reauthorize(authorization_id=old, amount=1000, currency="EUR", idempotency_key="ord-1:reauth:1")
+    assert reauthorization.value.code == "resource_missing"
+    assert fake.payment_intents[old]["status"] == "requires_capture"  # the old hold stands until it is voided
+
+
+def test_save_card_to_a_deleted_customer_is_refused(gateway: StripeGateway, fake: FakeStripe) -> None:
+    customer = customer_of(gateway)
+    gateway.delete_customer(customer=customer)
+
+    with pytest.raises(PaymentDeclined) as refused:
+        gateway.save_card(customer=customer, token="tok_visa", idempotency_key="cust-1:card:1")
+
+    assert refused.value.code == "resource_missing" and "No such customer" in refused.value.message
+    (method,) = fake.payment_methods.values()
+    assert method["customer"] is None  # created from the token, never attached
+
+
+def test_deleting_twice_or_an_unknown_customer_is_done(gateway: StripeGateway, fake: FakeStripe) -> None:
+    customer = customer_of(gateway)
+
+    gateway.delete_customer(customer=customer)
+    gateway.delete_customer(customer=customer)  # Stripe: 404 resource_missing, "No such customer"
+    gateway.delete_customer(customer="cus_NeverExisted")
+
+    assert [(r.path, r.status) for r in fake.requests if r.method == "DELETE"] == [
+        (f"/v1/customers/{customer}", 200), (f"/v1/customers/{customer}", 404), ("/v1/customers/cus_NeverExisted", 404)]
+
+
+def test_a_lost_delete_answer_is_retried_by_the_sdk_and_the_404_counts_as_done(
+    gateway: StripeGateway, fake: FakeStripe,
+) -> None:
+    customer = customer_of(gateway)
+    fake.drop_next("/v1/customers/", method="DELETE")
+
+    gateway.delete_customer(customer=customer)
+
+    assert [(r.answered, r.status) for r in fake.requests if r.method == "DELETE"] == [(False, 200), (True, 404)]
+    assert fake.customers[customer]["deleted"] is True
+
+
+def test_a_delete_that_keeps_failing_is_a_gateway_error(gateway: StripeGateway, fake: FakeStripe) -> None:
+    customer = customer_of(gateway)
+    fake.fail_next("/v1/customers/", 500, method="DELETE", times=2)
+
+    with pytest.raises(PaymentGatewayError):
+        gateway.delete_customer(customer=customer)
+    assert "deleted" not in fake.customers[customer]
+    gateway.delete_customer(customer=customer)  # the caller's retry
+    assert fake.customers[customer]["deleted"] is True
+
+
+def test_a_customer_of_the_other_mode_is_not_counted_as_deleted(gateway: StripeGateway, fake: FakeStripe) -> None:
+    fake.fail_next("/v1/customers/", 404, method="DELETE", code="resource_missing", message=(
+        "No such customer: 'cus_Live'; a similar object exists in live mode, but a test mode key was used to make "
+        "this request."))
+
+    with pytest.raises(PaymentDeclined) as refused:
+        gateway.delete_customer(customer="cus_Live")
+    assert refused.value.code == "resource_missing"
+
+
 # --- from the environment -------------------------------------------------------------------------------------
 
 
