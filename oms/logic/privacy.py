@@ -13,6 +13,7 @@ still sign in, else by ops with ``POST /admin/customers/{id}/erase``):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ from oms.adapters.payment_gateway import PaymentGateway
 from oms.adapters.returns_repo import ReturnsRepository, ReturnTransitionRejected
 from oms.adapters.suppressions_repo import SuppressionsRepository
 from oms.domain.customers import (
+    Account,
     ErasureReport,
     anonymized_order_fields,
     anonymized_return_fields,
@@ -79,31 +81,22 @@ class Farewell:
 
 
 def erase(customer_id: str, held: Holdings, identity: Identity, gateway: PaymentGateway,
-          suppressions: SuppressionsRepository, now: datetime,
-          send_confirmation: Any, *, by: str = "customer", reason: str = "the customer's own request") -> ErasureReport:
-    """Erase the customer (see the module's steps); ``send_confirmation(farewell)`` sends the last email and
-    answers whether it went. Raises ``ErasureBlocked`` while something is in progress."""
+          suppressions: SuppressionsRepository, now: datetime, send_confirmation: Callable[[Farewell], bool], *,
+          by: str = "customer", reason: str = "the customer's own request") -> ErasureReport:
+    """Erase the customer (the module's steps); ``send_confirmation(farewell)`` sends the last email and answers
+    whether it went. ``ErasureBlocked`` while something is in progress, ``NotFound`` for an id that never was a
+    customer's."""
     orders = held.orders.all_for_customer(customer_id)
     returns = [r for order in orders for r in held.returns.for_order(order["order_id"])]
     in_progress = blocking(orders, returns)
     if in_progress:
         raise ErasureBlocked(in_progress)
     account = held.customers.account(customer_id)
-    email = identity.email(customer_id)
-    if email is None and not orders and not any(account.values()) \
+    farewell = _farewell(customer_id, account, orders, identity)
+    if farewell.email is None and not orders and not any(account.values()) \
             and held.customers.erasure(pseudonym(customer_id)) is None:
-        raise NotFound(f"no customer {customer_id}")  # never existed here (an erased one has an audit record)
-    email = email or next((o["contact"]["email"] for o in orders), None)
-    farewell = Farewell(email=email, locale=(account["preferences"] or default_preferences())["locale"]
-                        or next((o["locale"] for o in orders), "en-US"),
-                        name=account["profile"].get("name") if account["profile"] else None, orders_kept=len(orders))
-    detached = 0
-    for card in account["cards"]:
-        gateway.detach_card(payment_method_id=card["payment_method_id"])
-        detached += 1
-    profile = account["profile"]
-    if profile and profile.get("gateway_customer"):
-        gateway.delete_customer(customer=profile["gateway_customer"])  # it holds our id in its metadata
+        raise NotFound(f"no customer {customer_id}")  # an erased customer has an audit record
+    detached = _forget_at_gateway(account, gateway)
     for record in returns:
         sets, removes = anonymized_return_fields(dict(record))
         with suppress(ReturnTransitionRejected):  # already anonymized by an earlier run
@@ -111,17 +104,36 @@ def erase(customer_id: str, held: Holdings, identity: Identity, gateway: Payment
                                                            expect={"customer_id": customer_id}))
     for order in orders:
         _anonymize_order(held.orders, order)
-    for address in {email, *(o["contact"]["email"] for o in orders)} - {None}:
+    for address in {farewell.email, *(o["contact"]["email"] for o in orders)} - {None}:
         suppressions.remove(str(address))
     deleted = held.customers.erase(customer_id)
     # The audit record, under the pseudonym the kept orders carry: who erased, when, why; no personal data.
     held.customers.record_erasure(pseudonym(customer_id), at=iso(now), by=by, reason=reason, counts={
         "orders_anonymized": len(orders), "returns_anonymized": len(returns), "payment_methods_detached": detached})
     user_deleted = identity.delete(customer_id)
-    sent = bool(email) and bool(send_confirmation(farewell))
+    sent = farewell.email is not None and send_confirmation(farewell)
     return {"customer_id": customer_id, "erased_at": iso(now), "orders_anonymized": len(orders),
             "returns_anonymized": len(returns), "payment_methods_detached": detached, "items_deleted": deleted,
             "user_deleted": user_deleted, "confirmation_sent": sent}
+
+
+def _farewell(customer_id: str, account: Account, orders: list[Order], identity: Identity) -> Farewell:
+    """Where and how the confirmation goes, read before anything is erased."""
+    email = identity.email(customer_id) or next((o["contact"]["email"] for o in orders), None)
+    locale = (account["preferences"] or default_preferences())["locale"] or next(
+        (o["locale"] for o in orders), "en-US")
+    name = account["profile"].get("name") if account["profile"] else None
+    return Farewell(email=email, locale=locale, name=name, orders_kept=len(orders))
+
+
+def _forget_at_gateway(account: Account, gateway: PaymentGateway) -> int:
+    """Detach the saved cards and delete the gateway's customer (its metadata holds our id); how many cards."""
+    for card in account["cards"]:
+        gateway.detach_card(payment_method_id=card["payment_method_id"])
+    profile = account["profile"]
+    if profile and profile.get("gateway_customer"):
+        gateway.delete_customer(customer=profile["gateway_customer"])
+    return len(account["cards"])
 
 
 def _anonymize_order(orders: OrdersRepository, order: Order) -> None:
