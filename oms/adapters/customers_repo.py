@@ -156,17 +156,8 @@ class CustomersRepository:
 
     def delete_address(self, customer_id: str, address_id: str, now: str) -> None:
         """Delete an address (``NotFound`` if it is not there); a default that pointed at it is cleared."""
-        profile = Update().increment("address_count", -1).set("updated_at", now)
-        try:
-            self.ddb.transact_write_items(TransactItems=[
-                {"Delete": {"TableName": self.table, "Key": _key(customer_id, ADDRESS + address_id),
-                            "ConditionExpression": "attribute_exists(customer_id)"}},
-                {"Update": {"TableName": self.table, "Key": _key(customer_id, PROFILE), **profile.params()}},
-            ])
-        except ClientError as error:
-            if is_conditional_failure(error):
-                raise NotFound(f"address {address_id} not found") from error
-            raise
+        if not self._remove(customer_id, ADDRESS + address_id, "address_count", now):
+            raise NotFound(f"address {address_id} not found")
         for attribute in ("default_shipping_address_id", "default_billing_address_id"):
             self._clear_default(customer_id, attribute, address_id)
 
@@ -208,10 +199,14 @@ class CustomersRepository:
 
     def delete_card(self, customer_id: str, payment_method_id: str, now: str) -> bool:
         """Forget a saved card; False if it was not there."""
-        profile = Update().increment("card_count", -1).set("updated_at", now)
+        return self._remove(customer_id, CARD + payment_method_id, "card_count", now)
+
+    def _remove(self, customer_id: str, item: str, counter: str, now: str) -> bool:
+        """Delete ``item`` and count it off the profile's ``counter``, together; False if it was not there."""
+        profile = Update().increment(counter, -1).set("updated_at", now)
         try:
             self.ddb.transact_write_items(TransactItems=[
-                {"Delete": {"TableName": self.table, "Key": _key(customer_id, CARD + payment_method_id),
+                {"Delete": {"TableName": self.table, "Key": _key(customer_id, item),
                             "ConditionExpression": "attribute_exists(customer_id)"}},
                 {"Update": {"TableName": self.table, "Key": _key(customer_id, PROFILE), **profile.params()}},
             ])

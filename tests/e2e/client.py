@@ -67,6 +67,17 @@ class Api:
                 raise AssertionError(f"order {order_id} is {order['status']}, expected {statuses}: {order}")
             time.sleep(0.2)
 
+    def deliver(self, token: str, order_id: str, delivered_at: str | None = None) -> dict[str, Any]:
+        """Ship the PROCESSING order as ops and have the carrier report it delivered; the DELIVERED order."""
+        self.wait(token, order_id, "PROCESSING")
+        number = f"1Z{uuid.uuid4().hex[:12].upper()}"
+        answer = self.call("POST", f"/admin/orders/{order_id}/shipments", self.ops,
+                           json={"carrier": "UPS", "tracking_number": number})
+        assert answer.status_code == 201, answer.text
+        self.wait(token, order_id, "SHIPPED")
+        assert self.tracking(number, "delivered", at=delivered_at).status_code == 200
+        return self.wait(token, order_id, "DELIVERED")
+
     def tracking(self, tracking_code: str, status: str, secret: str | None = None,
                  at: str | None = None) -> requests.Response:
         """An EasyPost ``tracker.updated`` webhook for ``tracking_code`` (its checkpoint at ``at``, default now)."""

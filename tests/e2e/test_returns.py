@@ -45,14 +45,7 @@ def product(api: Api, price: int = 2000, on_hand: int = 10, category: str | None
 def delivered(api: Api, token: str, sku: str, quantity: int = 2, delivered_at: str | None = None) -> dict[str, Any]:
     """An order placed, shipped and delivered (the carrier's delivery at ``delivered_at``, default now)."""
     order_id = api.place(token, sku, quantity).json()["order_id"]
-    api.wait(token, order_id, "PROCESSING")
-    number = f"1Z{uuid.uuid4().hex[:12].upper()}"
-    answer = api.call("POST", f"/admin/orders/{order_id}/shipments", api.ops,
-                      json={"carrier": "UPS", "tracking_number": number})
-    assert answer.status_code == 201, answer.text
-    api.wait(token, order_id, "SHIPPED")
-    assert api.tracking(number, "delivered", at=delivered_at).status_code == 200
-    return api.wait(token, order_id, "DELIVERED")
+    return api.deliver(token, order_id, delivered_at)
 
 
 def ask(api: Api, token: str, order_id: str, lines: list[dict[str, Any]], key: str | None = None,
