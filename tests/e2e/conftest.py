@@ -87,13 +87,19 @@ def local_stack(tmp_path_factory):
         yield stack
 
 
+#: The end-to-end modules that use only the timer-scaled stack (``timed_stack``): a group of their own.
+TIMED_MODULES = frozenset({"test_payment_hold_timers.py", "test_return_timers.py"})
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test`` runs two workers, ``--dist loadgroup``) every end-to-end test runs in one
-    worker, so the session's local stacks start once; the other worker runs the in-process tests meanwhile."""
+    """Under pytest-xdist (``make test`` runs two workers, ``--dist loadgroup``) the end-to-end tests on the
+    local stack run in one worker, so that stack starts once; the tests on the timer-scaled stack are a second
+    group, which the other worker takes beside the in-process tests."""
     e2e = Path(__file__).resolve().parent
     for item in items:
-        if e2e in Path(item.path).resolve().parents:
-            item.add_marker(pytest.mark.xdist_group("e2e"))
+        path = Path(item.path).resolve()
+        if e2e in path.parents:
+            item.add_marker(pytest.mark.xdist_group("e2e-timers" if path.name in TIMED_MODULES else "e2e"))
 
 
 #: Wait timers scaled (as retry waits are): 3e-5 makes an hour about 0.1 s, a day 2.6 s and two weeks 36 s.
