@@ -179,8 +179,6 @@ class CustomersRepository:
 
     def add_card(self, customer_id: str, card: Card) -> bool:
         """Store a saved card; False if it was already saved (a repeated request). ``LimitReached`` when full."""
-        if self.card(customer_id, card["payment_method_id"]) is not None:
-            return False
         profile = self._counted(customer_id, "card_count", +1, MAX_CARDS, card["created_at"])
         try:
             self.ddb.transact_write_items(TransactItems=[

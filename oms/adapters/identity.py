@@ -9,9 +9,10 @@ from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
 
-#: Cognito's answers to a wrong password or an unknown user (with user-existence errors prevented).
+#: Cognito's answers to a wrong password or an unknown user (with user-existence errors prevented), and to a
+#: password Cognito would never accept (e.g. leading or trailing whitespace): all "not the password".
 _REFUSED = frozenset({"NotAuthorizedException", "UserNotFoundException", "UserNotConfirmedException",
-                      "PasswordResetRequiredException"})
+                      "PasswordResetRequiredException", "InvalidParameterException"})
 
 
 class Identity:
