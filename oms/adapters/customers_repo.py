@@ -13,7 +13,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
+from oms.adapters.ddb import Update, from_item, is_conditional_failure, query_all, to_item
 from oms.domain.customers import MAX_ADDRESSES, MAX_CARDS, Account, Card, Profile, SavedAddress
 from oms.domain.errors import LimitReached, NotFound
 from oms.domain.preferences import Preferences, default_preferences
@@ -56,17 +56,8 @@ class CustomersRepository:
 
     def items(self, customer_id: str) -> list[dict[str, Any]]:
         """Every item of the customer's partition, as stored."""
-        found: list[dict[str, Any]] = []
-        params: dict[str, Any] = {
-            "TableName": self.table, "KeyConditionExpression": "customer_id = :c",
-            "ExpressionAttributeValues": {":c": {"S": customer_id}}, "ConsistentRead": True,
-        }
-        while True:
-            response = self.ddb.query(**params)
-            found += [from_item(item) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return found
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return query_all(self.ddb, TableName=self.table, KeyConditionExpression="customer_id = :c",
+                         ExpressionAttributeValues={":c": {"S": customer_id}}, ConsistentRead=True)
 
     def address(self, customer_id: str, address_id: str) -> SavedAddress | None:
         item = self.ddb.get_item(TableName=self.table, Key=_key(customer_id, ADDRESS + address_id),

@@ -84,6 +84,17 @@ def batch_get(ddb: Any, keys: dict[str, list[dict[str, Any]]], *, attempts: int 
     return found
 
 
+def query_all(ddb: Any, **params: Any) -> list[dict[str, Any]]:
+    """Every item a Query finds (all its pages), as plain values."""
+    found: list[dict[str, Any]] = []
+    while True:
+        response = ddb.query(**params)
+        found += [from_item(item) for item in response.get("Items", [])]
+        if "LastEvaluatedKey" not in response:
+            return found
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def is_conditional_failure(error: ClientError) -> bool:
     return error.response["Error"]["Code"] in ("ConditionalCheckFailedException", "TransactionCanceledException")
 

@@ -7,7 +7,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import Update, from_item, is_conditional_failure, to_item
+from oms.adapters.ddb import Update, from_item, is_conditional_failure, query_all, to_item
 from oms.adapters.pagination import CursorCodec
 from oms.domain.customers import ERASED
 from oms.domain.errors import Conflict, NotFound
@@ -167,17 +167,9 @@ class OrdersRepository:
 
     def all_for_customer(self, customer_id: str) -> list[Order]:
         """Every order of a customer, newest first (an export or an erasure reads them all)."""
-        params: dict[str, Any] = {
-            "TableName": self.table, "IndexName": "by_customer", "KeyConditionExpression": "customer_id = :c",
-            "ExpressionAttributeValues": {":c": {"S": customer_id}}, "ScanIndexForward": False,
-        }
-        found: list[Order] = []
-        while True:
-            response = self.ddb.query(**params)
-            found += [_order(from_item(item)) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return found
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [_order(item) for item in query_all(
+            self.ddb, TableName=self.table, IndexName="by_customer", KeyConditionExpression="customer_id = :c",
+            ExpressionAttributeValues={":c": {"S": customer_id}}, ScanIndexForward=False)]
 
     def list_in_status(self, status: OrderStatus, limit: int, cursor: str | None) -> Page:
         """Orders in one status, newest first (the ops queues)."""

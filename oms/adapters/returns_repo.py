@@ -10,7 +10,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import from_item, is_conditional_failure, to_item
+from oms.adapters.ddb import from_item, is_conditional_failure, query_all, to_item
 from oms.adapters.orders_repo import Change, OrdersRepository
 from oms.adapters.pagination import CursorCodec
 from oms.domain.errors import Conflict, NotFound
@@ -95,17 +95,9 @@ class ReturnsRepository:
 
     def for_order(self, order_id: str) -> list[ReturnRecord]:
         """The order's returns, oldest first."""
-        params: dict[str, Any] = {
-            "TableName": self.table, "IndexName": "by_order", "KeyConditionExpression": "order_id = :o",
-            "ExpressionAttributeValues": {":o": {"S": order_id}}, "ScanIndexForward": True,
-        }
-        found: list[ReturnRecord] = []
-        while True:
-            response = self.ddb.query(**params)
-            found += [cast(ReturnRecord, from_item(item)) for item in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return found
-            params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [cast(ReturnRecord, item) for item in query_all(
+            self.ddb, TableName=self.table, IndexName="by_order", KeyConditionExpression="order_id = :o",
+            ExpressionAttributeValues={":o": {"S": order_id}}, ScanIndexForward=True)]
 
     def in_status(self, status: ReturnStatus, limit: int, cursor: str | None) -> tuple[list[ReturnRecord], str | None]:
         """Returns in one status, oldest first (the ops queue), with a signed cursor."""

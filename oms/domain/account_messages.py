@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from oms.domain.locales import DEFAULT_LOCALE, fallback_chain, normalize
-from oms.domain.messages import Formats, Message, MissingTemplate, Shop, _sms_text, _text
+from oms.domain.messages import Formats, Message, MissingTemplate, Shop, compose
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -96,19 +96,7 @@ def render_account(event: str, locale: str, *, shop: Shop, values: Mapping[str, 
         raise ValueError(f"account message {event!r} needs {sorted(missing)}")
     context: dict[str, Any] = {**values, "event": event, "name": str(values.get("name") or "").strip(),
                                "shop": shop, "date": Formats(formatting, "XXX").date}
-    parts: dict[str, str] = {}
-    for html in (False, True):
-        env = _environment(html)
-        scope = dict(context)
-        scope["parts"] = env.get_template(f"{wording}/_parts.j2").make_module(scope)
-        template = env.get_template(f"{wording}/{event}.j2")
-        ctx = template.new_context(scope)
-        for block in (("html",) if html else ("subject", "text", "sms")):
-            if block not in template.blocks:
-                raise MissingTemplate(f"account/{wording}/{event}.j2 has no {block!r} block")
-            parts[block] = "".join(template.blocks[block](ctx))
-    return Message(subject=" ".join(parts["subject"].split()), text=_text(parts["text"]),
-                   html=parts["html"].strip() + "\n", sms=_sms_text(parts["sms"]), locale=wording)
+    return compose(lambda html, name: _environment(html).get_template(name), wording, event, context)
 
 
 def plain_name(name: str | None, limit: int = 60) -> str:

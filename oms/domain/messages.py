@@ -23,7 +23,7 @@ from oms.domain.order import Order
 from oms.domain.shipping import expected_ship_date, line_progress
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from jinja2 import Environment, Template
 
@@ -228,16 +228,22 @@ def render(event: str, order: Order, ref: str = "", *, shop: Shop, tracking_link
     a parcel); ``tracking_link`` is the signed link to the order's tracking page; ``extra`` adds names to what the
     template sees (the ``return_*`` events need ``rma``, the return)."""
     locale = template_locale(event, order.get("locale") or DEFAULT_LOCALE)
-    values = context(event, order, ref, shop, tracking_link, extra=extra)
+    return compose(_template, locale, event, context(event, order, ref, shop, tracking_link, extra=extra))
+
+
+def compose(template: Callable[[bool, str], Template], locale: str, event: str,
+            values: Mapping[str, Any]) -> Message:
+    """``<locale>/<event>.j2``'s blocks rendered with ``values`` (and the locale's ``_parts.j2`` as ``parts``):
+    subject, text and SMS without autoescape, HTML with it. ``template(html, name)`` loads a template."""
     parts: dict[str, str] = {}
     for html in (False, True):
-        env_values = dict(values)
-        env_values["parts"] = _template(html, f"{locale}/_parts.j2").make_module(env_values)
-        template = _template(html, f"{locale}/{event}.j2")
-        ctx = template.new_context(env_values)
+        scope = dict(values)
+        scope["parts"] = template(html, f"{locale}/_parts.j2").make_module(scope)
+        page = template(html, f"{locale}/{event}.j2")
+        ctx = page.new_context(scope)
         for block in (("html",) if html else ("subject", "text", "sms")):
-            if block not in template.blocks:
-                raise MissingTemplate(f"{locale}/{event}.j2 has no {block!r} block")
-            parts[block] = "".join(template.blocks[block](ctx))
+            if block not in page.blocks:
+                raise MissingTemplate(f"{page.name} has no {block!r} block")
+            parts[block] = "".join(page.blocks[block](ctx))
     return Message(subject=" ".join(parts["subject"].split()), text=_text(parts["text"]),
                    html=parts["html"].strip() + "\n", sms=_sms_text(parts["sms"]), locale=locale)
