@@ -1,4 +1,4 @@
-"""OmsData: the eleven DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
+"""OmsData: the twelve DynamoDB tables (on demand, PITR, AWS-managed encryption, retained, deletion-protected)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ class DataStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
-        self.orders = self._table("Orders", partition_key="order_id")
+        # Streams: the KPI projection (OmsOps) follows every change to an order or a return.
+        self.orders = self._table("Orders", partition_key="order_id", stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES)
         _by_time(self.orders, by_customer="customer_id", by_status="status")
         self.catalog = self._table("Catalog", partition_key="sku")
         self.inventory = self._table("Inventory", partition_key="sku", sort_key="warehouse")
@@ -31,11 +32,14 @@ class DataStack(Stack):
         # Email addresses SES reported bouncing for good or complaining: no message goes to them.
         self.suppressions = self._table("Suppressions", partition_key="email")
         # Returns (RMAs), and the Idempotency-Key claims that created them (items without a status: no index).
-        self.returns = self._table("Returns", partition_key="return_id")
+        self.returns = self._table("Returns", partition_key="return_id",
+                                   stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES)
         _by_time(self.returns, by_order="order_id", by_status="status")
         # Carrier events as received (30 days) and those parked until their shipment exists (24 hours).
         self.tracking_events = self._table("TrackingEvents", partition_key="pk", sort_key="sk",
                                            time_to_live_attribute="expires_at")
+        # The KPI projection: each order's contribution and each placement day's totals (oms/adapters/kpis_repo.py).
+        self.kpis = self._table("Kpis", partition_key="pk", sort_key="sk")
 
     def _table(
         self,
@@ -44,6 +48,7 @@ class DataStack(Stack):
         partition_key: str,
         sort_key: str | None = None,
         time_to_live_attribute: str | None = None,
+        stream: dynamodb.StreamViewType | None = None,
     ) -> dynamodb.Table:
         return dynamodb.Table(
             self,
@@ -58,6 +63,7 @@ class DataStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
             deletion_protection=True,
             time_to_live_attribute=time_to_live_attribute,
+            stream=stream,
         )
 
 

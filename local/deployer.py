@@ -58,11 +58,16 @@ class FunctionSpec:
 @dataclass
 class EventSourceSpec:
     function_name: str
-    queue_arn: str
+    queue_arn: str  # the source: an SQS queue's ARN, or a DynamoDB table's stream ARN (``kind`` "dynamodb")
     batch_size: int
     report_batch_item_failures: bool
     batching_window: int
     enabled: bool
+    kind: str = "sqs"
+    starting_position: str = "TRIM_HORIZON"
+    bisect_on_error: bool = False
+    max_retries: int = -1  # -1: until the record expires
+    on_failure_arn: str | None = None
 
 
 @dataclass
@@ -502,6 +507,17 @@ class Deployer:
                 batching_window=int(p.get("MaximumBatchingWindowInSeconds", 0)),
                 enabled=bool(p.get("Enabled", True)),
             ))
+        elif ":dynamodb:" in source and "/stream/" in source:
+            self.deployment.event_sources.append(EventSourceSpec(
+                function_name=function, queue_arn=source, batch_size=int(p.get("BatchSize", 100)),
+                report_batch_item_failures="ReportBatchItemFailures" in (p.get("FunctionResponseTypes") or []),
+                batching_window=int(p.get("MaximumBatchingWindowInSeconds", 0)),
+                enabled=bool(p.get("Enabled", True)), kind="dynamodb",
+                starting_position=str(p.get("StartingPosition", "TRIM_HORIZON")),
+                bisect_on_error=bool(p.get("BisectBatchOnFunctionError", False)),
+                max_retries=int(p.get("MaximumRetryAttempts", -1)),
+                on_failure_arn=((p.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination"),
+            ))
         else:
             log.info("%s: event source %s (%s) is not run locally", stack, lid, source)
         uuid = hashlib.sha1(f"{stack}/{lid}".encode()).hexdigest()[:32]
@@ -644,6 +660,15 @@ class Deployer:
         """A scheduled rule: kept with its resolved properties; ``local/scheduler.py`` runs its targets."""
         name = p.get("Name") or physical_name(stack, lid)
         return Resource(lid, "", name, {"Arn": self.arn("events", f"rule/{name}")}, p)
+
+    def _CloudWatch_Dashboard(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
+        """The template's own dashboard body (Fn::Join and Refs resolved to local names), put into moto's
+        CloudWatch: the ops page (``/_ops``) draws it."""
+        name = p.get("DashboardName") or physical_name(stack, lid, 255)
+        body = p.get("DashboardBody") or "{}"
+        self.client("cloudwatch").put_dashboard(
+            DashboardName=name, DashboardBody=body if isinstance(body, str) else json.dumps(body))
+        return Resource(lid, "", name, {}, {"DashboardName": name})
 
     def _api_gateway_any(self, stack: str, lid: str, p: dict[str, Any], spec: dict[str, Any]) -> Resource:
         """API Gateway is served by local/gateway.py: keep the resolved properties, create nothing."""

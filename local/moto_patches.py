@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -219,7 +220,53 @@ def serialize_dynamodb() -> None:
             return call_action(self)
 
     DynamoHandler.call_action = locked  # type: ignore[method-assign]
+    # Stream reads too: a record a transaction wrote and then rolled back must never be read.
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    stream_call = DynamoDBStreamsHandler.call_action
+
+    def stream_locked(self: Any) -> Any:
+        with _dynamodb_lock:
+            return stream_call(self)
+
+    DynamoDBStreamsHandler.call_action = stream_locked  # type: ignore[method-assign]
     _installed.add("dynamodb")
+
+
+def copy_streams_cheaply() -> None:
+    """A rolled-back transaction restores a deep copy of each table it touched, its stream with it. Stream records
+    never change once written, so the copy shares them (a new list of the same records): a copy that costs a
+    pointer per record instead of copying every old and new image the stream holds."""
+    if "streams" in _installed:
+        return
+    from moto.dynamodb.models.table import StreamShard
+
+    def shallow(self: Any, memo: dict[int, Any]) -> Any:
+        clone = copy.copy(self)
+        clone.items = list(self.items)
+        return clone
+
+    StreamShard.__deepcopy__ = shallow  # type: ignore[attr-defined]
+    _installed.add("streams")
+
+
+def trim_stream(stream_arn: str, through: str) -> None:
+    """Forget a table's stream records up to sequence number ``through`` (read and applied by its poller).
+
+    DynamoDB keeps stream records 24 hours; moto keeps them forever, in the table object a failed transaction
+    deep-copies, so an untrimmed stream makes every later transaction on the table slower."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    _, _, _, region, account, resource = stream_arn.split(":", 5)
+    with _dynamodb_lock:
+        table = dynamodb_backends[account][region].get_table(resource.split("/")[1])
+        shard = table.stream_shard
+        if shard is None:
+            return
+        drop = min(len(shard.items), int(through) - shard.starting_sequence_number + 1)
+        if drop > 0:
+            del shard.items[:drop]
+            shard.starting_sequence_number += drop
 
 
 def refuse_used_task_tokens() -> None:
@@ -282,5 +329,6 @@ def install_all(scale: float | None = None) -> None:
     stamp_sms()
     honour_sms_opt_outs()
     serialize_dynamodb()
+    copy_streams_cheaply()
     refuse_used_task_tokens()
     pass_task_failure_cause()

@@ -1,5 +1,6 @@
 """Orders in DynamoDB. Every status change is a conditional write checked against the status model."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -7,7 +8,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import Update, from_item, is_conditional_failure, query_all, to_item
+from oms.adapters.ddb import Update, from_item, is_conditional_failure, query_all, query_each, to_item
 from oms.adapters.pagination import CursorCodec
 from oms.domain.customers import ERASED
 from oms.domain.errors import Conflict, NotFound
@@ -70,6 +71,41 @@ class Change:
         for path in self.absent:
             update.require(f"attribute_not_exists({update.name(path)})")
         return update
+
+
+@dataclass
+class Note:
+    """Bookkeeping kept on an order or a return that is not a step (e.g. which alerts ops were sent): no status,
+    timeline or ``updated_at`` change, so the stuck-order finder, which reads ``updated_at``, is not fooled. Written
+    only while every condition holds."""
+
+    sets: dict[str, Any] = field(default_factory=dict)
+    removes: list[str] = field(default_factory=list)
+    expect: dict[str, Any] = field(default_factory=dict)  # path == value
+    present: list[str] = field(default_factory=list)  # attribute_exists(path)
+    absent: list[str] = field(default_factory=list)  # attribute_not_exists(path)
+
+    def write(self, ddb: Any, table: str, key: str, value: str) -> bool:
+        """One conditional UpdateItem; False when the item is gone or a condition failed (it moved on)."""
+        update = Update()
+        update.require(f"attribute_exists({update.name(key)})")
+        for path, new in self.sets.items():
+            update.set(path, new)
+        for path in self.removes:
+            update.remove(path)
+        for path, expected in self.expect.items():
+            update.require(f"{update.name(path)} = :expected", expected=expected)
+        for path in self.present:
+            update.require(f"attribute_exists({update.name(path)})")
+        for path in self.absent:
+            update.require(f"attribute_not_exists({update.name(path)})")
+        try:
+            ddb.update_item(TableName=table, Key={key: {"S": value}}, **update.params())
+        except ClientError as error:
+            if is_conditional_failure(error):
+                return False
+            raise
+        return True
 
 
 class OrdersRepository:
@@ -184,6 +220,47 @@ class OrdersRepository:
             ExpressionAttributeValues={":pending": {"S": OrderStatus.PENDING.value}, ":before": {"S": created_before}},
         )
         return [_order(from_item(item)) for item in response.get("Items", [])]
+
+    def placed_between(self, first_day: str, last_day: str) -> Iterator[str]:
+        """The ids of the orders placed from ``first_day`` to ``last_day`` (YYYY-MM-DD, inclusive), in any
+        status: one ``by_status`` Query per status, reading only the ids."""
+        for status in OrderStatus:
+            params: dict[str, Any] = dict(
+                TableName=self.table, IndexName="by_status", ProjectionExpression="order_id",
+                KeyConditionExpression="#s = :s AND created_key BETWEEN :a AND :b",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":s": {"S": status.value}, ":a": {"S": first_day},
+                                           ":b": {"S": last_day + "~"}})
+            while True:
+                response = self.ddb.query(**params)
+                yield from (item["order_id"]["S"] for item in response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    break
+                params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def each_in_status(self, status: OrderStatus, *, updated_before: str | None = None,
+                       or_parked: bool = False) -> Iterator[Order]:
+        """Every order in ``status``, oldest first, read page by page. ``updated_before`` (ISO-8601) keeps the orders
+        without a step since then (``updated_at``), ``or_parked`` also those parked by a technical failure: a filter,
+        so the query still reads (and is billed for) every order in the status."""
+        names, values = {"#s": "status"}, {":s": {"S": status.value}}
+        params: dict[str, Any] = {"TableName": self.table, "IndexName": "by_status", "ScanIndexForward": True,
+                                  "KeyConditionExpression": "#s = :s", "ExpressionAttributeNames": names,
+                                  "ExpressionAttributeValues": values}
+        filters = []
+        if updated_before is not None:
+            names["#u"], values[":u"] = "updated_at", {"S": updated_before}
+            filters.append("#u < :u")
+        if or_parked:
+            names["#h"] = "technical_hold"
+            filters.append("attribute_exists(#h)")
+        if filters:
+            params["FilterExpression"] = " OR ".join(filters)
+        yield from (_order(item) for item in query_each(self.ddb, **params))
+
+    def note(self, order_id: str, note: Note) -> bool:
+        """Write ``note`` (not a step: ``updated_at`` stays); False when a condition failed or there is no order."""
+        return note.write(self.ddb, self.table, "order_id", order_id)
 
     def apply(self, order_id: str, change: Change) -> Order:
         """Apply ``change`` atomically; raises ``TransitionRejected`` (with the current order) if the

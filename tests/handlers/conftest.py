@@ -11,8 +11,11 @@ import pytest
 from moto import mock_aws
 
 from local.deployer import Deployer, deploy_all
+from local.moto_patches import copy_streams_cheaply
 from local.synth import synthesize
 from oms.adapters.aws import reset
+
+copy_streams_cheaply()  # Orders and Returns have streams: keep moto's transaction rollback copies cheap
 
 
 @pytest.fixture(scope="session")
