@@ -5,6 +5,7 @@ JSON-like values an order holds exactly as boto3's ``TypeSerializer`` does (a te
 values). Neither imports boto3, which keeps it out of the cold start (see ``oms.adapters.aws``).
 """
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -92,6 +93,16 @@ def query_all(ddb: Any, **params: Any) -> list[dict[str, Any]]:
         found += [from_item(item) for item in response.get("Items", [])]
         if "LastEvaluatedKey" not in response:
             return found
+        params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def query_each(ddb: Any, **params: Any) -> Iterator[dict[str, Any]]:
+    """Every item a Query finds, page by page as it goes (a long listing never sits in memory whole)."""
+    while True:
+        response = ddb.query(**params)
+        yield from (from_item(item) for item in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return
         params["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 

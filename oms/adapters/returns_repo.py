@@ -4,14 +4,15 @@ order's ``return_quantities`` (so two requests cannot both return the last unit)
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import from_item, is_conditional_failure, query_all, to_item
-from oms.adapters.orders_repo import Change, OrdersRepository
+from oms.adapters.ddb import from_item, is_conditional_failure, query_all, query_each, to_item
+from oms.adapters.orders_repo import Change, Note, OrdersRepository
 from oms.adapters.pagination import CursorCodec
 from oms.domain.errors import Conflict, NotFound
 from oms.domain.returns import ReturnRecord
@@ -116,6 +117,17 @@ class ReturnsRepository:
         last = response.get("LastEvaluatedKey")
         next_cursor = self.cursors.encode(listing, last["created_key"]["S"]) if last else None
         return [cast(ReturnRecord, from_item(item)) for item in response.get("Items", [])], next_cursor
+
+    def each_in_status(self, status: ReturnStatus) -> Iterator[ReturnRecord]:
+        """Every return in ``status``, oldest first, read page by page."""
+        for item in query_each(self.ddb, TableName=self.table, IndexName="by_status", ScanIndexForward=True,
+                               KeyConditionExpression="#s = :s", ExpressionAttributeNames={"#s": "status"},
+                               ExpressionAttributeValues={":s": {"S": status.value}}):
+            yield cast(ReturnRecord, item)
+
+    def note(self, return_id: str, note: Note) -> bool:
+        """Write ``note`` (not a step: ``updated_at`` stays); False when a condition failed or there is no return."""
+        return note.write(self.ddb, self.table, "return_id", return_id)
 
     def apply(self, return_id: str, change: Change) -> ReturnRecord:
         """Apply ``change`` atomically; ``ReturnTransitionRejected`` (with the current return) if its conditions
