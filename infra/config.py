@@ -54,6 +54,9 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "notificationPolicy": "policies/notifications.json",
     # How long data kept only for a while lives: DynamoDB TTLs, the exports' lifecycle (versioned data; validated here).
     "retentionPolicy": "policies/retention.json",
+    # SLAs of held orders and return reviews (reminder, escalation, default action) and when an order is stuck
+    # (versioned data; validated here, hard limits against the workflows' own timeouts).
+    "escalationPolicy": "policies/escalation.json",
     # How customer messages sign off and where they send customers for help.
     "shopName": "OMS Demo Shop",
     "supportEmail": "help@shop.example",
@@ -66,6 +69,11 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "logLevel": "INFO",
     # X-Ray tracing of functions and the workflow. Off saves each function's cold start the X-Ray SDK.
     "tracing": True,
+    # Alarms: each alarm's description ends with this URL + "#<its section>" (docs/operating.md, as published).
+    "runbookBaseUrl": "https://github.com/your-org/oms/blob/main/docs/operating.md",
+    # Optional e-mail subscriptions of the two alarm topics (empty: none; subscribe a pager's endpoint by hand).
+    "pagingEmail": "",
+    "ticketEmail": "",
 }
 #: Context keys that were renamed: a deployment still using the old name fails synthesis with a pointer.
 RENAMED_CONTEXT = {"fulfilmentTimeoutHours": "fulfillmentTimeoutHours"}
@@ -105,6 +113,20 @@ def _email(key: str, value: Any) -> str:
     text = str(value or "").strip()
     if "@" not in text:
         raise ConfigError(f"context {key!r} must be an e-mail address, got {value!r}")
+    return text
+
+
+def _optional_email(key: str, value: Any) -> str:
+    """An e-mail address, or empty for none."""
+    text = str(value or "").strip()
+    return _email(key, text) if text else ""
+
+
+def _runbook_base_url(value: Any) -> str:
+    """The https URL of docs/operating.md as published, without a fragment (alarms append ``#<section>``)."""
+    text = str(value or "").strip()
+    if not text.startswith("https://") or "#" in text or " " in text:
+        raise ConfigError(f"context 'runbookBaseUrl' must be an https URL without '#', got {value!r}")
     return text
 
 
@@ -152,6 +174,21 @@ def _retention_policy(path: str) -> str:
     return str(_policy("retentionPolicy", "retention", path, load_policy).to_json())
 
 
+def _escalation_policy(path: str, review_timeout_hours: int, return_policy: str) -> str:
+    """Load and validate the escalation policy; a hard limit the workflow's own timeout would always beat (the order
+    workflow's review timeout, the return policy's review limit) fails synth too."""
+    from oms.domain.escalation import load_policy
+    from oms.domain.return_policy import load_policy as load_return_policy
+
+    policy = _policy("escalationPolicy", "escalation", path, load_policy)
+    problems = policy.beyond_workflow_limits(
+        review_timeout_minutes=review_timeout_hours * 60,
+        return_review_limit_minutes=load_return_policy(return_policy).review_limit_hours * 60)
+    if problems:
+        raise ConfigError(f"context 'escalationPolicy': {'; '.join(problems)}")
+    return str(policy.to_json())
+
+
 def _warehouse_locations(value: str, warehouses: tuple[str, ...]) -> tuple[str, ...]:
     """``name:COUNTRY:REGION`` for every warehouse, and for no other."""
     from oms.domain.stock import parse_locations
@@ -188,6 +225,7 @@ class OmsConfig:
     return_policy: str  # the same, for returns
     notification_policy: str  # the same, for messages
     retention_policy: str  # the same, for how long data is kept (read it parsed as ``retention``)
+    escalation_policy: str  # the same (compact, without its descriptions), for SLAs and stuck orders
     shop_name: str
     support_email: str
     support_url: str
@@ -195,6 +233,9 @@ class OmsConfig:
     powertools_layer_version: int
     log_level: str
     tracing: bool
+    runbook_base_url: str  # where alarm descriptions link: docs/operating.md as published
+    paging_email: str  # the paging topic's e-mail subscription, or ""
+    ticket_email: str  # the ticket topic's, or ""
 
     @property
     def retention(self) -> RetentionPolicy:
@@ -261,6 +302,9 @@ class OmsConfig:
             return_policy=_return_policy(str(merged["returnPolicy"])),
             notification_policy=_notification_policy(str(merged["notificationPolicy"])),
             retention_policy=_retention_policy(str(merged["retentionPolicy"])),
+            escalation_policy=_escalation_policy(str(merged["escalationPolicy"]),
+                                                 _int("reviewTimeoutHours", merged["reviewTimeoutHours"]),
+                                                 _return_policy(str(merged["returnPolicy"]))),
             shop_name=_text("shopName", merged["shopName"]),
             support_email=_email("supportEmail", merged["supportEmail"]),
             support_url=str(merged["supportUrl"] or "").strip(),
@@ -268,6 +312,9 @@ class OmsConfig:
             powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
             log_level=log_level,
             tracing=_bool("tracing", merged["tracing"]),
+            runbook_base_url=_runbook_base_url(merged["runbookBaseUrl"]),
+            paging_email=_optional_email("pagingEmail", merged["pagingEmail"]),
+            ticket_email=_optional_email("ticketEmail", merged["ticketEmail"]),
         )
 
     @classmethod

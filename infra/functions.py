@@ -28,7 +28,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from infra.alarms import alarm_on
+from infra.alarms import AlarmRouting, Severity, alarm_on
 from infra.config import PYTHON_RUNTIME, OmsConfig
 from infra.nag import acknowledge, acknowledge_xray, depend_only_on_default_policy
 
@@ -205,10 +205,11 @@ class PowertoolsFunction(Construct):
         if config.tracing:
             acknowledge_xray(self.role)
         depend_only_on_default_policy(self.function, self.role)
-        if alarm_topic is not None:
+        if alarm_topic is not None:  # the ticket topic (a function's errors are retried or answered: no page)
             alarm_on(self, "ErrorsAlarm", f"OMS {name} function errors",
-                     self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"), alarm_topic,
-                     runbook="function-errors")
+                     self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                     AlarmRouting(tickets=alarm_topic, runbook_base_url=config.runbook_base_url),
+                     severity=Severity.TICKET, runbook="function-errors")
 
     @property
     def stack(self) -> Stack:

@@ -1,5 +1,6 @@
 """OmsMessaging: notifications queue (+DLQ) and its notify function; SES identity and configuration set, whose
-bounces and complaints reach the mail-feedback function (SNS -> SQS (+DLQ)); ops-alerts topic; DLQ alarms."""
+bounces and complaints reach the mail-feedback function (SNS -> SQS (+DLQ)); ops-alerts topic; the paging and
+ticket alarm topics; DLQ alarms."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.alarms import alarm_on
+from infra.alarms import AlarmRouting, Severity, alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import NOTIFY_TIMEOUT, PowertoolsFunction, oms_code
@@ -43,8 +44,8 @@ class MessagingStack(Stack):
             enable_key_rotation=True,
         )
         self.alerts_key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
-        # Two topics: alerts about orders (held for review, parked, capture failed) and CloudWatch alarms. An
-        # order alert that cannot be published never fails the order's step, and alarms never depend on it.
+        # Alerts about orders (held for review, parked, capture failed) and CloudWatch alarms are separate topics.
+        # An order alert that cannot be published never fails the order's step, and alarms never depend on it.
         self.ops_alerts = sns.Topic(
             self,
             "OpsAlerts",
@@ -52,13 +53,28 @@ class MessagingStack(Stack):
             master_key=self.alerts_key,
             enforce_ssl=True,
         )
+        # Alarms go to one of two topics (infra/alarms.py): paging (cannot wait for the morning) or tickets (the
+        # rest). The ticket topic keeps the construct id "Alarms" of the single alarms topic it replaced.
         self.alarms = sns.Topic(
             self,
             "Alarms",
-            display_name="OMS alarms",
+            display_name="OMS alarms (tickets)",
             master_key=self.alerts_key,
             enforce_ssl=True,
         )
+        self.tickets = self.alarms
+        self.paging = sns.Topic(
+            self,
+            "Paging",
+            display_name="OMS alarms (paging)",
+            master_key=self.alerts_key,
+            enforce_ssl=True,
+        )
+        for topic, email in ((self.paging, config.paging_email), (self.tickets, config.ticket_email)):
+            if email:
+                topic.add_subscription(subscriptions.EmailSubscription(email))
+        self.alarm_routing = AlarmRouting(tickets=self.tickets, paging=self.paging,
+                                          runbook_base_url=config.runbook_base_url)
 
         # Each message is one event for one order, delivered in a batch of one: a message that keeps failing
         # reaches the DLQ alone (after 5 receives), never with innocent neighbours.
@@ -136,11 +152,11 @@ class MessagingStack(Stack):
         alarm_on(self, "MailFeedbackDlqAlarm", "SES bounce or complaint events are landing in the dead-letter queue",
                  self.feedback_dead_letters.metric_approximate_number_of_messages_visible(
                      period=Duration.minutes(5), statistic="Maximum"),
-                 self.alarms, runbook="mail-feedback-dead-letter-queue")
+                 self.alarm_routing, severity=Severity.PAGE, runbook="mail-feedback-dead-letter-queue")
         alarm_on(self, "NotificationsDlqAlarm", "Notifications are landing in the dead-letter queue",
                  self.dead_letters.metric_approximate_number_of_messages_visible(
                      period=Duration.minutes(5), statistic="Maximum"),
-                 self.alarms, runbook="notifications-dead-letter-queue")
+                 self.alarm_routing, severity=Severity.PAGE, runbook="notifications-dead-letter-queue")
 
     def _queue_with_dlq(self, queue_id: str, dlq_id: str) -> tuple[sqs.Queue, sqs.Queue]:
         """A queue consumed by a function (visibility 6x its timeout, Lambda's guidance) whose message moves to
@@ -214,7 +230,7 @@ class MessagingStack(Stack):
         alarm_on(self, "TrackingEventsDlqAlarm", "Carrier tracking events are landing in the dead-letter queue",
                  self.tracking_dead_letters.metric_approximate_number_of_messages_visible(
                      period=Duration.minutes(5), statistic="Maximum"),
-                 self.alarms, runbook="tracking-events-dead-letter-queue")
+                 self.alarm_routing, severity=Severity.PAGE, runbook="tracking-events-dead-letter-queue")
 
     def grant_send_email(self, fn: lambda_.IFunction) -> None:
         """Send as the shop's sender identity, through the configuration set that reports bounces."""

@@ -32,7 +32,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.alarms import alarm_on
+from infra.alarms import Severity, alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import WORKFLOW_TIMEOUT, function_factory
@@ -80,8 +80,8 @@ class ReturnsStack(Stack):
         self.state_machine = self._machine(self._definition(config), tracing=config.tracing)
         acknowledge_function_versions(self.state_machine.role, fn)
         alarm_on(self, "ReturnExecutionsFailedAlarm", "Return workflow executions failed (a return may be stuck)",
-                 self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"), messaging.alarms,
-                 runbook="return-executions-failed")
+                 self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
+                 messaging.alarm_routing, severity=Severity.PAGE, runbook="return-workflow-executions-failed")
         CfnOutput(self, "ReturnStateMachineArn", value=self.state_machine.state_machine_arn)
 
     # -- tasks -------------------------------------------------------------------------------------------------

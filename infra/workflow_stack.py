@@ -34,12 +34,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from infra.alarms import alarm_on, service_metric
+from infra.alarms import AlarmRouting, Severity, alarm_on, service_metric
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import WORKFLOW_TIMEOUT, function_factory
@@ -168,7 +167,7 @@ class WorkflowStack(Stack):
                     description="Start the workflow of PENDING orders that have none (oms/logic/sweeper.py)",
                     targets=[events_targets.LambdaFunction(self.sweeper.function)])
 
-        self._alarms(messaging.alarms)
+        self._alarms(messaging.alarm_routing)
 
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine_arn)
 
@@ -179,24 +178,33 @@ class WorkflowStack(Stack):
         if self.stripe_secret is not None:
             self.stripe_secret.grant_read(fn)
 
-    def _alarms(self, topic: sns.ITopic) -> None:
-        """The per-order signals (docs/operating.md has a runbook section for each)."""
+    def _alarms(self, routing: AlarmRouting) -> None:
+        """The per-order signals (docs/operating.md has a runbook section for each); failed executions and a
+        failing payment gateway page, the rest are tickets."""
+        page, ticket = Severity.PAGE, Severity.TICKET
         alarm_on(self, "ExecutionsFailedAlarm", "Order workflow executions failed (an order may be stuck)",
-                 self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"), topic,
-                 runbook="executions-failed")
+                 self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"), routing,
+                 severity=page, runbook="order-workflow-executions-failed")
+        # A transient gateway failure (timeout, 5xx, rate limit) is retried; more than 5 in 5 minutes is an outage
+        # that stops orders being authorized.
+        alarm_on(self, "PaymentGatewayErrorsAlarm", "The payment gateway is failing (timeouts, 5xx, rate limits)",
+                 service_metric("payment", "PaymentGatewayErrors"), routing, severity=page, above=5,
+                 runbook="payment-gateway-errors")
         alarm_on(self, "OrdersParkedAlarm", "An order is parked: a workflow step kept failing past its retries",
-                 service_metric("order_status", "OrdersParked"), topic, runbook="orders-parked")
+                 service_metric("order_status", "OrdersParked"), routing, severity=ticket, runbook="orders-parked")
         alarm_on(self, "TechnicalCompensationsAlarm", "An order was cancelled for a technical reason",
-                 service_metric("order_status", "TechnicalCompensations"), topic, runbook="technical-compensations")
+                 service_metric("order_status", "TechnicalCompensations"), routing, severity=ticket,
+                 runbook="technical-compensations")
         alarm_on(self, "StalePendingOrdersAlarm", "Orders are PENDING for longer than the sweeper's limit",
-                 service_metric("sweeper", "StalePendingOrders").with_(statistic="Maximum"), topic, periods=2,
-                 runbook="stale-pending-orders")
+                 service_metric("sweeper", "StalePendingOrders").with_(statistic="Maximum"), routing, periods=2,
+                 severity=ticket, runbook="stale-pending-orders")
         alarm_on(self, "WorkflowsStartedBySweeperAlarm", "An order had no workflow; the sweeper started it",
-                 service_metric("sweeper", "WorkflowsStartedBySweeper"), topic, runbook="stale-pending-orders")
+                 service_metric("sweeper", "WorkflowsStartedBySweeper"), routing, severity=ticket,
+                 runbook="workflows-started-by-the-sweeper")
         for service in ("fraud", "order_status"):
             alarm_on(self, f"OrderAlertsFailed{service.title().replace('_', '')}Alarm",
                      f"{service} could not publish an order alert to ops", service_metric(service, "OrderAlertsFailed"),
-                     topic, runbook="order-alerts-failed")
+                     routing, severity=ticket, runbook="order-alerts-failed")
 
     # -- task builders -------------------------------------------------------------------------------
 
