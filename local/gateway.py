@@ -6,7 +6,7 @@ required headers and query strings; the Lambda proxy integration builds a REST (
 invokes the function through moto's Lambda API, the same invoke path as everything else. The gateway's own
 answers (401, unknown route, missing header, too large, integration failure) use the template's
 AWS::ApiGateway::GatewayResponse bodies, as API Gateway does.
-Local-only tooling lives under /_local/ (not part of the template's API).
+Local-only tooling lives under /_local/ and the ops page under /_ops (not part of the template's API).
 """
 
 from __future__ import annotations
@@ -131,6 +131,8 @@ GATEWAY_DEFAULTS = {
 }
 #: API Gateway REST's payload limit.
 MAX_PAYLOAD = 10 * 1024 * 1024
+#: Local-only paths (tooling, the ops page), served from ``Gateway.local_routes``, never part of the API.
+LOCAL_PREFIXES = ("/_local/", "/_ops/")
 
 
 class GatewayResponses:
@@ -235,6 +237,11 @@ class Gateway:
         self.authorizer = CognitoAuthorizer(
             endpoint_url, session.client("cognito-idp", endpoint_url=endpoint_url, region_name=region), region)
         self.local_routes: dict[tuple[str, str], Any] = {}
+        # Called after each API request with (api name, stage, resource or None, method, status, latency ms):
+        # the stack records API Gateway's metrics from it (local/emf.py).
+        self.on_request: Any = None
+        self.api_names = {r.ref: str(r.props.get("Name") or r.logical_id)
+                          for r in deployment.resources("AWS::ApiGateway::RestApi")}
         gateway = self
 
         class Handler(_Handler):
@@ -272,9 +279,22 @@ class Gateway:
 
     def handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes,
                source_ip: str) -> tuple[int, dict[str, str], bytes]:
+        started = time.monotonic()
+        answer = self._handle(method, raw_path, headers, body, source_ip)
+        path = urlsplit(raw_path).path or "/"
+        if self.on_request is not None and not path.startswith(LOCAL_PREFIXES) and path != "/_ops":
+            route, _, _ = self.match(method, path)
+            api_id = route.api_id if route else next(iter(self.api_names), "")
+            self.on_request(self.api_names.get(api_id, api_id), route.stage if route else "v1",
+                            route.resource if route else None, method, answer[0],
+                            (time.monotonic() - started) * 1000)
+        return answer
+
+    def _handle(self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes,
+                source_ip: str) -> tuple[int, dict[str, str], bytes]:
         url = urlsplit(raw_path)
         path = url.path or "/"
-        if path.startswith("/_local/"):
+        if path.startswith(LOCAL_PREFIXES) or path == "/_ops":
             local = self.local_routes.get((method, path))
             if local is None:
                 return _json(404, {"message": "Not Found"})

@@ -149,6 +149,9 @@ class LambdaRunner:
         self._count: dict[str, int] = {}
         self._cond = threading.Condition()
         self._closed = False
+        # Called after each invocation with (function name, duration ms, function error?): the stack records
+        # Lambda's metrics from it (local/emf.py).
+        self.on_invoked: Any = None
 
     def environment(self, spec: FunctionSpec) -> dict[str, str]:
         env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
@@ -220,6 +223,14 @@ class LambdaRunner:
     def invoke(self, function_name: str, payload: bytes | str | None,
                request_id: str | None = None) -> tuple[bytes, bool]:
         """Run one invocation; returns (response payload, function error?)."""
+        started = time.monotonic()
+        answer = self._invoke(function_name, payload, request_id)
+        if self.on_invoked is not None:
+            self.on_invoked(function_name, (time.monotonic() - started) * 1000, answer[1])
+        return answer
+
+    def _invoke(self, function_name: str, payload: bytes | str | None,
+                request_id: str | None) -> tuple[bytes, bool]:
         spec = self.functions[function_name]
         request_id = request_id or str(uuid.uuid4())
         if isinstance(payload, bytes):

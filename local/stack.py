@@ -26,10 +26,11 @@ import requests
 
 from local import cognito_codes, moto_patches, outbox
 from local.deployer import ACCOUNT, REGION, Deployer, Deployment, deploy_all
+from local.emf import EmfShipper
 from local.faults import FaultBook
 from local.gateway import Gateway
 from local.lambda_runner import LambdaRunner, install
-from local.pollers import SqsPoller
+from local.pollers import SqsPoller, StreamPoller
 from local.scheduler import Scheduler
 
 log = logging.getLogger("local")
@@ -65,10 +66,11 @@ class LocalStack:
         self.moto: Any = None
         self.runner: LambdaRunner | None = None
         self.gateway: Gateway | None = None
-        self.pollers: list[SqsPoller] = []
+        self.pollers: list[SqsPoller | StreamPoller] = []
         self.scheduler: Scheduler | None = None
         self.deployment: Deployment | None = None
         self.faults: FaultBook | None = None
+        self.emf: EmfShipper | None = None
         self.endpoint_url = ""
         self.timings: dict[str, float] = {}
 
@@ -94,7 +96,13 @@ class LocalStack:
         self.runner = LambdaRunner(self.deployment.functions, self.endpoint_url, self.state_dir / "logs",
                                    self.region, fault_book=self.faults)
         install(self.runner)
+        # EMF in the function logs -> CloudWatch metrics, plus Lambda's and API Gateway's own metrics.
+        self.emf = EmfShipper(self.state_dir / "logs", session.client("cloudwatch", endpoint_url=self.endpoint_url))
+        self.runner.on_invoked = self.emf.lambda_invocation
+        self.emf.start()
         self.gateway = Gateway(self.deployment, self.endpoint_url, session, self.region, port=self.api_port)
+        self.gateway.on_request = self.emf.api_request
+        self._serve_ops_page(session)
         self.gateway.local_routes[("GET", "/_local/outbox")] = lambda query: outbox.collect()
         self.gateway.local_routes[("GET", "/_local/health")] = lambda query: {"ready": True}
         # A customer replies STOP to an SMS: the number joins SNS's opt-out list (AWS has no API for that).
@@ -107,7 +115,13 @@ class LocalStack:
         self._point_links_here(session)
         lambda_client = session.client("lambda", endpoint_url=self.endpoint_url)
         for spec in self.deployment.event_sources:
-            if spec.enabled and spec.function_name in self.deployment.functions:
+            if spec.enabled and spec.function_name in self.deployment.functions and spec.kind == "dynamodb":
+                poller = StreamPoller(spec, session.client("dynamodbstreams", endpoint_url=self.endpoint_url),
+                                      lambda_client, session.client("sqs", endpoint_url=self.endpoint_url),
+                                      self.region)
+                poller.start()
+                self.pollers.append(poller)
+            elif spec.enabled and spec.function_name in self.deployment.functions:
                 consumer = self.deployment.functions[spec.function_name].environment.get("POWERTOOLS_SERVICE_NAME", "")
                 poller = SqsPoller(spec, session.client("sqs", endpoint_url=self.endpoint_url), lambda_client,
                                    self.region, fault_book=self.faults, consumer=consumer)
@@ -115,6 +129,18 @@ class LocalStack:
                 self.pollers.append(poller)
         self.scheduler = Scheduler(self.deployment, lambda_client)
         self.scheduler.start()
+
+    def _serve_ops_page(self, session: Any) -> None:
+        """``/_ops``: the dashboards of the template with the shipped metrics, the KPIs and the held orders."""
+        from local.cli import get_token
+        from local.ops_page import OPS_PAGE_USER, OpsPage
+        from local.ops_page.dashboards import MotoStore
+
+        assert self.gateway is not None
+        store = MotoStore(ACCOUNT, self.region)
+        page = OpsPage(session.client("cloudwatch", endpoint_url=self.endpoint_url), store,
+                       mint_token=lambda: get_token(self.config(), OPS_PAGE_USER, ops=True), refresh=store.refresh)
+        self.gateway.local_routes.update(page.routes())
 
     def _point_links_here(self, session: Any) -> None:
         """The template's public-URL parameter holds the API Gateway URL; here the API is served by the local
@@ -242,6 +268,8 @@ class LocalStack:
             self.gateway.stop()
         if self.runner is not None:
             self.runner.close()
+        if self.emf is not None:
+            self.emf.stop()
         if self.moto is not None:
             with contextlib.suppress(Exception):
                 self.moto.stop()
@@ -362,6 +390,7 @@ def banner(config: dict[str, Any], elapsed: float, stack: LocalStack) -> str:
         "  tokens       TOKEN=$(oms token you@example.com)   ops: oms token ops@example.com --ops",
         "  try          curl -H \"Authorization: Bearer $TOKEN\" " + config["api_url"] + "/orders",
         f"  API docs     {config['api_url']}/_local/docs   (Swagger UI; paste a token under Authorize)",
+        f"  ops page     {config['api_url']}/_ops   (dashboards, KPIs, held orders to approve or reject)",
         "  also         oms outbox [--order ID] | oms trace ORDER_ID | oms status",
         "Ctrl-C to stop.",
         "",
