@@ -9,6 +9,7 @@
   oms preview EVENT [--locale de-DE] [--order ID]   render a customer message to HTML, print its text and SMS
   oms sms-stop PHONE         as if PHONE replied STOP to an SMS (it joins SNS's opt-out list)
   oms webhooks replay [--event SOURCE:ID]   dead-lettered carrier events back to their queue, or stored ones again
+  oms report [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--html FILE] [--json]   order KPIs: a table and an HTML report
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import sys
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,10 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--locale", default="en-US")
     p.add_argument("--order", help="an order of the running local stack instead of the sample order")
     p.add_argument("--out", default=".oms/preview", help="folder for the HTML file")
+    add_report_parser(sub)
     args = ap.parse_args(argv)
 
     if args.command == "preview":
         return preview_command(args, args.state_dir)
+    if args.command == "report":
+        return report_command(args, args.state_dir)
 
     if args.command == "status":
         ok, message = status(args.state_dir)
@@ -209,6 +214,59 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "notifications":
         for source, moved in redrive(config, only="Notifications").items():
             print(f"{moved} message(s) moved back to {source}")
+    return 0
+
+
+REPORT_DAYS = 30  # the default range: the last 30 days, today (UTC) included
+
+
+def _day(value: str) -> date:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r} ({exc})") from None
+
+
+def add_report_parser(sub: Any) -> None:
+    p = sub.add_parser("report", help="order KPIs of a date range: a table, and an HTML report with charts",
+                       description="The KPIs of the orders placed on the UTC dates --from..--to (inclusive), "
+                                   "from GET /admin/reports/kpis: printed as a table, written as an HTML report.")
+    p.add_argument("--from", dest="start", type=_day, metavar="YYYY-MM-DD",
+                   help=f"first day (UTC); default {REPORT_DAYS - 1} days before --to (30 days in all)")
+    p.add_argument("--to", dest="end", type=_day, metavar="YYYY-MM-DD", help="last day (UTC), included; default today")
+    p.add_argument("--html", metavar="FILE", help="where to write the HTML report (default oms-report-FROM-TO.html)")
+    p.add_argument("--json", action="store_true",
+                   help="print the API's JSON instead of the table (and write HTML only with --html)")
+    p.add_argument("--token", help="an ops ID token (default: one for report-ops@example.com on the local stack)")
+
+
+def report_command(args: argparse.Namespace, state_dir: str) -> int:
+    from local.report import ApiError, default_html_path, fetch_kpis, render_html, render_table
+
+    end: date = args.end or datetime.now(UTC).date()
+    start: date = args.start or end - timedelta(days=REPORT_DAYS - 1)
+    if start > end:
+        print(f"oms report: error: --from {start} is after --to {end}", file=sys.stderr)
+        return 2
+    config = load_config(state_dir)
+    token = args.token or get_token(config, "report-ops@example.com", ops=True)
+    try:
+        kpis = fetch_kpis(config["api_url"], token, start, end)
+    except ApiError as exc:
+        answered = f"the API answered {exc.status}: " if exc.status else ""
+        print(f"oms report: {answered}{exc.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(kpis, indent=2, ensure_ascii=False))
+    else:
+        print(render_table(kpis), end="")
+    if args.html or not args.json:
+        path = Path(args.html) if args.html else default_html_path(start, end)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_html(kpis), encoding="utf-8")
+        print(f"HTML report: {path.resolve()}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
