@@ -49,6 +49,9 @@ CLIENTS: dict[str, tuple[str, ...]] = {
     "returns": ("dynamodb", "stepfunctions"),
     "returns_admin": ("dynamodb", "stepfunctions", "sqs", "secretsmanager"),
     "return_steps": ("dynamodb", "sqs", "sns", "stepfunctions"),
+    "order_facts": ("dynamodb",),
+    "reports": ("dynamodb",),
+    "escalations": ("dynamodb", "sns", "stepfunctions"),  # the queues, alerts, a default review decision
 }
 assert set(CLIENTS) == set(BY_FUNCTION), "every function is benchmarked"
 

@@ -20,7 +20,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from infra.alarms import alarm_on
+from infra.alarms import Severity, alarm_on
 from infra.config import OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import API_TIMEOUT, PowertoolsFunction, function_factory
@@ -77,6 +77,7 @@ ROUTES: list[tuple[str, str, str, bool]] = [
     ("customers", "DELETE", "/customers/me/payment-methods/{payment_method_id}", True),
     ("customers", "GET", "/customers/me/export", True),
     ("customers_admin", "POST", "/admin/customers/{customer_id}/erase", True),
+    ("reports", "GET", "/admin/reports/kpis", True),
     ("get_order", "GET", "/orders/{order_id}/tracking", True),
     ("track", "GET", "/track/{token}", False),
     ("tracking_webhook", "POST", "/webhooks/tracking/easypost", False),
@@ -259,9 +260,13 @@ class ApiStack(Stack):
 
         account_functions = self._accounts(config, data, messaging, workflow, returns)
 
+        # KPIs: one Query of the projection's day items (OmsOps keeps it from the order and return streams).
+        reports = function("reports", "Reports", {"KPIS_TABLE": data.kpis.table_name})
+        data.kpis.grant_read_data(reports.function)
+
         return_functions = self._returns(config, data, messaging, workflow, returns)
         self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook, track,
-                                                 *account_functions, *return_functions)}
+                                                 reports, *account_functions, *return_functions)}
         self._build_api()
         # Where links in emails point (the tracking page): the shop's own domain if configured, else the API.
         ssm.StringParameter(self, "PublicUrl", parameter_name=PUBLIC_URL_PARAMETER,
@@ -269,8 +274,8 @@ class ApiStack(Stack):
                             description="OMS: the public base URL of the API (links in customer emails)")
 
         alarm_on(self, "Api5xxAlarm", "The OMS API returned 5XX responses",
-                 self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"), messaging.alarms,
-                 runbook="api-5xx")
+                 self.api.metric_server_error(period=Duration.minutes(5), statistic="Sum"), messaging.alarm_routing,
+                 severity=Severity.PAGE, runbook="api-5xx")
 
         CfnOutput(self, "ApiUrl", value=self.api.url)
         CfnOutput(self, "UserPoolId", value=self.user_pool.user_pool_id)

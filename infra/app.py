@@ -1,4 +1,4 @@
-"""The OMS CDK app: ``OmsData`` -> ``OmsMessaging`` -> ``OmsWorkflow`` -> ``OmsReturns`` -> ``OmsApi``.
+"""The OMS CDK app: ``OmsData`` -> ``OmsMessaging`` -> ``OmsWorkflow`` -> ``OmsReturns`` -> ``OmsApi`` -> ``OmsOps``.
 
 ``create_app(context)`` builds the app with the context settings of ``cdk.json`` (see ``infra.config``),
 the given ``context`` merged over them; ``python -m infra.app`` synthesizes it (what ``cdk.json`` runs).
@@ -16,11 +16,13 @@ from infra.config import DEFAULT_CONTEXT, OmsConfig
 from infra.data_stack import DataStack
 from infra.functions import REPO_ROOT
 from infra.messaging_stack import MessagingStack
+from infra.monitoring_stack import MonitoringStack
 from infra.nag import add_nag_checks
+from infra.ops_stack import OpsStack
 from infra.returns_stack import ReturnsStack
 from infra.workflow_stack import WorkflowStack
 
-STACK_IDS = ("OmsData", "OmsMessaging", "OmsWorkflow", "OmsReturns", "OmsApi")
+STACK_IDS = ("OmsData", "OmsMessaging", "OmsWorkflow", "OmsReturns", "OmsApi", "OmsOps", "OmsMonitoring")
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -58,7 +60,7 @@ def create_app(context: dict[str, Any] | None = None, *, nag: bool = True, **app
     )
     returns = ReturnsStack(app, "OmsReturns", config=config, data=data, messaging=messaging, workflow=workflow,
                            description=f"{description}: return workflow")
-    ApiStack(
+    api = ApiStack(
         app,
         "OmsApi",
         config=config,
@@ -68,7 +70,12 @@ def create_app(context: dict[str, Any] | None = None, *, nag: bool = True, **app
         returns=returns,
         description=f"{description}: REST API and auth",
     )
-    for stack in (data, messaging, workflow, returns):
+    ops = OpsStack(app, "OmsOps", config=config, data=data, messaging=messaging, workflow=workflow,
+                   returns=returns, description=f"{description}: KPI projection and escalations")
+    ops.add_dependency(returns)  # deployed after the workflows it watches, whatever it references
+    MonitoringStack(app, "OmsMonitoring", config=config, data=data, messaging=messaging, workflow=workflow,
+                    returns=returns, api=api, ops=ops, description=f"{description}: dashboards")
+    for stack in (data, messaging, workflow, returns, ops):
         cdk.Tags.of(stack).add("app", "oms")
     cdk.Tags.of(app).add("app", "oms")
     if nag:

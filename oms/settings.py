@@ -243,6 +243,30 @@ class SweeperSettings(Settings):
     pending_alarm_seconds: int
 
 
+class EscalationsSettings(Settings):
+    """The escalation engine: SLA reminders and escalations, default review decisions, stuck orders."""
+
+    orders_table: str
+    returns_table: str
+    escalation_policy: str  # the validated policy document (compact JSON)
+    return_policy: str  # a default decision on a return goes through the return review (ship-by date, emails)
+    notifications_queue_url: str  # the customer's message about a return decided by the policy
+    ops_alerts_topic_arn: str  # reminders
+    escalation_topic_arn: str  # escalations, default actions, stuck orders
+
+
+class OrderFactsSettings(Settings):
+    """The KPI projection: reads orders and their returns, writes the projection."""
+
+    orders_table: str
+    returns_table: str
+    kpis_table: str
+
+
+class ReportsSettings(Settings):
+    kpis_table: str
+
+
 class ReturnsSettings(Settings):
     """The customer's return routes."""
 
@@ -314,7 +338,10 @@ BY_FUNCTION: dict[str, type[Settings]] = {
     "tracking_events": TrackingEventsSettings,
     "track": TrackSettings,
     "sweeper": SweeperSettings,
+    "escalations": EscalationsSettings,
     "returns": ReturnsSettings,
     "returns_admin": ReturnsAdminSettings,
     "return_steps": ReturnStepsSettings,
+    "order_facts": OrderFactsSettings,
+    "reports": ReportsSettings,
 }

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 API_FUNCTIONS = ("place_order", "get_order", "order_changes", "customers", "customers_admin", "admin", "returns",
-                 "returns_admin", "tracking_webhook", "track")
+                 "returns_admin", "tracking_webhook", "track", "reports")
 TITLE = "Serverless OMS API"
 VERSION = "1.0.0"
 DESCRIPTION = (

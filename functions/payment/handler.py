@@ -10,6 +10,7 @@ from oms import observability
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.payment_gateway import PaymentGateway, gateway_for
 from oms.contract import Action
+from oms.domain.errors import PaymentDeclined, PaymentGatewayError
 from oms.logic import payment
 from oms.settings import PaymentSettings
 from oms.steps import run_step
@@ -48,4 +49,20 @@ STEPS = {
 @logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    return run_step(STEPS, event, logger)
+    try:
+        return run_step(STEPS, event, logger)
+    except PaymentDeclined as declined:
+        _count("PaymentDeclines", {"code": declined.code})
+        raise
+    except PaymentGatewayError:
+        _count("PaymentGatewayErrors", {})
+        raise
+
+
+def _count(name: str, dimensions: dict[str, str]) -> None:
+    """A payment metric (EMF): declines by the gateway's code, and the gateway's own failures (paging alarm)."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name=name, unit=MetricUnit.Count, value=1,
+                       default_dimensions={"service": "payment", **dimensions}):
+        pass

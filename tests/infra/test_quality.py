@@ -36,7 +36,7 @@ def test_cfn_lint_clean(synthesized: Synthesized, stack: str) -> None:
 
 def test_every_function_points_at_the_repository_root(synthesized: Synthesized) -> None:
     functions = synthesized.all_resources("AWS::Lambda::Function")
-    assert len(functions) == len(BY_FUNCTION) == 21
+    assert len(functions) == len(BY_FUNCTION) == 24
     keys = set()
     for name, fn in functions.items():
         metadata = fn["Metadata"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +35,9 @@ FUNCTION_STACK = {
     "return_steps": "OmsReturns",
     "customers_admin": "OmsApi",
     "cognito_messages": "OmsApi",
+    "order_facts": "OmsOps",
+    "reports": "OmsApi",
+    "escalations": "OmsOps",
 }
 ROUTES = {
     ("POST", "/orders"): ("place_order", True),
@@ -73,6 +75,7 @@ ROUTES = {
     ("DELETE", "/customers/me/payment-methods/{payment_method_id}"): ("customers", True),
     ("GET", "/customers/me/export"): ("customers", True),
     ("POST", "/admin/customers/{customer_id}/erase"): ("customers_admin", True),
+    ("GET", "/admin/reports/kpis"): ("reports", True),
     ("GET", "/orders/{order_id}/tracking"): ("get_order", True),
     ("GET", "/track/{token}"): ("track", False),
     ("GET", "/returns/policy"): ("returns", False),
@@ -111,7 +114,7 @@ def _tables_by_keys(s: Synthesized) -> dict[tuple[str, ...], dict[str, Any]]:
 # -- stacks ----------------------------------------------------------------------------------------
 
 
-def test_four_stacks_in_dependency_order(synthesized: Synthesized) -> None:
+def test_stacks_in_dependency_order(synthesized: Synthesized) -> None:
     assert synthesized.stack_order == list(STACK_IDS)
 
 
@@ -126,7 +129,7 @@ def test_no_custom_resources(synthesized: Synthesized) -> None:
 
 def test_tables(synthesized: Synthesized) -> None:
     tables = synthesized.resources("OmsData", "AWS::DynamoDB::Table")
-    assert len(tables) == 11
+    assert len(tables) == 12
     for table in tables.values():
         props = table["Properties"]
         assert table["DeletionPolicy"] == "Retain"
@@ -142,6 +145,9 @@ def test_tables(synthesized: Synthesized) -> None:
                             ("queue", "created_key"), ("tracking_number",), ("id",), ("customer_id", "item"),
                             ("email",), ("pk", "sk"), ("return_id",)}
     returns = by_keys[("return_id",)]
+    # The KPI projection follows both (OmsOps).
+    for streamed in (returns, by_keys[("order_id",)]):
+        assert streamed["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert {i["IndexName"]: [k["AttributeName"] for k in i["KeySchema"]] for i in returns["GlobalSecondaryIndexes"]} \
         == {"by_order": ["order_id", "created_key"], "by_status": ["status", "created_key"]}
     orders = by_keys[("order_id",)]
@@ -166,7 +172,9 @@ def test_tables(synthesized: Synthesized) -> None:
     assert by_keys[("id",)]["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
     indexed = (("order_id",), ("return_id",))
     assert all("GlobalSecondaryIndexes" not in t for keys, t in by_keys.items() if keys not in indexed)
-    assert by_keys[("pk", "sk")]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    tracking = [t for t in synthesized.resources("OmsData", "AWS::DynamoDB::Table") if t.startswith("TrackingEvents")]
+    assert synthesized.resources("OmsData", "AWS::DynamoDB::Table")[tracking[0]]["Properties"][
+        "TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 # -- functions -------------------------------------------------------------------------------------
@@ -201,7 +209,8 @@ def test_functions(synthesized: Synthesized) -> None:
         )
         layer = synthesized.resources(stack, "AWS::Lambda::LayerVersion")[dependencies["Ref"]]
         assert layer["Properties"]["CompatibleRuntimes"] == ["python3.14"]
-        expected_timeout = {"OmsApi": 28, "OmsWorkflow": 30, "OmsReturns": 30, "OmsMessaging": 60}[stack]
+        expected_timeout = {"escalations": 120}.get(name) or {
+            "OmsApi": 28, "OmsWorkflow": 30, "OmsReturns": 30, "OmsOps": 30, "OmsMessaging": 60}[stack]
         assert props["Timeout"] == expected_timeout
     assert functions["payment"][1]["Properties"]["Environment"]["Variables"]["PAYMENT_GATEWAY"] == "sandbox"
     assert functions["admin"][1]["Properties"]["Environment"]["Variables"]["WAREHOUSES"] == "wh-east,wh-west"
@@ -306,7 +315,8 @@ def test_queues_dlq_and_event_source(synthesized: Synthesized) -> None:
 def test_topics_identity_and_alarms(synthesized: Synthesized) -> None:
     topics = synthesized.resources("OmsMessaging", "AWS::SNS::Topic")
     by_name = {t["Properties"]["DisplayName"]: lid for lid, t in topics.items()}
-    assert set(by_name) == {"OMS order alerts", "OMS alarms", "OMS SES bounces and complaints"}
+    assert set(by_name) == {"OMS order alerts", "OMS alarms (tickets)", "OMS alarms (paging)",
+                            "OMS SES bounces and complaints"}
     for topic in topics.values():
         assert "KmsMasterKeyId" in topic["Properties"]
     (identity,) = synthesized.resources("OmsMessaging", "AWS::SES::EmailIdentity").values()
@@ -322,13 +332,11 @@ def test_topics_identity_and_alarms(synthesized: Synthesized) -> None:
     metrics = {a["Properties"].get("MetricName") for a in alarms}
     assert {"ApproximateNumberOfMessagesVisible", "ExecutionsFailed", "5XXError", "Errors", "OrdersParked",
             "TechnicalCompensations", "StalePendingOrders", "WorkflowsStartedBySweeper", "OrderAlertsFailed"} <= metrics
-    runbook = (Path(__file__).resolve().parents[2] / "docs" / "operating.md").read_text()
     for alarm in alarms:
-        # Alarms go to the alarms topic, never to the order-alerts topic, and name their runbook section.
+        # Alarms go to an alarm topic (paging or tickets), never to the order-alerts topic; their runbook links and
+        # severities: tests/infra/test_dashboards.py.
         (action,) = alarm["Properties"]["AlarmActions"]
-        assert json.dumps(action).count(by_name["OMS alarms"]) == 1, alarm
-        anchor = alarm["Properties"]["AlarmDescription"].rsplit("#", 1)[-1]
-        assert f"<a id=\"{anchor}\"></a>" in runbook, f"docs/operating.md has no runbook section {anchor!r}"
+        assert sum(json.dumps(action).count(by_name[t]) for t in ("OMS alarms (tickets)", "OMS alarms (paging)")) == 1
 
 
 # -- api -------------------------------------------------------------------------------------------
