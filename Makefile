@@ -25,7 +25,7 @@ run: install ## start moto, the CDK-defined resources, the API on 127.0.0.1 and 
 	$(BIN)/python -m local
 
 test: install lint ## lint, type-check, unit + handler + infra + local + end-to-end tests, cdk synth
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 	npx cdk synth --quiet > /dev/null && echo "cdk synth: ok"
 
 lint: $(STAMP)

@@ -72,7 +72,7 @@ def create_app(context: dict[str, Any] | None = None, *, nag: bool = True, **app
     )
     ops = OpsStack(app, "OmsOps", config=config, data=data, messaging=messaging, workflow=workflow,
                    returns=returns, description=f"{description}: KPI projection and escalations")
-    ops.add_dependency(returns)  # deployed after the workflows it watches, whatever it references
+    ops.add_stack_dependency(returns)  # deployed after the workflows it watches, whatever it references
     MonitoringStack(app, "OmsMonitoring", config=config, data=data, messaging=messaging, workflow=workflow,
                     returns=returns, api=api, ops=ops, description=f"{description}: dashboards")
     for stack in (data, messaging, workflow, returns, ops):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from typing import Any
 
 from local.deployer import EventSourceSpec
@@ -163,7 +164,7 @@ class StreamPoller(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 if not self.poll_once():
-                    self._stop_event.wait(0.25)
+                    self._stop_event.wait(0.5)
             except Exception:
                 if self._stop_event.is_set():
                     return
@@ -193,7 +194,7 @@ class StreamPoller(threading.Thread):
     def poll_once(self) -> int:
         """Read and hand over one batch; returns the number of records handed over."""
         records = self._read()
-        if not records:
+        if not records or self._gathering(records):
             return 0
         event = {"Records": [self.record(r) for r in records]}
         resp = self.lambda_client.invoke(FunctionName=self.spec.function_name, Payload=json.dumps(event).encode())
@@ -212,6 +213,16 @@ class StreamPoller(threading.Thread):
                 self._advance(records[failed - 1])
             self._failed(records[failed:], records)
         return len(records)
+
+    def _gathering(self, records: list[dict[str, Any]]) -> bool:
+        """MaximumBatchingWindowInSeconds: a batch short of BatchSize waits until its first record is that old (a
+        retried batch goes at once)."""
+        if len(records) >= self.batch_size or not self.spec.batching_window or self.attempts:
+            return False
+        created = records[0]["dynamodb"].get("ApproximateCreationDateTime")
+        if not hasattr(created, "timestamp"):
+            return False
+        return time.time() - created.timestamp() < self.spec.batching_window
 
     def _advance(self, last: dict[str, Any]) -> None:
         from local.moto_patches import trim_stream

@@ -63,8 +63,10 @@ def shipped_at(order: Mapping[str, Any]) -> str | None:
 
 
 def _reason(order: Mapping[str, Any]) -> str:
+    """The customer's or ops' reason, else the system's close reason without its detail
+    (``payment_declined:insufficient_funds`` counts as ``payment_declined``; the dashboards show decline codes)."""
     cancellation = order.get("cancellation") or {}
-    return str(cancellation.get("reason") or order.get("close_reason") or "UNKNOWN")
+    return str(cancellation.get("reason") or order.get("close_reason") or "UNKNOWN").split(":")[0]
 
 
 def contributions(order: Mapping[str, Any], returns: Iterable[Mapping[str, Any]] = ()) -> dict[str, int]:

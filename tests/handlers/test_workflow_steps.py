@@ -22,11 +22,21 @@ def placed(stack, context, key="k", **kwargs):
     return body["order_id"]
 
 
-def test_declined_card_rejects_the_order_with_no_stock_held(stack, context):
+def emf(output: str, name: str) -> list[dict]:
+    """The EMF data points named ``name`` a function printed (one JSON document per line)."""
+    docs = [json.loads(line) for line in output.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return [d for d in docs if any(m["Name"] == name for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"])]
+
+
+def test_declined_card_rejects_the_order_with_no_stock_held(stack, context, capsys):
     stock(stack, context, on_hand=3)
     order_id = placed(stack, context, token="tok_chargeDeclinedInsufficientFunds")
+    capsys.readouterr()
     with pytest.raises(PaymentDeclined) as declined:
         step(stack, context, "payment", "authorize", order_id)
+    # The dashboard's "payment declines by code" widget counts it.
+    (point,) = emf(capsys.readouterr().out, "PaymentDeclines")
+    assert (point["service"], point["code"], point["PaymentDeclines"]) == ("payment", "insufficient_funds", [1.0])
     error = {"Error": "PaymentDeclined", "Cause": json.dumps({"errorMessage": str(declined.value)})}
     for function, action in (("inventory", "release"), ("payment", "void")):
         step(stack, context, function, action, order_id)
@@ -38,11 +48,13 @@ def test_declined_card_rejects_the_order_with_no_stock_held(stack, context):
     assert queued_events(stack) == ["order_rejected"]
 
 
-def test_processing_error_is_transient_then_rejects(stack, context):
+def test_processing_error_is_transient_then_rejects(stack, context, capsys):
     stock(stack, context)
     order_id = placed(stack, context, token="tok_chargeDeclinedProcessingError")
+    capsys.readouterr()
     with pytest.raises(PaymentGatewayError):
         step(stack, context, "payment", "authorize", order_id)
+    assert len(emf(capsys.readouterr().out, "PaymentGatewayErrors")) == 1  # the paging alarm's metric
     step(stack, context, "order_status", "close", order_id, error={"Error": "PaymentGatewayError", "Cause": "{}"})
     final = order(stack, order_id)
     assert (final["status"], final["payment_status"]) == ("REJECTED", "FAILED")

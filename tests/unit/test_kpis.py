@@ -53,7 +53,7 @@ def seeded_rows() -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
         (order(2, shipped_after=240, delivered_after=240 + 1440), []),
         (order(3, shipped_after=60, delivered_after=60 + 20000, latest="2026-11-05"), []),  # late
         (order(4, status="CANCELLED", cancel_reason="CHANGED_MIND", total=500), []),
-        (order(5, status="REJECTED", close_reason="payment_declined", total=700), []),
+        (order(5, status="REJECTED", close_reason="payment_declined:card_declined", total=700), []),
         (order(6, held_for=30, shipped_after=600), [ret("ord_6", "SIZE_OR_FIT", status="CANCELLED")]),
         (order(7, DAY2, currency="EUR", total=2000, held_for=90, backordered=True), []),
         (order(8, DAY2, currency="EUR", total=3000, shipped_after=30), [ret("ord_8", "SIZE_OR_FIT")]),
