@@ -164,7 +164,7 @@ class StreamPoller(threading.Thread):
         while not self._stop_event.is_set():
             try:
                 if not self.poll_once():
-                    self._stop_event.wait(0.5)
+                    self._stop_event.wait(1.0)
             except Exception:
                 if self._stop_event.is_set():
                     return
