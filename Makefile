@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint openapi fuzz faults stock-properties bench bench-cold-start bench-requests bench-storm bench-latency bench-webhooks clean
+.PHONY: install run test lint openapi fuzz faults stock-properties bench bench-cold-start bench-requests bench-storm bench-latency bench-webhooks bench-kpis clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ faults: install ## the fault suite: every scenario, 20 concurrent orders each (m
 stock-properties: $(STAMP) ## the stateful stock property test, 500 runs (make test runs 12)
 	OMS_STOCK_EXAMPLES=$${OMS_STOCK_EXAMPLES:-500} $(BIN)/python -m pytest tests/handlers/test_stock_invariants.py -v
 
-bench: bench-cold-start bench-requests bench-storm bench-latency bench-webhooks ## every benchmark, one after another
+bench: bench-cold-start bench-requests bench-storm bench-latency bench-webhooks bench-kpis ## every benchmark, one after another
 
 bench-cold-start: $(STAMP) ## each function's init against a bare boto3 process with the same clients
 	$(BIN)/python -m bench.cold_start
@@ -61,6 +61,9 @@ bench-latency: $(STAMP) ## placement-to-PROCESSING latency on the local stack
 
 bench-webhooks: $(STAMP) ## a carrier webhook's answer time and how soon its event is applied, on the local stack
 	$(BIN)/python -m bench.webhook_latency
+
+bench-kpis: $(STAMP) ## the KPI projection for a month of 100,000 orders: item sizes, the report's time, requests per change
+	$(BIN)/python -m bench.kpis
 
 clean:
 	rm -rf .oms cdk.out .pytest_cache .mypy_cache .ruff_cache

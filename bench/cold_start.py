@@ -57,7 +57,7 @@ assert set(CLIENTS) == set(BY_FUNCTION), "every function is benchmarked"
 
 
 def placeholder_env(settings: type[Settings]) -> dict[str, str]:
-    values = {int: "60", Decimal: "1000.00", tuple[str, ...]: "wh-east,wh-west"}
+    values = {int: "60", int | None: "60", Decimal: "1000.00", tuple[str, ...]: "wh-east,wh-west"}
     return {name.upper(): values.get(kind, f"bench-{name}") for name, kind in get_type_hints(settings).items()}
 
 
