@@ -25,7 +25,7 @@ from oms.adapters.returns_repo import ReturnsRepository
 from oms.adapters.workflow import Workflow
 from oms.domain.order import timeline_entry
 from oms.logic import clock
-from tests.handlers.conftest import Stack, api_event, call
+from tests.handlers.conftest import Context, Stack, api_event, call
 from tests.handlers.helpers import order, order_body, place, step, stock
 
 POLICY = json.loads((Path(__file__).resolve().parents[2] / "policies" / "escalation.json").read_text())
@@ -42,20 +42,10 @@ def ops(templates: Any) -> Iterator[Stack]:
         reset()
         with mock_aws():
             stack = Stack(deploy_all(Deployer(boto3.Session()), templates), patch)
-            stock(stack, _Context(), sku="WATCH", price=120000, on_hand=50)  # above the review amount: reviewed
-            stock(stack, _Context(), sku="MUG", price=1250, on_hand=50)
+            stock(stack, Context(), sku="WATCH", price=120000, on_hand=50)  # above the review amount: reviewed
+            stock(stack, Context(), sku="MUG", price=1250, on_hand=50)
             yield stack
         reset()
-
-
-class _Context:
-    function_name = "test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "req"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30000
 
 
 class Inbox:
@@ -95,16 +85,16 @@ def run(stack: Stack, monkeypatch: pytest.MonkeyPatch, at: datetime, policy: dic
         real = module._deps
         monkeypatch.setattr(module, "_deps", lambda: deps(real()))
     monkeypatch.setattr(clock, "now", lambda: at)
-    return dict(module.handler({"source": "aws.events"}, _Context()))
+    return dict(module.handler({"source": "aws.events"}, Context()))
 
 
 def held(stack: Stack, key: str) -> str:
     """An order over the review amount, ON_HOLD for review (the workflow waits with a task token)."""
-    status, body = place(stack, _Context(), order_body(sku="WATCH"), key=key)
+    status, body = place(stack, Context(), order_body(sku="WATCH"), key=key)
     assert status == 201, body
     order_id = str(body["order_id"])
-    step(stack, _Context(), "fraud", "assess", order_id)
-    step(stack, _Context(), "fraud", "hold", order_id, task_token=f"review-{order_id}")
+    step(stack, Context(), "fraud", "assess", order_id)
+    step(stack, Context(), "fraud", "hold", order_id, task_token=f"review-{order_id}")
     return order_id
 
 
@@ -184,11 +174,11 @@ def test_a_return_waiting_for_review_is_reminded_at_its_sla_and_decided_at_a_har
                                                                                         monkeypatch) -> None:
     reminders, escalations = inboxes
     start = clock.now()
-    status, body = place(ops, _Context(), order_body(sku="MUG", quantity=2), key="delivered-1")
+    status, body = place(ops, Context(), order_body(sku="MUG", quantity=2), key="delivered-1")
     assert status == 201, body
     order_id = body["order_id"]
     for action in ("authorize", "capture"):
-        step(ops, _Context(), "payment", action, order_id)
+        step(ops, Context(), "payment", action, order_id)
     OrdersRepository(ops.env("payment", "ORDERS_TABLE")).apply(order_id, Change(sets={
         "status": "DELIVERED", "fulfillment_status": "DELIVERED", "delivered_at": start.isoformat(),
         "shipments": {"1ZESC0001": {"carrier": "UPS", "tracking_number": "1ZESC0001", "status": "delivered",
@@ -196,7 +186,7 @@ def test_a_return_waiting_for_review_is_reminded_at_its_sla_and_decided_at_a_har
     status, created = call(ops.handler("returns"), api_event(
         "POST", f"/orders/{order_id}/returns", "/orders/{order_id}/returns", headers={"Idempotency-Key": "ret-1"},
         body={"lines": [{"sku": "MUG", "quantity": 1, "reason": "DEFECTIVE"}]}, path_params={"order_id": order_id}),
-        _Context())
+        Context())
     assert status == 201, created
     rma = created["return_id"]
     outcome = run(ops, monkeypatch, start + timedelta(hours=4, minutes=2))
@@ -220,7 +210,7 @@ def test_a_return_waiting_for_review_is_reminded_at_its_sla_and_decided_at_a_har
 def test_a_stuck_shipped_order_alerts_once_per_episode(ops, inboxes, monkeypatch) -> None:
     _, escalations = inboxes
     start = clock.now()
-    status, body = place(ops, _Context(), order_body(sku="MUG"), key="shipped-1")
+    status, body = place(ops, Context(), order_body(sku="MUG"), key="shipped-1")
     assert status == 201, body
     order_id = body["order_id"]
     orders = OrdersRepository(ops.env("payment", "ORDERS_TABLE"))
