@@ -110,7 +110,6 @@ def test_a_failed_write_reports_the_orders_records_and_the_retry_applies_them(pr
     projection.put(order(1), projection.orders_table)
     projection.put(order(2), projection.orders_table)
     batch = Streams(projection.orders_table).batch()
-    facts = projection.facts_handler()
     from oms.adapters import kpis_repo
 
     original = kpis_repo.KpiRepository.record
@@ -128,7 +127,6 @@ def test_a_failed_write_reports_the_orders_records_and_the_retry_applies_them(pr
     monkeypatch.setattr(kpis_repo.KpiRepository, "record", original)
     assert projection.run(batch) == []
     assert projection.report()[1]["orders"] == 2
-    del facts
 
 
 def test_a_rebuild_recounts_the_range_from_the_orders(projection, context):
