@@ -1,7 +1,13 @@
 """OmsApi: Cognito user pool, REST API (stage v1) and the API functions, secrets, 5XX alarm.
 
 API Gateway's own answers (401, 403, 404 for an unknown route, a missing header, 413, 429, 5xx) are gateway
-responses in the OMS error body ``{"code", "message"}``, so a client parses one error shape whatever answered.
+responses in the OMS error body ``{"code", "message"}``, so a client parses one error shape whatever answered;
+a throttled request's 429 carries ``Retry-After``.
+
+Throttling (``apiThrottling``, docs/deploying.md#throttling): every route is in a class (``route_class``) and each
+method gets its class's rate and burst as the stage's method settings, so a flood of one route (a flash sale on
+``POST /orders``) is refused on that route while webhooks, admin and reads keep their own buckets. With
+``storefrontApiKeys`` the storefront's authorized routes need an API key, and a usage plan limits each key.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from infra.alarms import Severity, alarm_on
-from infra.config import OmsConfig
+from infra.config import OmsConfig, Throttle
 from infra.data_stack import DataStack
 from infra.functions import API_TIMEOUT, PowertoolsFunction, function_factory
 from infra.messaging_stack import PUBLIC_URL_PARAMETER, MessagingStack
@@ -92,6 +98,65 @@ PUBLIC_ROUTES = {
                       "shows no address, email or price.",
     "/returns/policy": "The return policy is public (storefronts show it before sign-in); it holds no customer data.",
 }
+#: Route classes a storefront integration calls (with ``storefrontApiKeys``, its authorized routes need a key).
+STOREFRONT_CLASSES = ("placement", "storefrontReads", "storefrontWrites")
+
+
+def route_class(http_method: str, path: str) -> str:
+    """The throttling class of a route (a key of ``apiThrottling``)."""
+    if path.startswith("/webhooks/"):
+        return "webhooks"
+    if path.startswith("/admin/"):
+        return "admin"
+    if (http_method, path) == ("POST", "/orders"):
+        return "placement"
+    if path.startswith(("/orders", "/track/", "/returns/", "/customers/")):
+        return "storefrontReads" if http_method == "GET" else "storefrontWrites"
+    return "default"
+
+
+def method_throttling(throttling: dict[str, Throttle]) -> dict[str, apigateway.MethodDeploymentOptions]:
+    """The stage's method settings: every classified route's rate and burst (``default`` is the stage's own)."""
+    options = {}
+    for _, http_method, path, _ in ROUTES:
+        name = route_class(http_method, path)
+        if name != "default":
+            limits = throttling[name]
+            options[f"{path}/{http_method}"] = apigateway.MethodDeploymentOptions(
+                throttling_rate_limit=limits.rate, throttling_burst_limit=limits.burst)
+    return options
+
+
+def needs_api_key(http_method: str, path: str, authorized: bool) -> bool:
+    """With ``storefrontApiKeys``: the storefront's authorized routes (public ones, such as the tracking page an
+    email links to, and ops' and carriers' routes need none)."""
+    return authorized and route_class(http_method, path) in STOREFRONT_CLASSES
+
+
+def storefront_usage_plan(api: apigateway.RestApi, placement: apigateway.Method,
+                          config: OmsConfig) -> apigateway.UsagePlan:
+    """One API key per storefront integration in one usage plan: each key's requests/s over the storefront routes,
+    its share of POST /orders (``placement``), and a daily quota, so one integration cannot use the whole budget."""
+    limits = config.storefront_key_limits
+    plan = api.add_usage_plan(
+        "StorefrontUsagePlan",
+        name="oms-storefronts",
+        description="Per storefront API key: storefront routes' rate, POST /orders' share, daily quota",
+        throttle=apigateway.ThrottleSettings(rate_limit=limits.total.rate, burst_limit=limits.total.burst),
+        quota=apigateway.QuotaSettings(limit=limits.daily_quota, period=apigateway.Period.DAY),
+        api_stages=[apigateway.UsagePlanPerApiStage(
+            api=api, stage=api.deployment_stage,
+            throttle=[apigateway.ThrottlingPerMethod(method=placement, throttle=apigateway.ThrottleSettings(
+                rate_limit=limits.placement.rate, burst_limit=limits.placement.burst))],
+        )],
+    )
+    for name in config.storefront_api_keys:
+        key = api.add_api_key(f"StorefrontKey{name.title().replace('-', '')}", api_key_name=f"oms-{name}",
+                              description=f"OMS storefront integration '{name}'")
+        plan.add_api_key(key)
+    return plan
+
+
 #: Routes API Gateway refuses (400) without an ``Idempotency-Key`` header.
 IDEMPOTENT_ROUTES = {("POST", "/orders"), ("POST", "/orders/{order_id}/cancel"),
                      ("POST", "/admin/orders/{order_id}/refunds"), ("POST", "/admin/inventory/{sku}/receipts"),
@@ -267,7 +332,7 @@ class ApiStack(Stack):
         return_functions = self._returns(config, data, messaging, workflow, returns)
         self.functions = {pf.name: pf for pf in (place_order, get_order, order_changes, admin, webhook, track,
                                                  reports, *account_functions, *return_functions)}
-        self._build_api()
+        self._build_api(config)
         # Where links in emails point (the tracking page): the shop's own domain if configured, else the API.
         ssm.StringParameter(self, "PublicUrl", parameter_name=PUBLIC_URL_PARAMETER,
                             string_value=config.public_url or self.api.url,
@@ -447,7 +512,7 @@ class ApiStack(Stack):
             description="Operations staff: admin API (products, inventory, reviews, shipments)",
         )
 
-    def _build_api(self) -> None:
+    def _build_api(self, config: OmsConfig) -> None:
         access_logs = logs.LogGroup(
             self,
             "ApiAccessLogs",
@@ -476,8 +541,10 @@ class ApiStack(Stack):
                 ),
                 tracing_enabled=True,
                 metrics_enabled=True,
-                throttling_rate_limit=50,
-                throttling_burst_limit=100,
+                # Routes in no class: the stage's default; every classified route: its class's own bucket.
+                throttling_rate_limit=config.api_throttling["default"].rate,
+                throttling_burst_limit=config.api_throttling["default"].burst,
+                method_options=method_throttling(config.api_throttling),
             ),
         )
         acknowledge(
@@ -502,6 +569,8 @@ class ApiStack(Stack):
             validate_request_body=True,
         )
         integrations: dict[str, apigateway.LambdaIntegration] = {}
+        keyed = bool(config.storefront_api_keys)
+        placement: apigateway.Method | None = None
 
         def integration(fn: lambda_.IFunction, name: str) -> apigateway.LambdaIntegration:
             if name not in integrations:
@@ -518,11 +587,18 @@ class ApiStack(Stack):
                     request_parameters={"method.request.header.Idempotency-Key": True},
                     request_validator=validator,
                 )
+            if keyed and needs_api_key(http_method, path, authorized):
+                options.update(api_key_required=True)
             method = resource.add_method(http_method, integration(self.functions[name].function, name), **options)
+            if (http_method, path) == ("POST", "/orders"):
+                placement = method
             if not authorized:
                 reason = PUBLIC_ROUTES.get(path, PUBLIC_ROUTES["webhook"])
                 acknowledge(method, "APIG4", reason)
                 acknowledge(method, "COG4", reason)
+        if keyed:
+            assert placement is not None
+            storefront_usage_plan(self.api, placement, config)
 
     def _gateway_responses(self) -> None:
         """API Gateway's own answers in the OMS error body (``$context.error.messageString`` is a quoted string)."""
@@ -532,6 +608,7 @@ class ApiStack(Stack):
                 type=response_type,
                 status_code=status,
                 templates={"application/json": f'{{"code":"{code}","message":{message}}}'},
+                response_headers=GATEWAY_RESPONSE_HEADERS.get(code),
             )
 
 
@@ -544,6 +621,11 @@ GATEWAY_RESPONSES = [
     (apigateway.ResponseType.BAD_REQUEST_PARAMETERS, "400", "missing_parameter", MESSAGE),
     (apigateway.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", MESSAGE),
     (apigateway.ResponseType.THROTTLED, "429", "throttled", MESSAGE),
+    (apigateway.ResponseType.QUOTA_EXCEEDED, "429", "quota_exceeded", MESSAGE),
+    (apigateway.ResponseType.INVALID_API_KEY, "403", "invalid_api_key", MESSAGE),
     (apigateway.ResponseType.DEFAULT_4_XX, None, "bad_request", MESSAGE),
     (apigateway.ResponseType.DEFAULT_5_XX, None, "internal_error", '"Internal server error"'),
 ]
+#: Headers of gateway answers by code (static values are quoted): a throttled client retries after a second, when a
+#: token has refilled (a storefront repeats POST /orders with the same Idempotency-Key: never lost, never twice).
+GATEWAY_RESPONSE_HEADERS = {"throttled": {"Retry-After": "'1'"}}

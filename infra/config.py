@@ -6,6 +6,8 @@ values given on the command line arrive as strings, so every setting is coerced 
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -69,16 +71,35 @@ DEFAULT_CONTEXT: dict[str, Any] = {
     "logLevel": "INFO",
     # X-Ray tracing of functions and the workflow. Off saves each function's cold start the X-Ray SDK.
     "tracing": True,
+    # What the order workflows log to CloudWatch Logs: ERROR without execution data in production (docs/deploying.md);
+    # ALL includes every state's input and output (personal data) for a short investigation.
+    "workflowLogLevel": "ERROR",
     # Alarms: each alarm's description ends with this URL + "#<its section>" (docs/operating.md, as published).
     "runbookBaseUrl": "https://github.com/your-org/oms/blob/main/docs/operating.md",
     # Optional e-mail subscriptions of the two alarm topics (empty: none; subscribe a pager's endpoint by hand).
     "pagingEmail": "",
     "ticketEmail": "",
+    # API Gateway throttling by route class (docs/deploying.md#throttling): each method of a class gets its own
+    # token bucket, ``rate`` requests/s refilling ``burst`` tokens; ``default`` covers a route in no class.
+    "apiThrottling": {
+        "placement": {"rate": 2000, "burst": 1000},
+        "storefrontReads": {"rate": 1500, "burst": 750},
+        "storefrontWrites": {"rate": 200, "burst": 100},
+        "admin": {"rate": 1500, "burst": 750},
+        "webhooks": {"rate": 2500, "burst": 1250},
+        "default": {"rate": 100, "burst": 200},
+    },
+    # Storefront API keys (comma-separated integration names; empty: none, no key needed): each gets an API key in
+    # one usage plan with the per-key limits below, and the storefront's authorized routes then require a key.
+    "storefrontApiKeys": "",
+    "storefrontKeyLimits": {"rate": 2000, "burst": 1000, "placementRate": 1000, "placementBurst": 500,
+                            "dailyQuota": 100000000},
 }
 #: Context keys that were renamed: a deployment still using the old name fails synthesis with a pointer.
 RENAMED_CONTEXT = {"fulfilmentTimeoutHours": "fulfillmentTimeoutHours"}
 
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+_WORKFLOW_LOG_LEVELS = {"OFF", "ERROR", "FATAL", "ALL"}
 
 
 class ConfigError(ValueError):
@@ -205,6 +226,88 @@ def _warehouse_locations(value: str, warehouses: tuple[str, ...]) -> tuple[str, 
     return tuple(f"{w.name}:{w.country}:{w.region}" for w in located)
 
 
+#: The API's route classes, each throttled per method with its own rate and burst (``default``: any other route).
+ROUTE_CLASSES = ("placement", "storefrontReads", "storefrontWrites", "admin", "webhooks", "default")
+_KEY_LIMITS = ("rate", "burst", "placementRate", "placementBurst", "dailyQuota")
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """One API Gateway token bucket: ``rate`` requests/s steady, ``burst`` requests at once."""
+
+    rate: int
+    burst: int
+
+
+@dataclass(frozen=True)
+class StorefrontKeyLimits:
+    """What one storefront API key may use (a usage plan): all storefront routes together, POST /orders alone,
+    and requests a day."""
+
+    total: Throttle
+    placement: Throttle
+    daily_quota: int
+
+
+def _mapping(key: str, value: Any) -> dict[str, Any]:
+    """A context object: a mapping from cdk.json, or its JSON text from ``-c key='{...}'``."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError as exc:
+            raise ConfigError(f"context {key!r} must be a JSON object, got {value!r}") from exc
+    if not isinstance(value, dict):
+        raise ConfigError(f"context {key!r} must be a JSON object, got {value!r}")
+    return value
+
+
+def _api_throttling(value: Any) -> dict[str, Throttle]:
+    """Rate and burst of every route class: the given classes over the defaults; an unknown class, field or a
+    value that is not a positive integer fails synth naming it."""
+    given = _mapping("apiThrottling", value)
+    unknown = sorted(set(given) - set(ROUTE_CLASSES))
+    if unknown:
+        raise ConfigError(f"context 'apiThrottling': unknown route class {unknown[0]!r} (classes: "
+                          f"{', '.join(ROUTE_CLASSES)})")
+    defaults = DEFAULT_CONTEXT["apiThrottling"]
+    throttles = {}
+    for name in ROUTE_CLASSES:
+        limits = {**defaults[name], **_mapping(f"apiThrottling.{name}", given.get(name, {}))}
+        extra = sorted(set(limits) - {"rate", "burst"})
+        if extra:
+            raise ConfigError(f"context 'apiThrottling.{name}': unknown field {extra[0]!r} (fields: rate, burst)")
+        throttles[name] = Throttle(rate=_int(f"apiThrottling.{name}.rate", limits["rate"]),
+                                   burst=_int(f"apiThrottling.{name}.burst", limits["burst"]))
+    return throttles
+
+
+def _storefront_key_limits(value: Any) -> StorefrontKeyLimits:
+    given = _mapping("storefrontKeyLimits", value)
+    extra = sorted(set(given) - set(_KEY_LIMITS))
+    if extra:
+        raise ConfigError(f"context 'storefrontKeyLimits': unknown field {extra[0]!r} (fields: "
+                          f"{', '.join(_KEY_LIMITS)})")
+    limits = {**DEFAULT_CONTEXT["storefrontKeyLimits"], **given}
+    number = {name: _int(f"storefrontKeyLimits.{name}", limits[name]) for name in _KEY_LIMITS}
+    if number["placementRate"] > number["rate"] or number["placementBurst"] > number["burst"]:
+        raise ConfigError("context 'storefrontKeyLimits': placementRate and placementBurst must not exceed rate "
+                          "and burst (POST /orders is one of the key's storefront routes)")
+    return StorefrontKeyLimits(total=Throttle(number["rate"], number["burst"]),
+                               placement=Throttle(number["placementRate"], number["placementBurst"]),
+                               daily_quota=number["dailyQuota"])
+
+
+def _storefront_api_keys(value: Any) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in str(value or "").split(",") if name.strip())
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,39}", name):
+            raise ConfigError(f"context 'storefrontApiKeys': {name!r} is not a name (letters, digits, '-'; "
+                              "at most 40)")
+    if len({name.lower() for name in names}) != len(names):
+        raise ConfigError(f"context 'storefrontApiKeys' names a storefront twice: {value!r}")
+    return names
+
+
 @dataclass(frozen=True)
 class OmsConfig:
     sender_email: str
@@ -233,9 +336,13 @@ class OmsConfig:
     powertools_layer_version: int
     log_level: str
     tracing: bool
+    workflow_log_level: str  # ERROR, FATAL, ALL or OFF (Step Functions log levels)
     runbook_base_url: str  # where alarm descriptions link: docs/operating.md as published
     paging_email: str  # the paging topic's e-mail subscription, or ""
     ticket_email: str  # the ticket topic's, or ""
+    api_throttling: dict[str, Throttle]  # by route class (ROUTE_CLASSES)
+    storefront_api_keys: tuple[str, ...]  # storefront integrations with an API key; empty: no keys
+    storefront_key_limits: StorefrontKeyLimits
 
     @property
     def retention(self) -> RetentionPolicy:
@@ -280,6 +387,10 @@ class OmsConfig:
         if gateway == "stripe" and not stripe_secret.startswith("arn:"):
             raise ConfigError("context 'stripeSecretArn' must be the ARN of the Secrets Manager secret holding the "
                               "Stripe secret key when paymentGateway is stripe (docs/deploying.md)")
+        workflow_log_level = str(merged["workflowLogLevel"]).upper()
+        if workflow_log_level not in _WORKFLOW_LOG_LEVELS:
+            raise ConfigError(f"context 'workflowLogLevel' must be one of {sorted(_WORKFLOW_LOG_LEVELS)}, "
+                              f"got {workflow_log_level!r}")
         log_level = str(merged["logLevel"]).upper()
         if log_level not in _LOG_LEVELS:
             raise ConfigError(f"context 'logLevel' must be one of {sorted(_LOG_LEVELS)}, got {log_level!r}")
@@ -311,10 +422,14 @@ class OmsConfig:
             public_url=str(merged["publicUrl"] or "").strip(),
             powertools_layer_version=_int("powertoolsLayerVersion", merged["powertoolsLayerVersion"]),
             log_level=log_level,
+            workflow_log_level=workflow_log_level,
             tracing=_bool("tracing", merged["tracing"]),
             runbook_base_url=_runbook_base_url(merged["runbookBaseUrl"]),
             paging_email=_optional_email("pagingEmail", merged["pagingEmail"]),
             ticket_email=_optional_email("ticketEmail", merged["ticketEmail"]),
+            api_throttling=_api_throttling(merged["apiThrottling"]),
+            storefront_api_keys=_storefront_api_keys(merged["storefrontApiKeys"]),
+            storefront_key_limits=_storefront_key_limits(merged["storefrontKeyLimits"]),
         )
 
     @classmethod

@@ -5,7 +5,9 @@ pool's JWKS (RS256, iss, aud = a client of the pool, token_use = id, exp); reque
 required headers and query strings; the Lambda proxy integration builds a REST (v1) proxy event and
 invokes the function through moto's Lambda API, the same invoke path as everything else. The gateway's own
 answers (401, unknown route, missing header, too large, integration failure) use the template's
-AWS::ApiGateway::GatewayResponse bodies, as API Gateway does.
+AWS::ApiGateway::GatewayResponse bodies and headers, as API Gateway does. The stage's method throttling
+(AWS::ApiGateway::Stage MethodSettings) is enforced with a token bucket per method, as API Gateway does: a request
+beyond its method's rate and burst gets the THROTTLED gateway response (429, ``Retry-After``).
 Local-only tooling lives under /_local/ and the ops page under /_ops (not part of the template's API).
 """
 
@@ -127,6 +129,7 @@ GATEWAY_DEFAULTS = {
     "BAD_REQUEST_PARAMETERS": (400, "Missing required request parameters"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
     "INTEGRATION_FAILURE": (502, "Internal server error"),
+    "THROTTLED": (429, "Too Many Requests"),
     "DEFAULT_5XX": (500, "Internal server error"),
 }
 #: API Gateway REST's payload limit.
@@ -158,7 +161,82 @@ class GatewayResponses:
             return _json(status, {"message": message}, request_id)
         body = (template.replace("$context.error.messageString", json.dumps(message))
                 .replace("$context.error.message", message).replace("$context.requestId", request_id))
-        return status, {"Content-Type": "application/json", "x-amzn-RequestId": request_id}, body.encode()
+        headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id}
+        # Static response headers ("gatewayresponse.header.Retry-After": "'1'"); mapped values are not rendered.
+        for key, value in (props.get("ResponseParameters") or {}).items():
+            text = str(value)
+            if key.startswith("gatewayresponse.header.") and len(text) >= 2 and text[0] == text[-1] == "'":
+                headers[key.removeprefix("gatewayresponse.header.")] = text[1:-1]
+        return status, headers, body.encode()
+
+
+class TokenBucket:
+    """API Gateway's throttle: ``burst`` tokens at most, refilled at ``rate`` a second; a request takes one."""
+
+    def __init__(self, rate: float, burst: float, now: float) -> None:
+        self.rate = rate
+        self.burst = max(burst, 1.0)  # a burst of 0 still lets the steady rate through, one at a time
+        self.tokens = self.burst
+        self.updated = now
+
+    def take(self, now: float) -> float:
+        """0 when a token was taken, else the seconds until one refills."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate if self.rate > 0 else float("inf")
+
+
+class Throttles:
+    """The stages' method throttling read from the template: a method's own setting (ResourcePath ``/~1orders``,
+    HttpMethod ``POST``), else its resource's ``*``, else the stage's default (``/*`` ``*``); each method has its
+    own bucket, as on API Gateway (a flood of one route does not take another's tokens)."""
+
+    def __init__(self, deployment: Deployment, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self.settings: dict[str, dict[tuple[str, str], tuple[float, float]]] = {}
+        for stage in deployment.resources("AWS::ApiGateway::Stage"):
+            by_method = self.settings.setdefault(str(stage.props.get("RestApiId", "")), {})
+            for setting in stage.props.get("MethodSettings") or []:
+                if "ThrottlingRateLimit" not in setting and "ThrottlingBurstLimit" not in setting:
+                    continue
+                # "/" + the resource path with "/" escaped as "~1": "/~1orders" is /orders; "/*" every resource.
+                path = str(setting.get("ResourcePath", "/*"))
+                if path != "/*":
+                    path = path.removeprefix("/").replace("~1", "/").replace("~0", "~")
+                by_method[(path, str(setting.get("HttpMethod", "*")).upper())] = (
+                    float(setting.get("ThrottlingRateLimit", -1)), float(setting.get("ThrottlingBurstLimit", -1)))
+        self.buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def limits(self, api_id: str, resource: str, method: str) -> tuple[float, float] | None:
+        """(rate, burst) of a method, or None: not throttled (a negative value means no limit, as on AWS)."""
+        by_method = self.settings.get(api_id, {})
+        found = by_method.get((resource, method)) or by_method.get((resource, "*")) or by_method.get(("/*", "*"))
+        if found is None or found[0] < 0 or found[1] < 0:
+            return None
+        return found
+
+    def check(self, api_id: str, resource: str, method: str) -> float:
+        """0 when the request may pass, else the seconds until its method has a token again."""
+        limits = self.limits(api_id, resource, method)
+        if limits is None:
+            return 0.0
+        key = (api_id, resource, method)
+        with self._lock:
+            now = self.clock()
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                bucket = self.buckets[key] = TokenBucket(limits[0], limits[1], now)
+            return bucket.take(now)
+
+    def describe(self) -> dict[str, Any]:
+        """The limits by API and method (``GET /_local/throttling``)."""
+        return {api_id: {f"{method} {path}": {"rate": rate, "burst": burst}
+                         for (path, method), (rate, burst) in sorted(by_method.items())}
+                for api_id, by_method in self.settings.items()}
 
 
 class CognitoAuthorizer:
@@ -232,11 +310,13 @@ class Gateway:
                  host: str = "127.0.0.1", port: int = 8080) -> None:
         self.routes = routes_from(deployment, region)
         self.responses = GatewayResponses(deployment)
+        self.throttles = Throttles(deployment)
         self.region = region
         self.lambda_client = session.client("lambda", endpoint_url=endpoint_url, region_name=region)
         self.authorizer = CognitoAuthorizer(
             endpoint_url, session.client("cognito-idp", endpoint_url=endpoint_url, region_name=region), region)
-        self.local_routes: dict[tuple[str, str], Any] = {}
+        self.local_routes: dict[tuple[str, str], Any] = {
+            ("GET", "/_local/throttling"): lambda query: self.throttles.describe()}
         # Called after each API request with (api name, stage, resource or None, method, status, latency ms):
         # the stack records API Gateway's metrics from it (local/emf.py).
         self.on_request: Any = None
@@ -304,6 +384,8 @@ class Gateway:
         route, path_params, _ = self.match(method, path)
         if route is None:
             return self.responses.render("MISSING_AUTHENTICATION_TOKEN", request_id)
+        if self.throttles.check(route.api_id, route.resource, route.method):
+            return self.responses.render("THROTTLED", request_id)
         if len(body) > MAX_PAYLOAD:
             return self.responses.render("REQUEST_TOO_LARGE", request_id)
         header_map = {k.lower(): v for k, v in headers}
@@ -397,21 +479,31 @@ def _json(status: int, body: Any, request_id: str | None = None) -> tuple[int, d
 
 
 class _Server(ThreadingHTTPServer):
-    # The listen backlog: the default (5) resets connections when a few dozen clients connect at once.
-    request_queue_size = 128
+    # The listen backlog: the default (5) resets connections when a few dozen clients connect at once; the kernel
+    # caps it at net.core.somaxconn (4096 on current kernels).
+    request_queue_size = 1024
+    daemon_threads = True  # a thread per connection; keep-alive connections do not hold up shutdown
 
 
 class _Handler(BaseHTTPRequestHandler):
     gateway: Gateway
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # keep-alive: a client's pool reuses its connections
     server_version = "oms-local-apigw"
+    # The headers and the body are two writes: without TCP_NODELAY a keep-alive client's delayed ACK stalls the
+    # body ~40 ms. An idle keep-alive connection is closed after ``timeout`` seconds (its thread ends).
+    disable_nagle_algorithm = True
+    timeout = 120
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s " + format, self.client_address[0], *args)
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.send_error(400, "Bad Content-Length")
+            return
+        body = self.rfile.read(length) if length > 0 else b""
         try:
             status, headers, data = self.gateway.handle(
                 self.command, self.path, list(self.headers.items()), body, self.client_address[0])
@@ -423,8 +515,11 @@ class _Handler(BaseHTTPRequestHandler):
             if k.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout): nothing to answer
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve

@@ -19,6 +19,11 @@ DESCRIPTION = (
     "calls carry a Cognito ID token (`Authorization: Bearer <token>`). JSON, snake_case, money in integer minor "
     "units of the order's ISO-4217 `currency`. Every error has the body `{code, message, errors?}`."
 )
+THROTTLED = (
+    "Too many requests: API Gateway throttles each route's class (docs/deploying.md#throttling). Retry after "
+    "`Retry-After` seconds, with backoff; repeat `POST /orders` with the same `Idempotency-Key`, so a throttled "
+    "order is neither lost nor placed twice"
+)
 SECURITY_SCHEMES = {
     "cognito": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                 "description": "Cognito ID token; members of the group 'ops' may call /admin/*"},
@@ -54,6 +59,12 @@ def document(server_url: str | None = None) -> dict[str, Any]:
         for operation in operations.values():
             # Powertools gives every response the route's return type; a 204 has no body.
             operation.get("responses", {}).get("204", {}).pop("content", None)
+            # API Gateway's throttling answer (the THROTTLED gateway response) says when to retry.
+            throttled = operation.get("responses", {}).get("429")
+            if throttled is not None:
+                throttled["description"] = THROTTLED
+                throttled["headers"] = {"Retry-After": {
+                    "description": "Seconds to wait before retrying", "schema": {"type": "integer"}}}
     schemas = merged["components"]["schemas"]
     # Powertools adds its own validation-error schemas; the routes document the OMS error body instead.
     used = _referenced(merged["paths"], schemas)
