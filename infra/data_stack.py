@@ -17,7 +17,12 @@ class DataStack(Stack):
 
         # Streams: the KPI projection (OmsOps) follows every change to an order or a return.
         self.orders = self._table("Orders", partition_key="order_id", stream=dynamodb.StreamViewType.NEW_AND_OLD_IMAGES)
-        _by_time(self.orders, by_customer="customer_id", by_status="status")
+        # Keys only (an order is read with BatchGetItem after its key): an index entry is written only when its key
+        # changes, never by the order's other updates. ``ops_queue`` ("<status>#<shard>") is sparse and sharded:
+        # present only while the order is in a status ops work on; ``placed_day`` ("<YYYY-MM-DD>#<shard>") is
+        # written once. oms/adapters/orders_repo.py keeps both, and says why.
+        _by_time(self.orders, projection=dynamodb.ProjectionType.KEYS_ONLY, by_customer="customer_id",
+                 ops_queue="ops_queue", by_day="placed_day")
         self.catalog = self._table("Catalog", partition_key="sku")
         self.inventory = self._table("Inventory", partition_key="sku", sort_key="warehouse")
         # Every change to a stock row, written in the same transaction (oms/adapters/inventory_repo.py).
@@ -67,12 +72,13 @@ class DataStack(Stack):
         )
 
 
-def _by_time(table: dynamodb.Table, **indexes: str) -> None:
+def _by_time(table: dynamodb.Table, projection: dynamodb.ProjectionType = dynamodb.ProjectionType.ALL,
+             **indexes: str) -> None:
     """Global secondary indexes ``name -> partition key``, each sorted by ``created_key`` (time, then id)."""
     for index_name, partition_key in indexes.items():
         table.add_global_secondary_index(
             index_name=index_name,
             partition_key=dynamodb.Attribute(name=partition_key, type=S),
             sort_key=dynamodb.Attribute(name="created_key", type=S),
-            projection_type=dynamodb.ProjectionType.ALL,
+            projection_type=projection,
         )

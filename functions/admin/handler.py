@@ -124,7 +124,9 @@ def put_product(sku: Sku, product: ProductRequest) -> Any:
          description="Refuses (409) to count below what is reserved at that warehouse, or to expect fewer incoming "
                      "units than are promised to waiting orders. `incoming`, when given, replaces the warehouse's "
                      "expected arrivals: orders waiting on goods whose date moved later get the new date and one "
-                     "email; more stock serves waiting orders, oldest first.",
+                     "email; more stock serves waiting orders, oldest first. `shards` (1-64) splits a hot SKU's "
+                     "stock at the warehouse into that many shards (docs/operating.md, \"Hot SKUs: shards\"); "
+                     "the units are spread evenly over them.",
          responses=responses(200, StockLevels, "The SKU's stock after the change", 400, 401, 403, 404, 409, 413,
                              415, 422))
 @tracer.capture_method
@@ -134,7 +136,8 @@ def put_inventory(sku: Sku, stock: InventoryRequest) -> Any:
 
 @app.get("/admin/inventory/<sku>", summary="Stock of a SKU per warehouse", security=OPS,
          description="Per warehouse: `on_hand`, `reserved`, `available`, `incoming` (expected arrivals) and "
-                     "`backordered` (units of them promised to waiting orders).",
+                     "`backordered` (units of them promised to waiting orders); a sharded warehouse also has "
+                     "`shards` and `by_shard` (each shard's counters; the warehouse's are their sums).",
          responses=responses(200, StockLevels, "The SKU's stock", 401, 403, 404))
 @tracer.capture_method
 def get_inventory(sku: Sku) -> Any:
@@ -156,7 +159,9 @@ def receive(sku: Sku, receipt: ReceiptRequest, idempotency_key: IdempotencyKey) 
 
 @app.get("/admin/inventory/<sku>/movements", summary="Every change to a SKU's stock, newest first", security=OPS,
          description="Counts, expected arrivals, receipts, reservations, backorders, fills, releases and commits, "
-                     "each with the counters it moved, the order and who or what caused it.",
+                     "each with the counters it moved, the order and who or what caused it. Of a sharded "
+                     "warehouse, the shard 0 row's: per-order changes on the other shards are kept under their "
+                     "own keys (`<sku>#<n>`) and appear here as `REBALANCE` when units move between shards.",
          responses=responses(200, MovementPage, "A page of movements", 401, 403, 404, 422))
 @tracer.capture_method
 def movements(
@@ -182,6 +187,9 @@ def warehouse_queue(
 
 
 @app.get("/admin/orders", summary="Orders in a status, newest first (e.g. ON_HOLD for the review queue)",
+         description="The statuses ops work on can be listed: PENDING, ON_HOLD, BACKORDERED, PROCESSING, "
+                     "PARTIALLY_SHIPPED, SHIPPED. Another status (DELIVERED, CANCELLED, REJECTED, "
+                     "PARTIALLY_RETURNED, RETURNED) is a 422 naming `status`.",
          security=OPS, responses=responses(200, OpsOrderPage, "A page of orders", 401, 403, 422))
 @tracer.capture_method
 def list_orders(

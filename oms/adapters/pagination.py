@@ -1,11 +1,12 @@
 """Opaque, tamper-evident pagination cursors.
 
-A cursor carries only the sort key of the last item of a page (``created_key`` = ``<created_at>#<order_id>``)
-and an HMAC-SHA256 over it and the listing it belongs to (the customer, or the status queue). The partition key
-of the next page comes from the request, never from the cursor, so a cursor shows no customer id, cannot be
-moved to another customer's or another queue's listing, and cannot be forged: any change fails the MAC and
-answers 422 naming ``cursor``. The key is a Secrets Manager secret (``CURSOR_SECRET_ARN``); rotating it only
-invalidates cursors in flight.
+A cursor carries only the sort key of the last item of a page (``created_key`` = ``<created_at>#<order_id>``) and an
+HMAC-SHA256 over it and the listing it belongs to (the customer, or the status queue). A status queue is read from
+several shards merged in ``created_key`` order, so the last key returned is every shard's position at once
+(``OrdersRepository.list_in_status``). The partition key of the next page comes from the request, never from the
+cursor, so a cursor shows no customer id, cannot be moved to another customer's or another queue's listing, and
+cannot be forged: any change fails the MAC and answers 422 naming ``cursor``. The key is a Secrets Manager secret
+(``CURSOR_SECRET_ARN``); rotating it only invalidates cursors in flight.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ for ops, one alert per stuck order, and the gauges of the queues (``policies/esc
 
 One run:
 
-1. every order ON_HOLD (the ``by_status`` index) falls in a queue (``order_review``, ``technical_hold``,
+1. every order ON_HOLD (its ``ops_queue`` shards) falls in a queue (``order_review``, ``technical_hold``,
    ``payment_update``; an order parked in another status is found by step 2 and joins ``technical_hold``), and every
    return REQUESTED in ``return_review``. The stage due (``next_stage``) is recorded on the item first, with a write
    conditional on the item still waiting in the same way and on the record read (so two runs never both act, and

@@ -3,7 +3,8 @@
 Placement writes the order, then starts its execution. If the start fails (throttled, the function timed out,
 the process died) the client gets 503 and its retry with the same key starts it; if the client never retries, the
 sweeper does. The execution is named after the order, so a start that races the client's retry is a no-op.
-A stale order costs one DescribeExecution (a started one, a StartExecution too); there are none on a good day.
+Finding them is one Query per shard of the PENDING ops queue (16 a minute, a few bytes each); a stale order
+costs one DescribeExecution (a started one, a StartExecution too); there are none on a good day.
 """
 
 from datetime import datetime, timedelta

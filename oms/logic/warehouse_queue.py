@@ -13,7 +13,6 @@ from oms.domain.status import OrderStatus
 
 #: Orders that can have units waiting on a shelf for their parcel.
 SHIPPING_STATUSES = (OrderStatus.PROCESSING, OrderStatus.PARTIALLY_SHIPPED)
-PAGE = 100
 
 
 class PickLine(TypedDict):
@@ -40,14 +39,8 @@ class WarehouseQueue(TypedDict):
 def queue_for(warehouse: str, limit: int, orders: OrdersRepository) -> WarehouseQueue:
     """Every PROCESSING or PARTIALLY_SHIPPED order with units at ``warehouse`` not shipped yet; express orders before
     standard ones, then the oldest first. Being cancelled: left out (nothing to pick)."""
-    queued: list[QueuedOrder] = []
-    for status in SHIPPING_STATUSES:
-        cursor: str | None = None
-        while True:
-            page, cursor = orders.list_in_status(status, PAGE, cursor)
-            queued.extend(entry for order in page if (entry := _entry(order, warehouse)) is not None)
-            if cursor is None:
-                break
+    queued = [entry for status in SHIPPING_STATUSES for order in orders.each_in_status(status)
+              if (entry := _entry(order, warehouse)) is not None]
     queued.sort(key=lambda o: (o["shipping_method"] != "express", o["created_at"], o["order_id"]))
     return {"warehouse": warehouse, "orders": queued[:limit], "total": len(queued)}
 
