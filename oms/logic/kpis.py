@@ -3,7 +3,8 @@
 The stream handler names the orders that changed (an order's own change, or one of its returns'). Each is
 projected from its current state (a consistent read of the order and its returns), never from the stream record,
 so a record delivered twice, late or out of order projects the same thing. The new contribution and its
-difference to the day's totals are written in one transaction conditional on the fact's revision; a concurrent
+difference to the day's totals (only the family items of the order's shard that the difference moves,
+``oms.adapters.kpis_repo``) are written in one transaction conditional on the fact's revision; a concurrent
 writer makes it read and compute again.
 """
 
@@ -52,7 +53,8 @@ def project(order_id: str, orders: OrdersRepository, returns: ReturnsRepository,
 def rebuild(first: date, last: date, orders: OrdersRepository, returns: ReturnsRepository,
             store: KpiRepository) -> dict[str, int]:
     """Project again every order placed from ``first`` to ``last``: after restoring a table, after records went to
-    the projection's dead-letter queue, or to count the orders placed before the projection existed."""
+    the projection's dead-letter queue, to count the orders placed before the projection existed, or to move the
+    orders last projected into an older layout of the totals (their whole contribution is added again)."""
     seen = changed = 0
     for order_id in orders.placed_between(first.isoformat(), last.isoformat()):
         seen += 1

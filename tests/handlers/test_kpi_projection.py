@@ -1,7 +1,9 @@
 """The KPI projection on moto: the Orders and Returns streams' real records through order_facts, then
-GET /admin/reports/kpis, against figures counted by hand (tests/unit/test_kpis.py)."""
+GET /admin/reports/kpis, against figures counted by hand (tests/unit/test_kpis.py); the totals' family items in
+their write shards."""
 
 import json
+from collections import Counter
 from typing import Any
 
 import boto3
@@ -9,9 +11,11 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from oms.adapters.ddb import to_item
+from oms.adapters.ddb import from_item, to_item
+from oms.adapters.orders_repo import index_keys
+from oms.domain import kpis
 from tests.handlers.conftest import api_event, call
-from tests.unit.test_kpis import check_seeded_report, order, ret, seeded_rows
+from tests.unit.test_kpis import DAY1, check_seeded_report, order, ret, seeded, seeded_rows
 
 RANGE = {"from": "2026-11-01", "to": "2026-11-03"}
 
@@ -57,7 +61,7 @@ def projection(stack, context):
 
         def seed(self) -> None:
             for o, rs in seeded_rows():
-                self.put(o, self.orders_table)
+                self.put({**o, **index_keys(o)}, self.orders_table)  # as OrdersRepository.create stores it
                 for r in rs:
                     self.put({**r, "created_key": f"x#{r['return_id']}"}, self.returns_table)
 
@@ -74,6 +78,16 @@ def projection(stack, context):
         def facts_handler(self) -> Any:
             return facts
 
+        def totals(self) -> dict[tuple[str, str], dict[str, int]]:
+            """The totals' items by (pk, sk)."""
+            items = [from_item(i) for i in self.ddb.scan(TableName=self.kpis_table)["Items"]]
+            return {(str(i.pop("pk")), str(i.pop("sk"))): {k: int(v) for k, v in i.items()}
+                    for i in items if str(i["pk"]).startswith("day")}
+
+        def orders(self) -> int:
+            """Orders counted in the sharded totals."""
+            return sum(v.get("orders", 0) for (pk, sk), v in self.totals().items() if pk.startswith("day#"))
+
     return Projection()
 
 
@@ -85,18 +99,34 @@ def test_the_route_agrees_with_hand_counted_figures_and_a_redelivery_changes_not
     status, body = projection.report()
     assert status == 200, body
     check_seeded_report(body)
-    # At-least-once delivery: the same records again, and out of order, project the same figures.
+    # The report is the sum of the family items, each in its orders' shard.
+    shards = {f"day#{kpis.shard(o['order_id'])}" for o, _ in seeded_rows()}
+    summed: dict[str, Counter[str]] = {}
+    for (pk, sk), attributes in projection.totals().items():
+        assert pk in shards, pk
+        day, _, family = sk.partition("#")
+        summed.setdefault(day, Counter()).update(kpis.counters(family, attributes))
+    assert summed == seeded()
+    # At-least-once delivery: the same records again, and out of order, write nothing (the report reads these).
+    before = projection.totals()
     order_batch["Records"].reverse()
     assert projection.run(order_batch) == []
-    status, again = projection.report()
-    assert {k: v for k, v in again.items() if k != "generated_at"} == {
-        k: v for k, v in body.items() if k != "generated_at"}
+    assert projection.totals() == before
 
 
 def test_a_change_later_moves_the_figures(projection):
     projection.put(order(1), projection.orders_table)
     assert projection.drain() == []
-    assert projection.report()[1]["fulfillment_time"]["orders"] == 0
+    placed = projection.totals()
+    shard = f"day#{kpis.shard('ord_1')}"
+    assert set(placed) == {(shard, f"{DAY1}#core")}
+    # Shipping writes only the items it moves: the core counters and the band of the 90-minute bucket.
+    projection.put(order(1, shipped_after=90), projection.orders_table)
+    assert projection.drain() == []
+    shipped = projection.totals()
+    assert {key for key in shipped if shipped[key] != placed.get(key)} == {(shard, f"{DAY1}#core"),
+                                                                           (shard, f"{DAY1}#ship_min#1")}
+    assert shipped[(shard, f"{DAY1}#ship_min#1")] == {"90": 1}
     projection.put(order(1, shipped_after=90, delivered_after=100), projection.orders_table)
     projection.put({**ret("ord_1", "WRONG_ITEM"), "created_key": "x"}, projection.returns_table)
     assert projection.drain() == []
@@ -123,17 +153,22 @@ def test_a_failed_write_reports_the_orders_records_and_the_retry_applies_them(pr
     monkeypatch.setattr(kpis_repo.KpiRepository, "record", throttled)
     failed = projection.run(batch)
     assert failed == [batch["Records"][1]["dynamodb"]["SequenceNumber"]]
-    assert projection.report()[1]["orders"] == 1
+    assert projection.orders() == 1
     monkeypatch.setattr(kpis_repo.KpiRepository, "record", original)
     assert projection.run(batch) == []
-    assert projection.report()[1]["orders"] == 2
+    assert projection.orders() == 2
 
 
-def test_a_rebuild_recounts_the_range_from_the_orders(projection, context):
+def test_a_rebuild_recounts_the_range_from_the_orders_and_moves_the_older_layout(projection, context):
     projection.seed()
     for item in projection.ddb.scan(TableName=projection.kpis_table)["Items"]:
         projection.ddb.delete_item(TableName=projection.kpis_table, Key={"pk": item["pk"], "sk": item["sk"]})
-    assert projection.report()[1]["orders"] == 0
+    # ord_1 as the layout before shards left it: its fact (no layout) and one item per day, which is not read.
+    old = kpis.contributions(*seeded_rows()[0])
+    projection.put({"pk": "order#ord_1", "sk": "fact", "day": DAY1, "revision": 3, "contribution": old},
+                   projection.kpis_table)
+    projection.put({"pk": "day", "sk": DAY1, **old}, projection.kpis_table)
+    assert list(projection.totals()) == [("day", DAY1)]
     result = projection.facts_handler().handler({"rebuild": {"from": "2026-11-01", "to": "2026-11-03"}}, context)
     assert result == {"orders": 10, "changed": 10}
     check_seeded_report(projection.report()[1])

@@ -1,5 +1,7 @@
-"""KPIs from orders: each order's contribution, the report over days, and percentiles by nearest rank."""
+"""KPIs from orders: each order's contribution, the report over days, percentiles by nearest rank, duration buckets,
+and how the totals are split into family items and write shards."""
 
+from collections import Counter
 from datetime import date, timedelta
 from typing import Any
 
@@ -83,8 +85,9 @@ def check_seeded_report(report: Any) -> None:
                                  {"currency": "USD", "orders": 4, "amount": 4000, "average_order_value": 1000}]
     # Shipped: 1 (120), 2 (240), 3 (60), 6 (600), 8 (30) -> sorted 30 60 120 240 600: p50 rank 3, p90 rank 5.
     assert report["fulfillment_time"] == {"orders": 5, "p50_minutes": 120, "p90_minutes": 600}
-    # Delivered: 1 (2880), 2 (1440), 3 (20000; promised by 11-05, came 11-16) -> p50 2880, p90 20000.
-    assert report["delivery_time"] == {"orders": 3, "p50_minutes": 2880, "p90_minutes": 20000}
+    # Delivered: 1 (2880), 2 (1440), 3 (20000; promised by 11-05, came 11-16) -> p50 2880, p90 20000, which counts
+    # in the 1-day bucket from 13 days (18720 minutes).
+    assert report["delivery_time"] == {"orders": 3, "p50_minutes": 2880, "p90_minutes": 18720}
     assert report["on_time_delivery"] == {"delivered": 3, "on_time": 2, "rate": 0.6667}
     assert report["cancellations"] == {"orders": 3, "rate": 0.3, "by_reason": [
         {"reason": "CHANGED_MIND", "orders": 2, "rate": 0.2}, {"reason": "out_of_stock", "orders": 1, "rate": 0.1}]}
@@ -144,3 +147,47 @@ def test_business_metrics_of_a_change():
     assert kpis.order_metrics(delivered, delivered, major) == []
     assert [m["dimensions"] for m in kpis.return_metrics(None, ret("ord_1", "DAMAGED", "DAMAGED", "OTHER"))] == [
         {"reason": "DAMAGED"}, {"reason": "OTHER"}]
+
+
+def test_durations_are_exact_below_two_hours_then_bucketed_to_a_bounded_number():
+    assert [kpis.bucket(m) for m in (0, 1, 59, 119)] == [0, 1, 59, 119]
+    assert [kpis.bucket(m) for m in (120, 129, 130, 245, 1439)] == [120, 120, 130, 240, 1430]  # 10 minutes
+    assert [kpis.bucket(m) for m in (1440, 1499, 1500, 10079)] == [1440, 1440, 1500, 10020]  # 1 hour
+    assert [kpis.bucket(m) for m in (10080, 20000, 86399)] == [10080, 18720, 84960]  # 1 day
+    assert kpis.bucket(86400) == kpis.bucket(10**8) == 86400  # 60 days or more: one bucket
+    assert len(kpis.BUCKETS) == 450 and list(kpis.BUCKETS) == sorted(set(kpis.BUCKETS))
+    assert all(kpis.bucket(b) == b for b in kpis.BUCKETS)
+    late = order(1, shipped_after=125, delivered_after=125 + 20000, held_for=7)
+    assert {k for k in kpis.contributions(late) if "_min#" in k} == {"ship_min#120", "deliver_min#18720",
+                                                                     "review_min#7"}
+
+
+def test_a_delta_splits_into_the_family_items_it_moves_and_back():
+    shipped = kpis.difference(kpis.contributions(order(1)), kpis.contributions(order(1, shipped_after=45)))
+    assert kpis.families(shipped) == {"core": {"shipped": 1}, "ship_min#0": {"45": 1}}
+    cancelled = kpis.difference(kpis.contributions(order(1)), kpis.contributions(
+        order(1, status="CANCELLED", cancel_reason="OTHER")))
+    assert kpis.families(cancelled) == {"core": {"kept#USD": -1, "revenue#USD": -1000, "cancelled": 1},
+                                        "cancel": {"OTHER": 1}}
+    # Each histogram is 8 items of at most 64 buckets; the bucket's lower bound names the attribute.
+    bands = Counter(kpis.family(f"deliver_min#{b}")[0] for b in kpis.BUCKETS)
+    assert len(bands) == 8 and max(bands.values()) == kpis.BAND
+    assert kpis.family("deliver_min#18720") == ("deliver_min#6", "18720")
+    assert kpis.family("return#WRONG_ITEM") == ("return", "WRONG_ITEM")
+    assert kpis.family("cancel#pk") == ("core", "cancel#pk")  # never a key attribute's name
+    # Summing each order's families per shard and turning the items back into counters gives the day's totals.
+    items: dict[tuple[int, str, str], Counter[str]] = {}
+    for o, returns in seeded_rows():
+        for family, increments in kpis.families(kpis.contributions(o, returns)).items():
+            items.setdefault((kpis.shard(o["order_id"]), kpis.placement_day(o), family), Counter()).update(increments)
+    days: dict[str, Counter[str]] = {}
+    for (_, day, family), attributes in items.items():
+        days.setdefault(day, Counter()).update(kpis.counters(family, attributes))
+    assert days == seeded()
+
+
+def test_the_shard_is_a_stable_hash_of_the_order_id_and_spreads_orders_evenly():
+    assert kpis.SHARDS == 32
+    assert kpis.shard("ord_1") == kpis.shard("ord_1") == 11  # CRC-32: the same in every process and release
+    spread = Counter(kpis.shard(f"ord_{n:012x}") for n in range(32_000))
+    assert len(spread) == 32 and max(spread.values()) < 1.15 * 1000 and min(spread.values()) > 0.85 * 1000
