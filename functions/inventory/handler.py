@@ -1,4 +1,5 @@
-"""Workflow step: reserve, wait for backordered goods, release or commit an order's stock."""
+"""Workflow step: reserve, wait for backordered goods, release or commit an order's stock; and the shards' rebalancer
+(``{"action": "rebalance"}`` every minute from EventBridge, ``{"action": "rebalance", "sku": ...}`` on demand)."""
 
 from functools import cache
 from typing import Any
@@ -60,7 +61,19 @@ STEPS = {
 }
 
 
+REBALANCE = "rebalance"
+
+
+def _rebalance(event: dict[str, Any]) -> Any:
+    d = deps()
+    result = inventory.rebalance(d.inventory, d.orders, d.workflow, d.low_stock, sku=event.get("sku"))
+    logger.info("shards rebalanced", extra={"result": result})
+    return result
+
+
 @logger.inject_lambda_context(correlation_id_path="execution", clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    if event.get("action") == REBALANCE:
+        return _rebalance(event)
     return run_step(STEPS, event, logger)

@@ -62,8 +62,10 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {key: _plain(_deserializer.deserialize(value)) for key, value in item.items()}
 
 
-def batch_get(ddb: Any, keys: dict[str, list[dict[str, Any]]], *, attempts: int = 5) -> dict[str, list[dict[str, Any]]]:
-    """BatchGetItem (consistent reads) over several tables: ``{table: [key, ...]}`` -> ``{table: [item, ...]}``.
+def batch_get(ddb: Any, keys: dict[str, list[dict[str, Any]]], *, attempts: int = 5,
+              eventually: frozenset[str] = frozenset()) -> dict[str, list[dict[str, Any]]]:
+    """BatchGetItem over several tables: ``{table: [key, ...]}`` -> ``{table: [item, ...]}``; consistent reads
+    except from the tables in ``eventually`` (half the read units, and any replica of a hot partition answers).
 
     One request for up to 100 keys (DynamoDB's limit per call). Keys DynamoDB leaves unprocessed (throttling)
     are asked for again, a few times, before giving up with a ``TransientError``."""
@@ -72,7 +74,7 @@ def batch_get(ddb: Any, keys: dict[str, list[dict[str, Any]]], *, attempts: int 
     for start in range(0, len(flat), BATCH_GET_LIMIT):
         pending: dict[str, Any] = {}
         for table, key in flat[start:start + BATCH_GET_LIMIT]:
-            pending.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+            pending.setdefault(table, {"Keys": [], "ConsistentRead": table not in eventually})["Keys"].append(key)
         for _ in range(attempts):
             response = ddb.batch_get_item(RequestItems=pending)
             for table, items in response.get("Responses", {}).items():

@@ -19,6 +19,15 @@ class Product(TypedDict):
     low_stock_threshold: NotRequired[int]  # a warehouse's available units dropping below it alerts ops once
 
 
+class ShardStock(TypedDict):
+    """One shard of a sharded warehouse row (shard 0 is the row itself)."""
+
+    shard: int
+    on_hand: int
+    reserved: int
+    available: int
+
+
 class WarehouseStock(TypedDict):
     warehouse: str
     on_hand: int
@@ -27,6 +36,8 @@ class WarehouseStock(TypedDict):
     backordered: int  # units of incoming goods promised to waiting orders
     incoming: list[IncomingBatch]
     incoming_total: int
+    shards: NotRequired[int]  # a sharded row: how many shards take new reservations (the counters are their sums)
+    by_shard: NotRequired[list[ShardStock]]  # a sharded row: each shard (retired ones too while they hold units)
 
 
 class Movement(TypedDict):

@@ -190,6 +190,7 @@ class AllocationRecord(TypedDict):
     backordered: NotRequired[int]  # of them, units still waiting for goods to arrive
     eta: NotRequired[str | None]  # when the backordered units are expected to ship
     shipped: NotRequired[int]  # of them, units that left in a parcel
+    shards: NotRequired[dict[str, int]]  # sharded stock: units held on shards 1..N-1 (the rest is on shard 0)
 
 
 class ExchangeOf(TypedDict):

@@ -11,10 +11,10 @@ from oms.adapters.notifications import NotificationQueue
 from oms.adapters.orders_repo import OrdersRepository
 from oms.adapters.workflow import Workflow
 from oms.domain.catalog import MovementPage, Product, StockLevels
-from oms.domain.errors import NotFound, TransientError
+from oms.domain.errors import Conflict, NotFound, TransientError
 from oms.domain.models import InventoryRequest, ProductRequest, ReceiptRequest
 from oms.domain.order import fingerprint
-from oms.domain.stock import IncomingBatch, check_warehouse, shrink_incoming
+from oms.domain.stock import IncomingBatch, check_warehouse, redistribute, shrink_incoming
 from oms.logic import backorders
 from oms.logic.low_stock import LowStock
 
@@ -64,7 +64,10 @@ def set_stock(sku: str, request: InventoryRequest, by: str, ctx: StockContext) -
     for _ in range(MAX_ATTEMPTS):
         current = ctx.inventory.row(sku, request.warehouse)
         try:
-            ctx.inventory.set_stock(current, request.on_hand, incoming, by)
+            if current.shard_span > 1 or (request.shards or 1) > 1:
+                _set_sharded(sku, request.warehouse, request.on_hand, incoming, request.shards, by, ctx)
+            else:
+                ctx.inventory.set_stock(current, request.on_hand, incoming, by)
             break
         except StockContention:
             continue
@@ -72,8 +75,23 @@ def set_stock(sku: str, request: InventoryRequest, by: str, ctx: StockContext) -
         raise TransientError("the stock changed repeatedly while it was set; retry")
     if incoming is not None:
         backorders.reschedule_waiting(sku, request.warehouse, incoming, ctx.orders, ctx.inventory, ctx.queue)
-    after_more_stock(sku, request.warehouse, ctx)
+    after_more_stock(sku, request.warehouse, ctx, current.shard_span > 1 or (request.shards or 1) > 1)
     return stock_levels(sku, ctx.catalog, ctx.inventory)
+
+
+def _set_sharded(sku: str, warehouse: str, on_hand: int, incoming: list[IncomingBatch] | None,
+                 shards: int | None, by: str, ctx: StockContext) -> None:
+    """Count a sharded row (or shard one): the total on hand becomes ``on_hand``, its free units spread evenly over
+    the shards (shard 0 keeps what waiting orders can take), in one transaction up to 40 shards."""
+    current = ctx.inventory.sharded(sku, warehouse)
+    count = shards if shards is not None else current.count
+    try:
+        changes = redistribute([s["on_hand"] for s in current.shards], [s["reserved"] for s in current.shards],
+                               on_hand, count, current.header.stock["backordered"])
+    except ValueError:
+        raise Conflict(f"on_hand: {on_hand} is below the {current.total['reserved']} units reserved at "
+                       f"{warehouse}") from None
+    ctx.inventory.set_sharded(current, on_hand, incoming, count, changes, by)
 
 
 def receive(sku: str, request: ReceiptRequest, receipt_key: str, by: str,
@@ -95,14 +113,22 @@ def receive(sku: str, request: ReceiptRequest, receipt_key: str, by: str,
             continue
     else:
         raise TransientError("the stock changed repeatedly while the receipt was recorded; retry")
-    after_more_stock(sku, request.warehouse, ctx)
+    after_more_stock(sku, request.warehouse, ctx, current.shard_span > 1)
     return stock_levels(sku, ctx.catalog, ctx.inventory), False
 
 
-def after_more_stock(sku: str, warehouse: str, ctx: StockContext) -> None:
-    """More units on a shelf: serve the orders waiting for them, oldest first, and re-check the low-stock alert."""
+def after_more_stock(sku: str, warehouse: str, ctx: StockContext, sharded: bool | None = None) -> None:
+    """More units on a shelf: serve the orders waiting for them, oldest first, and re-check the low-stock alert
+    (of a sharded row on its shards' total; ``sharded`` None: read the row to know)."""
     backorders.serve(sku, warehouse, ctx.orders, ctx.inventory, ctx.workflow)
-    ctx.low_stock.check([(sku, warehouse)])
+    if sharded is None:
+        sharded = ctx.inventory.row(sku, warehouse).shard_span > 1
+    if sharded:
+        from oms.logic.inventory import check_low_sharded
+
+        check_low_sharded(sku, warehouse, ctx.inventory, ctx.low_stock)  # on the shards' total
+    else:
+        ctx.low_stock.check([(sku, warehouse)])
 
 
 def stock_levels(sku: str, catalog: CatalogRepository, inventory: InventoryRepository) -> StockLevels:

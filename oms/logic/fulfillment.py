@@ -15,7 +15,7 @@ from oms.domain.shipping import allocations, capture_share, pick
 from oms.domain.status import CUSTOMER_DETAIL, FulfillmentStatus, OrderStatus
 from oms.domain.tracking import DESCRIPTION
 from oms.logic.clock import now
-from oms.logic.inventory import cancel_unshipped
+from oms.logic.inventory import cancel_unshipped, shard_split
 from oms.logic.waiting import raise_if_cancelled, unless_cancelled
 
 
@@ -176,7 +176,7 @@ def _record(order: Order, command: ShipmentCommand, orders: OrdersRepository,
     lookup = orders.shipment_lookup_item(command.tracking_number, order_id, command.carrier)
     try:
         inventory.commit(order_id, picked, orders.transaction_item(order_id, change), extra=[lookup],
-                         by=command.by)
+                         by=command.by, shards=shard_split(order, picked) or None)
     except StockContention as failed:
         raise Conflict(f"tracking_number {command.tracking_number} is already used by another shipment") from failed
     except OrderChangeRejected:

@@ -8,6 +8,7 @@ AWS requests: one BatchGetItem (prices, stock and incoming goods), one condition
 card the request names by id).
 """
 
+from collections.abc import Callable
 from datetime import datetime
 
 from oms.adapters.catalog_repo import PlacementReader
@@ -52,7 +53,7 @@ def place_order(
         order = new_order(order_id=order_id, customer_id=customer_id, request=request, products=found.products,
                           now=now, locale=_locale(customer_id, request, customers, accept_language), saved=saved)
         order["request_hash"] = request_hash  # of the request as sent (a saved address may normalize its phone)
-        _check_stock(request, found.units)
+        _check_stock(request, found.units, lambda sku: reader.recount(sku, sku in found.backorderable))
         skus = {line.sku for line in request.lines}
         if found.backorderable & skus:
             order["backorderable_skus"] = sorted(found.backorderable & skus)
@@ -111,11 +112,16 @@ def _locale(customer_id: str, request: PlaceOrderRequest, customers: CustomersRe
     return (saved["locale"] if saved else None) or from_accept_language(accept_language) or DEFAULT_LOCALE
 
 
-def _check_stock(request: PlaceOrderRequest, units: dict[str, int]) -> None:
+def _check_stock(request: PlaceOrderRequest, units: dict[str, int],
+                 recount: Callable[[str], int] | None = None) -> None:
     """An early, friendly answer; the workflow's atomic reservation is what prevents overselling (and promising
-    incoming goods twice)."""
+    incoming goods twice). ``units`` come from eventually consistent reads (the stock rows and, for a sharded
+    SKU, each of its shards: no strongly consistent read of a hot key); only a line that looks short is counted
+    again, consistently, so an order is never refused while its units are there."""
     for index, line in enumerate(request.lines):
         sellable = units.get(line.sku, 0)
+        if sellable < line.quantity and recount is not None:
+            sellable = recount(line.sku)
         if sellable < line.quantity:
             raise StockUnavailable(
                 f"lines[{index}].quantity", f"only {sellable} of {line.sku!r} available, {line.quantity} requested"
