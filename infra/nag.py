@@ -89,13 +89,16 @@ def acknowledge_function_versions(scope: IConstruct, *functions: lambda_.IFuncti
         acknowledge(scope, "IAM5", FUNCTION_VERSION_REASON, *findings)
 
 
-def acknowledge_executions(scope: IConstruct, machine: sfn.IStateMachine) -> None:
-    """Acknowledge the ``execution:<name>:*`` resource of an execution grant (e.g. DescribeExecution)."""
+def acknowledge_executions(scope: IConstruct, machine: sfn.IStateMachine, *, nested: bool = False) -> None:
+    """Acknowledge the ``execution:<name>:*`` resource of an execution grant (e.g. DescribeExecution), or with
+    ``nested`` the ``execution:<name>*`` one CDK grants a workflow that runs ``machine`` synchronously."""
     name = json.dumps(Stack.of(scope).resolve(Fn.select(6, Fn.split(":", machine.state_machine_arn))),
                       separators=(",", ":"))
-    arn = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*"
-    acknowledge(scope, "IAM5", "Executions are named after orders: the grant covers this one state machine's "
-                "executions.", f"Resource::{arn}")
+    arn = f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}{'*' if nested else ':*'}"
+    reason = ("A workflow that runs a sub-workflow synchronously describes and stops its executions: the grant "
+              "covers this one state machine's executions." if nested else
+              "Executions are named after orders: the grant covers this one state machine's executions.")
+    acknowledge(scope, "IAM5", reason, f"Resource::{arn}")
 
 
 def acknowledge_kms_data_keys(scope: IConstruct) -> None:

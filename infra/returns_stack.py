@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -44,6 +43,7 @@ from infra.nag import (
     acknowledge_table_indexes,
     depend_only_on_default_policy,
 )
+from infra.workflow_logs import acknowledge_log_level, log_options
 from infra.workflow_stack import ALL, RETRYABLE, RETRYABLE_IN_WAITS, TIMEOUT, WorkflowStack
 from oms.contract import DEFECT_RETRY, RETRY, TASK_TIMEOUT_SECONDS, Error, RetryPolicy, ReturnAction
 from oms.domain.return_policy import load_policy
@@ -77,7 +77,7 @@ class ReturnsStack(Stack):
         # invokes this function): named by its generated name's prefix.
         self.steps.allow_resuming("ReturnWorkflow", "the machine's ARN would be a cycle (it invokes this function).")
 
-        self.state_machine = self._machine(self._definition(config), tracing=config.tracing)
+        self.state_machine = self._machine(self._definition(config), config)
         acknowledge_function_versions(self.state_machine.role, fn)
         alarm_on(self, "ReturnExecutionsFailedAlarm", "Return workflow executions failed (a return may be stuck)",
                  self.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
@@ -186,18 +186,16 @@ class ReturnsStack(Stack):
             step.add_catch(failed, errors=ALL, result_path="$.failure")
         return decide
 
-    def _machine(self, definition: sfn.IChainable, *, tracing: bool) -> sfn.StateMachine:
-        log_group = logs.LogGroup(self, "ReturnWorkflowLogs", retention=logs.RetentionDays.ONE_MONTH,
-                                  removal_policy=RemovalPolicy.DESTROY)
+    def _machine(self, definition: sfn.IChainable, config: OmsConfig) -> sfn.StateMachine:
         machine = sfn.StateMachine(
             self, "ReturnWorkflow", definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
             comment="Return workflow: approve (policy or review), await the parcel, receive, refund or exchange",
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            tracing_enabled=tracing)
+            logs=log_options(self, "ReturnWorkflowLogs", config), tracing_enabled=config.tracing)
+        acknowledge_log_level(machine, config)
         acknowledge(machine.role, "IAM5", "CloudWatch Logs vended log delivery (logs:*LogDelivery, "
                     "DescribeResourcePolicies) and X-Ray do not support resource-level permissions; CDK adds them "
-                    "for logging ALL and tracing.", "Resource::*")
+                    "for logging and tracing.", "Resource::*")
         role = machine.role
         assert isinstance(role, iam.Role)
         depend_only_on_default_policy(machine, role)

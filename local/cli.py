@@ -85,6 +85,13 @@ def trace(config: dict[str, Any], order_id: str) -> list[str]:
         raise SystemExit(f"no execution named {order_id}") from None
     lines = [f"execution {order_id}: {execution['status']} (started {_t(execution['startDate'])}"
              + (f", stopped {_t(execution['stopDate'])})" if execution.get("stopDate") else ")")]
+    lines.extend(_history_lines(sfn, arn))
+    return lines
+
+
+def _history_lines(sfn: Any, arn: str, indent: str = "") -> list[str]:
+    """One execution's history as lines; a stretch (an Express sub-workflow run with ``startExecution.sync``)
+    is shown inside the state that ran it, indented."""
     events = []
     kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
     while True:
@@ -93,14 +100,20 @@ def trace(config: dict[str, Any], order_id: str) -> list[str]:
         if not page.get("nextToken"):
             break
         kwargs["nextToken"] = page["nextToken"]
+    lines = []
     for e in events:
         kind = e["type"]
         details = next((v for k, v in e.items() if k.endswith("EventDetails")), {}) or {}
-        when = _t(e["timestamp"])
+        when = f"{indent}{_t(e['timestamp'])}"
         if kind.endswith("StateEntered"):
             lines.append(f"{when}  -> {details.get('name')}")
         elif kind.endswith("StateExited"):
             lines.append(f"{when}  <- {details.get('name')}")
+        elif kind == "TaskSubmitted" and "startExecution.sync" in str(details.get("resource")):
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                child = json.loads(details["output"])["ExecutionArn"]
+                lines.append(f"{when}     stretch {child.rsplit(':', 2)[-2]}:")
+                lines.extend(_history_lines(sfn, child, indent + "   | "))
         elif kind.endswith("Failed") or kind.endswith("TimedOut") or kind.endswith("Aborted"):
             cause = str(details.get("cause", ""))
             with contextlib.suppress(ValueError, AttributeError):
@@ -108,7 +121,7 @@ def trace(config: dict[str, Any], order_id: str) -> list[str]:
             lines.append(f"{when}  !! {kind}: {details.get('error', '')} {cause[:200]}".rstrip())
         elif kind in ("TaskSubmitted", "TaskScheduled") and "waitForTaskToken" in str(details.get("resource")):
             lines.append(f"{when}     waiting for task token ({details.get('resource')})")
-        elif kind == "ExecutionSucceeded":
+        elif kind == "ExecutionSucceeded" and not indent:
             lines.append(f"{when}  == succeeded: {str(details.get('output', ''))[:300]}")
     return lines
 

@@ -322,6 +322,63 @@ def pass_task_failure_cause() -> None:
     _installed.add("task_failure_cause")
 
 
+def run_nested_workflows() -> None:
+    """moto 5.2.5's ``states:startExecution.sync:2`` task passes its parameters to boto3 as ASL spells them
+    (``StateMachineArn``, ``Input``), which boto3 refuses, and reads boto3's answers as if AWS's integration had
+    spelt them (``ExecutionArn``). Step Functions' integration takes and returns PascalCase, dates as epoch
+    milliseconds: translate both ways, so a Standard workflow runs its Express stretches as on AWS."""
+    if "nested_workflows" in _installed:
+        return
+    import datetime
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as sfn_task,
+    )
+
+    def pascal(response: dict[str, Any]) -> dict[str, Any]:
+        return {key[:1].upper() + key[1:]: int(value.timestamp() * 1000) if isinstance(value, datetime.datetime)
+                else value for key, value in response.items()}
+
+    cls = sfn_task.StateTaskServiceSfn
+    normalise_parameters = cls._normalise_parameters
+    eval_service_task = cls._eval_service_task
+
+    def parameters(self: Any, parameters: dict[str, Any], boto_service_name: str | None = None,
+                   service_action_name: str | None = None) -> None:
+        normalise_parameters(self, parameters, boto_service_name, service_action_name)
+        for key in list(parameters):
+            parameters[key[:1].lower() + key[1:]] = parameters.pop(key)
+
+    def response(self: Any, response: Any, boto_service_name: str | None = None,
+                 service_action_name: str | None = None) -> None:
+        if isinstance(response, dict):
+            translated = pascal(response)
+            response.clear()
+            response.update(translated)
+
+    def evaluate(self: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        eval_service_task(self, env, *args, **kwargs)
+        env.stack.append(pascal(env.stack.pop()))
+
+    cls._normalise_parameters = parameters  # type: ignore[method-assign]
+    cls._normalise_response = response  # type: ignore[method-assign]
+    cls._eval_service_task = evaluate  # type: ignore[method-assign]
+
+    # An execution started without a name gets a UUID, as on AWS (moto names every such execution "None", so the
+    # second one is refused as already existing).
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    start_execution = StepFunctionsParserBackend.start_execution
+
+    def start(self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return start_execution(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    StepFunctionsParserBackend.start_execution = start  # type: ignore[method-assign]
+    _installed.add("nested_workflows")
+
+
 def install_all(scale: float | None = None) -> None:
     scale_retry_waits(scale)
     scale_wait_timers()
@@ -332,3 +389,4 @@ def install_all(scale: float | None = None) -> None:
     copy_streams_cheaply()
     refuse_used_task_tokens()
     pass_task_failure_cause()
+    run_nested_workflows()

@@ -76,8 +76,18 @@ def _trace(local_stack, order_id):
     sfn = boto3.client("stepfunctions", endpoint_url=config["aws_endpoint_url"], region_name=config["region"],
                        aws_access_key_id="local", aws_secret_access_key="local")
     arn = config["state_machine_arn"].replace(":stateMachine:", ":execution:") + f":{order_id}"
-    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    return [{"type": e["type"], "name": (e.get("stateEnteredEventDetails") or {}).get("name")} for e in events]
+    return _events(sfn, arn)
+
+
+def _events(sfn, arn):
+    """An execution's events, with each stretch's (Express sub-workflow's) events where it ran."""
+    events = []
+    for e in sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]:
+        events.append({"type": e["type"], "name": (e.get("stateEnteredEventDetails") or {}).get("name")})
+        details = e.get("taskSubmittedEventDetails") or {}
+        if "startExecution.sync" in details.get("resource", ""):
+            events.extend(_events(sfn, json.loads(details["output"])["ExecutionArn"]))
+    return events
 
 
 def _held(api, ann, on_hand=2):

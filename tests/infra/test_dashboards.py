@@ -198,7 +198,7 @@ def test_health_dashboard_has_every_required_widget(synthesized: Synthesized) ->
     # Each state machine's executions, and each dead-letter queue's depth.
     machines = synthesized.all_resources("AWS::StepFunctions::StateMachine")
     assert len([w for w in body["widgets"] if w["properties"].get("title") == "Executions"
-                and "ExecutionsStarted" in metric_names(w)]) == len(machines) == 2
+                and "ExecutionsStarted" in metric_names(w)]) == len(machines) == 4  # two workflows, two stretches
     dlq_alarms = [a for a in synthesized.all_resources("AWS::CloudWatch::Alarm").values()
                   if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"]
     assert len(labels(widgets["Dead-letter queue depth (messages)"])) == len(dlq_alarms)

@@ -44,7 +44,9 @@ def test_the_return_workflow_is_a_standard_machine_starting_at_decide(machine: d
                                                                       asl: dict[str, Any]) -> None:
     props = machine["Properties"]
     assert props["StateMachineType"] == "STANDARD"  # waits of days and weeks: Express runs last 5 minutes
-    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    # workflowLogLevel (default ERROR, no execution data); tests/infra/test_workflow.py checks ALL.
+    assert props["LoggingConfiguration"]["Level"] == "ERROR"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert asl["StartAt"] == "Decide"
 
 
