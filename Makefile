@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: install run test lint openapi fuzz faults stock-properties bench bench-cold-start bench-requests bench-storm bench-latency bench-webhooks bench-kpis clean
+.PHONY: install run test lint openapi fuzz faults stock-properties bench bench-cold-start bench-requests bench-storm bench-flash-sale bench-latency bench-webhooks bench-kpis bench-capacity clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ faults: install ## the fault suite: every scenario, 20 concurrent orders each (m
 	OMS_FAULT_SWEEP=full OMS_FAULT_ORDERS=$${OMS_FAULT_ORDERS:-20} $(BIN)/python -m pytest tests/e2e/test_fault_suite.py -v
 
 stock-properties: $(STAMP) ## the stateful stock property test, 500 runs (make test runs 12)
-	OMS_STOCK_EXAMPLES=$${OMS_STOCK_EXAMPLES:-500} $(BIN)/python -m pytest tests/handlers/test_stock_invariants.py -v
+	OMS_STOCK_EXAMPLES=$${OMS_STOCK_EXAMPLES:-500} $(BIN)/python -m pytest tests/handlers/test_stock_invariants.py tests/handlers/test_sharded_stock.py -v
 
 bench: bench-cold-start bench-requests bench-storm bench-latency bench-webhooks bench-kpis ## every benchmark, one after another
 
@@ -56,6 +56,9 @@ bench-storm: $(STAMP) ## 200 orders for 10 units from 16 clients (then with 15 b
 	$(BIN)/python -m bench.storm
 	$(BIN)/python -m bench.storm --incoming 15
 
+bench-flash-sale: $(STAMP) ## a step from 1 to 64 buyers on one (sharded) SKU until past its sell-out: counters agree exactly
+	$(BIN)/python -m bench.flash_sale
+
 bench-latency: $(STAMP) ## placement-to-PROCESSING latency on the local stack
 	$(BIN)/python -m bench.order_latency
 
@@ -64,6 +67,10 @@ bench-webhooks: $(STAMP) ## a carrier webhook's answer time and how soon its eve
 
 bench-kpis: $(STAMP) ## the KPI projection for a month of 100,000 orders: item sizes, the report's time, requests per change
 	$(BIN)/python -m bench.kpis
+
+bench-capacity: install ## each scenario's demand per order on the local stack, then the capacity model (docs/capacity.md)
+	$(BIN)/python -m bench.capacity record
+	$(BIN)/python -m bench.capacity model
 
 clean:
 	rm -rf .oms cdk.out .pytest_cache .mypy_cache .ruff_cache

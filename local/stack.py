@@ -161,6 +161,10 @@ class LocalStack:
         for key, value in MOTO_CONFIG.items():
             default_user_config.setdefault(key, {}).update(value)  # type: ignore[attr-defined]
         moto_patches.install_all()
+        if os.environ.get("OMS_CAPACITY_METER"):  # capacity units per request while recording (bench/capacity)
+            from bench.capacity.meter import install as install_meter
+
+            install_meter(os.environ["OMS_CAPACITY_METER"])
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.aws_port, verbose=False)
         self.moto.start()
         host, port = self.moto.get_host_and_port()

@@ -55,7 +55,10 @@ def start_local_stack(state_dir: Path, **env_extra: str) -> Iterator[LocalStackH
     """``python -m local`` on free ports with its state in ``state_dir``; stopped on exit."""
     log_path = state_dir / "stack.log"
     env = {**os.environ, "OMS_LOCAL_RETRY_SCALE": os.environ.get("OMS_LOCAL_RETRY_SCALE", "0.01"),
-           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONUNBUFFERED": "1", **env_extra}
+           "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "PYTHONUNBUFFERED": "1",
+           # what an order asks of AWS, while a test records it (tests/e2e/test_capacity_demand.py)
+           "MOTO_RECORDER_FILEPATH": str(state_dir / "moto-recording.jsonl"),
+           "OMS_CAPACITY_METER": str(state_dir / "capacity-meter.jsonl"), **env_extra}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "local", "--api-port", "0", "--aws-port", "0", "--state-dir", str(state_dir)],
