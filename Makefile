@@ -44,7 +44,7 @@ faults: install ## the fault suite: every scenario, 20 concurrent orders each (m
 stock-properties: $(STAMP) ## the stateful stock property test, 500 runs (make test runs 12)
 	OMS_STOCK_EXAMPLES=$${OMS_STOCK_EXAMPLES:-500} $(BIN)/python -m pytest tests/handlers/test_stock_invariants.py tests/handlers/test_sharded_stock.py -v
 
-bench: bench-cold-start bench-requests bench-storm bench-latency bench-webhooks bench-kpis ## every benchmark, one after another
+bench: bench-cold-start bench-requests bench-storm bench-latency bench-webhooks bench-kpis bench-capacity bench-flash-sale ## every benchmark, one after another
 
 bench-cold-start: $(STAMP) ## each function's init against a bare boto3 process with the same clients
 	$(BIN)/python -m bench.cold_start

@@ -36,7 +36,7 @@ operation and role, grouped by status code and failed checks, each group with it
 (tokens and keys are filtered out of the curl commands). ``-v`` also prints the statuses seen per operation.
 
 Knobs (environment):
-- ``OMS_CONTRACT_EXAMPLES``: cases per operation and role (default 8; ``make fuzz`` runs 500);
+- ``OMS_CONTRACT_EXAMPLES``: cases per operation and role (default 6; ``make fuzz`` runs 500);
 - ``OMS_CONTRACT_SEED``: replay a run's cases (every report prints its seed); default: a new seed per run;
 - ``OMS_CONTRACT_CHECKS``: more schemathesis checks, comma-separated (e.g. ``negative_data_rejection``).
 """
@@ -64,7 +64,7 @@ from schemathesis.errors import FailureGroup
 pytestmark = pytest.mark.e2e
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
-EXAMPLES = int(os.environ.get("OMS_CONTRACT_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("OMS_CONTRACT_EXAMPLES", "6"))
 SEED = int(os.environ.get("OMS_CONTRACT_SEED") or random.SystemRandom().randrange(2**32))
 CHECKS = [
     "not_a_server_error", "status_code_conformance", "content_type_conformance", "response_schema_conformance",
