@@ -34,7 +34,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import from_item, is_conditional_failure, to_item
+from oms.adapters.ddb import batch_get, from_item, is_conditional_failure, to_item
 from oms.adapters.pagination import CursorCodec
 from oms.domain.catalog import Movement, WarehouseStock
 from oms.domain.errors import Conflict
@@ -196,20 +196,10 @@ class InventoryRepository:
         keys = [_key(shard_key(sku, n), h["warehouse"]) for h in headers
                 for n in range(1, max(int(h.get("shard_span", 1)), int(h.get("shards", 1))))]
         found: dict[str, dict[int, dict[str, Any]]] = {}
-        for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {self.table: {"Keys": keys[start:start + 100], "ConsistentRead": consistent}}
-            for _ in range(8):
-                response = self.ddb.batch_get_item(RequestItems=pending)
-                for raw in response.get("Responses", {}).get(self.table, []):
-                    item = from_item(raw)
-                    found.setdefault(item["warehouse"], {})[int(item["sku"].rsplit("#", 1)[1])] = item
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-            if pending:
-                from oms.domain.errors import TransientError
-
-                raise TransientError("DynamoDB left shard keys unprocessed after several attempts")
+        eventually = frozenset() if consistent else frozenset({self.table})
+        read = batch_get(self.ddb, {self.table: keys}, eventually=eventually)
+        for item in read[self.table]:
+            found.setdefault(item["warehouse"], {})[int(item["sku"].rsplit("#", 1)[1])] = item
         return found
 
     def sharded(self, sku: str, warehouse: str) -> ShardedRow:

@@ -23,10 +23,10 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from oms.adapters.aws import client
-from oms.adapters.ddb import Update, from_item, is_conditional_failure, query_all, query_each, to_item
+from oms.adapters.ddb import Update, batch_get, from_item, is_conditional_failure, query_all, query_each, to_item
 from oms.adapters.pagination import CursorCodec
 from oms.domain.customers import ERASED
-from oms.domain.errors import Conflict, NotFound, TransientError, ValidationFailed
+from oms.domain.errors import Conflict, NotFound, ValidationFailed
 from oms.domain.order import NotificationRecord, Order, TimelineEntry, iso
 from oms.domain.status import FulfillmentStatus, OrderStatus, PaymentStatus, ReturnStatus, allowed_sources
 
@@ -285,24 +285,11 @@ class OrdersRepository:
         return orders, self.cursors.encode(listing, position if more else None)
 
     def _fetch(self, order_ids: list[str], *, consistent: bool) -> dict[str, Order]:
-        """The orders with these ids (BatchGetItem, 100 a request), by id; ids without an order are left out.
-        Keys DynamoDB leaves unprocessed (throttling) are asked for again, a few times."""
-        found: dict[str, Order] = {}
-        for first in range(0, len(order_ids), BATCH):
-            pending: dict[str, Any] = {self.table: {
-                "Keys": [{"order_id": {"S": i}} for i in dict.fromkeys(order_ids[first:first + BATCH])],
-                "ConsistentRead": consistent}}
-            for _ in range(5):
-                response = self.ddb.batch_get_item(RequestItems=pending)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    order = _order(from_item(item))
-                    found[order["order_id"]] = order
-                pending = response.get("UnprocessedKeys") or {}
-                if not pending:
-                    break
-            if pending:
-                raise TransientError("DynamoDB left keys unprocessed after several attempts")
-        return found
+        """The orders with these ids (BatchGetItem, 100 a request), by id; ids without an order are left out."""
+        keys = [{"order_id": {"S": i}} for i in dict.fromkeys(order_ids)]
+        eventually = frozenset() if consistent else frozenset({self.table})
+        found = batch_get(self.ddb, {self.table: keys}, eventually=eventually)
+        return {order["order_id"]: order for order in map(_order, found[self.table])}
 
     def _shard_query(self, queue: str, *, newest_first: bool, upper: str | None) -> dict[str, Any]:
         """Query parameters for one ``ops_queue`` shard; ``upper`` bounds ``created_key`` (exclusive)."""

@@ -7,6 +7,7 @@ import boto3
 
 from oms.adapters.orders_repo import OPS_SHARDS, Change, OrdersRepository, shard_of
 from oms.domain.status import OrderStatus
+from tests.handlers.conftest import Context as _Ctx
 from tests.handlers.conftest import api_event, call
 from tests.handlers.helpers import order_body, place, stock
 
@@ -30,16 +31,6 @@ def _orders(stack: Any, count: int, status: str, customers: tuple[str, ...] = ("
         assert repo.create(order) is None  # type: ignore[arg-type]
         made.append(order)
     return made
-
-
-class _Ctx:
-    function_name = "test"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id = "req"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30000
 
 
 def _page(admin: Any, status: str, limit: int, cursor: str | None = None) -> tuple[int, Any]:
