@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--orders", type=int, default=3, help="orders per scenario")
     rec.add_argument("--scenario", action="append", help="only these scenarios (repeatable)")
     rec.add_argument("--out", type=Path, default=HERE / "demand.json")
+    rec.add_argument("--tighten", action="store_true",
+                     help="replace expectations.json with this recording (default: keep the most seen per figure)")
     mod = commands.add_parser("model", help="demand against AWS's quotas, from the recorded demand")
     mod.add_argument("--demand", type=Path, default=HERE / "demand.json")
     mod.add_argument("--rate", type=float, default=1000.0, help="steady orders/s over many SKUs")
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench.capacity.record import SCENARIOS, record
 
         record(args.orders, tuple(args.scenario or SCENARIOS), args.out,
-               HERE / "expectations.json" if args.out == HERE / "demand.json" else None)
+               HERE / "expectations.json" if args.out == HERE / "demand.json" else None, tighten=args.tighten)
         print(f"wrote {args.out}")
         return 0
     from bench.capacity.model import main as model_main
