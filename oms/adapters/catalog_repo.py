@@ -36,7 +36,6 @@ class Placement:
     units: dict[str, int]
     backorderable: frozenset[str]
     thresholds: dict[str, int]
-    sharded: frozenset[str] = frozenset()  # SKUs whose stock is in shards (``units`` counts every shard)
 
 
 _SHARD_UNITS: dict[str, tuple[float, int]] = {}  # "<sku>#<n>|<warehouse>" -> (read at, available units)
@@ -78,8 +77,7 @@ class PlacementReader:
             units[sku] = units.get(sku, 0) + shard_units
         thresholds = {item["sku"]: int(item["low_stock_threshold"]) for item in found[self.catalog_table]
                       if item.get("low_stock_threshold")}
-        sharded = frozenset(row["sku"] for row in found[self.inventory_table] if int(row.get("shard_span", 1)) > 1)
-        return Placement(products, units, backorderable, thresholds, sharded)
+        return Placement(products, units, backorderable, thresholds)
 
     def _shard_units(self, keys: list[dict[str, Any]]) -> dict[str, int]:
         """Each sharded SKU's units on its shards 1..N-1 (``keys``), read at most once a second per container."""

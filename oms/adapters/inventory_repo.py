@@ -8,8 +8,7 @@ row and change), so the movements replay to the counters. Orders waiting for goo
 
 **Shards** (a hot SKU, ``oms.domain.stock``): the stock of a (sku, warehouse) may be split into N shards. Shard 0 is
 the row above (the header: it also keeps ``shards`` = N, ``shard_span`` = the most shards it ever had, so retired
-shards that still hold reserved units are read, and ``shard_available``, the other shards' available units as last
-counted by the rebalancer or a count); shard n >= 1 is the item ``(<sku>#<n>, warehouse)`` with its own
+shards that still hold reserved units are read); shard n >= 1 is the item ``(<sku>#<n>, warehouse)`` with its own
 ``on_hand`` / ``reserved`` / ``available``, on a partition of its own. A reservation on sharded stock is ONE
 TransactWriteItems, as for an unsharded row: each shard's conditional update (``available >= :h``), its movement
 (under the shard's own key in ``StockMovements``), and the order's conditional update that records the
@@ -45,7 +44,6 @@ from oms.domain.stock import (
     MovementKind,
     Position,
     shard_key,
-    shard_targets,
     sorted_incoming,
 )
 
@@ -138,7 +136,6 @@ class StockRow:
         self.receipt_keys: list[str] = list(data.get("receipt_keys", []))
         self.shard_count = int(data.get("shards", 1))  # shards taking new reservations (1: unsharded)
         self.shard_span = max(int(data.get("shard_span", 1)), self.shard_count)  # shards ever used
-        self.shard_available = int(data.get("shard_available", 0))  # shards 1.. at the last count or rebalance
 
 
 class InventoryRepository:
@@ -333,8 +330,6 @@ class InventoryRepository:
         counted = on_hand - current.total["on_hand"]
         span = max(current.span, shard_count, len(changes))
         moves = sorted(((n, d) for n, d in enumerate(changes) if n > 0 and d), key=lambda m: (m[1] > 0, m[0]))
-        targets = shard_targets(on_hand - current.total["reserved"], shard_count, span, stock["backordered"])
-        hint = sum(targets[1:])
         chunks = [moves[i:i + SHARDS_PER_TRANSACTION] for i in range(0, len(moves), SHARDS_PER_TRANSACTION)] or [[]]
         for index, chunk in enumerate(chunks):
             header_change = -sum(d for _, d in chunk)
@@ -343,7 +338,7 @@ class InventoryRepository:
                 values = {":c": {"N": str(counted + header_change)}, ":inc": to_item({"v": list(batches)})["v"],
                           ":total": {"N": str(total)}, ":zero": {"N": "0"}, ":one": {"N": "1"},
                           ":version": {"N": str(header.version)}, ":n": {"N": str(shard_count)},
-                          ":span": {"N": str(span)}, ":hint": {"N": str(hint)}}
+                          ":span": {"N": str(span)}}
                 update: dict[str, Any] = {
                     "TableName": self.table, "Key": _key(sku, warehouse),
                     "UpdateExpression": (
@@ -351,8 +346,7 @@ class InventoryRepository:
                         "available = if_not_exists(available, :zero) + :c, incoming = :inc, incoming_total = :total, "
                         "backordered = if_not_exists(backordered, :zero), "
                         "promisable = :total - if_not_exists(backordered, :zero), "
-                        "version = if_not_exists(version, :zero) + :one, shards = :n, shard_span = :span, "
-                        "shard_available = :hint"),
+                        "version = if_not_exists(version, :zero) + :one, shards = :n, shard_span = :span"),
                     "ConditionExpression": ("(attribute_not_exists(version) OR version = :version)"
                                             if header.version == 0 else "version = :version"),
                     "ExpressionAttributeValues": values,
@@ -381,25 +375,14 @@ class InventoryRepository:
 
     def rebalance(self, current: ShardedRow, moves: dict[int, int], by: str = "rebalancer") -> None:
         """Move available units between shards (``moves``: shard -> change, adding up to 0) in one transaction,
-        each side conditional on the units being there, with a ``REBALANCE`` movement per shard; the header's
-        ``shard_available`` is set to what the other shards hold after it. ``StockContention`` when a giving
-        shard's units went meanwhile."""
+        each side conditional on the units being there, with a ``REBALANCE`` movement per shard.
+        ``StockContention`` when a giving shard's units went meanwhile."""
         sku, warehouse = current.header.sku, current.header.warehouse
         assert sum(moves.values()) == 0, moves
-        hint = sum(s["available"] + moves.get(s["shard"], 0) for s in current.shards[1:])
         items: list[dict[str, Any]] = []
         for shard, change in sorted(moves.items()):
-            item = self._shift(sku, warehouse, shard, change)
-            if shard == 0:
-                item["Update"]["UpdateExpression"] += ", shard_available = :hint"
-                item["Update"]["ExpressionAttributeValues"][":hint"] = {"N": str(hint)}
-            items.append(item)
+            items.append(self._shift(sku, warehouse, shard, change))
             items.append(self._movement(shard_key(sku, shard), warehouse, "REBALANCE", {"on_hand": change}, by=by))
-        if 0 not in moves:
-            items.append({"Update": {"TableName": self.table, "Key": _key(sku, warehouse),
-                                     "UpdateExpression": "SET shard_available = :hint",
-                                     "ConditionExpression": "attribute_exists(sku)",
-                                     "ExpressionAttributeValues": {":hint": {"N": str(hint)}}}})
         self._write(items)
 
     def _shift(self, sku: str, warehouse: str, shard: int, change: int) -> dict[str, Any]:

@@ -335,9 +335,9 @@ def rebalance(inventory: InventoryRepository, orders: OrdersRepository | None = 
               sku: str | None = None) -> dict[str, Any]:
     """Every minute (and on demand for one ``sku``): for each sharded (sku, warehouse), move units from full shards
     to dry ones (``oms.domain.stock.rebalance_moves``: exactly, with a movement on each side; shard 0 keeps what
-    orders waiting for goods can take, and those are then served), refresh the header's ``shard_available``, and
-    alert once when the warehouse's total available units drop below the product's low-stock threshold (a sharded
-    row is not checked per order). Returns what it moved."""
+    orders waiting for goods can take, and those are then served), and alert once when the warehouse's total
+    available units drop below the product's low-stock threshold (a sharded row is not checked per order). Returns
+    what it moved."""
     rows = inventory.sharded_rows()
     if sku is not None:
         rows = [row for row in rows if row[0] == sku]
@@ -349,8 +349,7 @@ def rebalance(inventory: InventoryRepository, orders: OrdersRepository | None = 
                 break
             moves = rebalance_moves([s["available"] for s in row.shards], row.count,
                                     row.header.stock["backordered"])
-            hint = sum(s["available"] + moves.get(s["shard"], 0) for s in row.shards[1:])
-            if not moves and hint == row.header.shard_available:
+            if not moves:
                 break
             try:
                 inventory.rebalance(row, moves)
