@@ -23,8 +23,8 @@ def test_a_happy_order_asks_no_more_of_aws_than_the_capacity_model_expects(local
     recording = local_stack.state_dir / "moto-recording.jsonl"
     meter = local_stack.state_dir / "capacity-meter.jsonl"
     stack = Stack(local_stack.config)
-    with Recorder(stack.aws, recording):  # let what earlier tests started finish first
-        settle(recording, quiet=1.0)
+    with Recorder(stack.aws, recording):  # let what earlier tests started finish first (stream batches wait 5 s)
+        settle(recording, quiet=6.0)
     found = guarded(summarize([run_scenario(stack, recording, meter, "happy")]))
     more, fewer = [], []
     for operation in sorted(set(found["requests"]) | set(expected["requests"])):
